@@ -1,0 +1,1 @@
+"""Ingestion (the Segment HTTP Tracking API), profiles and identity, the activity store."""

@@ -1,0 +1,174 @@
+"""Identity resolution and profile merging (Segment's identify/alias semantics).
+
+Every id a profile is known by is an `Identity` row with a unique (workspace, kind, value) index; that
+index, not a best effort, is what keeps two racing requests from creating two profiles for one person.
+Profiles are locked in id order so concurrent batches and merges never deadlock each other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.db import connection
+from django.db.models import Q
+
+from activities.models import Activity, Identity, IdentityKind, Profile, PushDevice
+from activities.segment_spec import Message
+from workspaces.models import TestProfile
+
+Key = tuple[str, str]  # (IdentityKind, value)
+
+
+def profiles_lock(profile_ids: Iterable[int]) -> dict[int, Profile]:
+    """Lock the profiles for this transaction, in id order, following merges to the live profile."""
+    wanted = sorted(set(profile_ids))
+    found: dict[int, Profile] = {}
+    while wanted:
+        query = Profile.objects.filter(pk__in=wanted).order_by("pk")
+        if connection.features.has_select_for_update:
+            query = query.select_for_update()
+        rows = {p.pk: p for p in query}
+        found.update(rows)
+        # A profile merged while we waited for its lock points at its successor: lock that one too.
+        wanted = sorted({p.merged_into_id for p in rows.values() if p.merged_into_id} - found.keys())
+    return found
+
+
+def live_profile(profiles: dict[int, Profile], profile_id: int) -> Profile:
+    profile = profiles[profile_id]
+    while profile.merged_into_id is not None:
+        profile = profiles[profile.merged_into_id]
+    return profile
+
+
+def _lookup(workspace_id: int, keys: set[Key]) -> dict[Key, int]:
+    by_kind: dict[str, list[str]] = {}
+    for kind, value in keys:
+        by_kind.setdefault(kind, []).append(value)
+    condition = Q()
+    for kind, values in by_kind.items():
+        condition |= Q(kind=kind, value__in=values)
+    rows = Identity.objects.filter(condition, workspace_id=workspace_id).values_list("kind", "value", "profile_id")
+    return {(kind, value): profile_id for kind, value, profile_id in rows}
+
+
+def _primary_key(message: Message) -> Key:
+    if message.user_id is not None:
+        return (IdentityKind.USER_ID, message.user_id)
+    assert message.anonymous_id is not None
+    return (IdentityKind.ANONYMOUS_ID, message.anonymous_id)
+
+
+@dataclass
+class Resolution:
+    """Which profile each id of a batch belongs to, and which merges the batch asks for."""
+
+    profile_of: dict[Key, int]
+    merges: list[tuple[Key, Key]]  # (source id, target id)
+
+    def profile_id(self, message: Message) -> int:
+        return self.profile_of[_primary_key(message)]
+
+
+def identities_resolve(workspace_id: int, messages: list[Message]) -> Resolution:
+    """Find or create the profile behind every id in the batch (without merging yet)."""
+    keys: set[Key] = set()
+    links: dict[Key, Key] = {}  # a new anonymous id seen beside a user id joins that user's profile
+    merges: list[tuple[Key, Key]] = []
+    previous_ids: set[str] = set()
+    for message in messages:
+        primary = _primary_key(message)
+        keys.add(primary)
+        if message.user_id is not None and message.anonymous_id is not None:
+            anonymous = (IdentityKind.ANONYMOUS_ID, message.anonymous_id)
+            keys.add(anonymous)
+            links.setdefault(anonymous, primary)
+            merges.append((anonymous, primary))
+        if message.previous_id is not None:
+            previous_ids.add(message.previous_id)
+    # alias.previousId may be an earlier user id or an anonymous id.
+    previous_keys = {(kind, value) for value in previous_ids for kind in IdentityKind.values}
+    existing = _lookup(workspace_id, keys | previous_keys)
+    for message in messages:
+        if message.previous_id is None:
+            continue
+        as_user = (IdentityKind.USER_ID, message.previous_id)
+        source = as_user if as_user in existing else (IdentityKind.ANONYMOUS_ID, message.previous_id)
+        keys.add(source)
+        links.setdefault(source, _primary_key(message))
+        merges.append((source, _primary_key(message)))
+
+    missing = keys - existing.keys()
+    if missing:
+        existing.update(_create(workspace_id, missing, links))
+    return Resolution(profile_of={key: existing[key] for key in keys}, merges=merges)
+
+
+def _create(workspace_id: int, missing: set[Key], links: dict[Key, Key]) -> dict[Key, int]:
+    """Create profiles and identity rows for ids never seen; losers of a race adopt the winner's."""
+    user_ids = sorted(value for kind, value in missing if kind == IdentityKind.USER_ID)
+    Profile.objects.bulk_create(
+        [Profile(workspace_id=workspace_id, user_id=value) for value in user_ids], ignore_conflicts=True
+    )
+    owner: dict[Key, int] = {}
+    if user_ids:
+        for pk, user_id in Profile.objects.filter(workspace_id=workspace_id, user_id__in=user_ids).values_list(
+            "pk", "user_id"
+        ):
+            owner[(IdentityKind.USER_ID, user_id)] = pk
+    anonymous = sorted(key for key in missing if key[0] == IdentityKind.ANONYMOUS_ID and links.get(key) not in owner)
+    created = Profile.objects.bulk_create([Profile(workspace_id=workspace_id) for _ in anonymous])
+    owner.update({key: profile.pk for key, profile in zip(anonymous, created, strict=True)})
+    for key in missing:
+        if key not in owner:
+            owner[key] = owner[links[key]]
+    Identity.objects.bulk_create(
+        [Identity(workspace_id=workspace_id, kind=kind, value=value, profile_id=owner[(kind, value)])
+         for kind, value in sorted(missing)],
+        ignore_conflicts=True,
+    )
+    winners = _lookup(workspace_id, missing)
+    orphans = {profile.pk for profile in created} - set(winners.values())
+    if orphans:  # another request created these ids first; our empty profiles are not needed
+        Profile.objects.filter(pk__in=orphans).delete()
+    return winners
+
+
+def profile_merge(*, source_id: int, target_id: int, force: bool = False) -> bool:
+    """Merge `source` into `target`: ids, activities, devices and traits follow. Idempotent.
+
+    Without `force` only an anonymous source is merged (a device shared by two known users keeps
+    them apart); alias passes `force` because the integrator said the two are one person.
+    Must run inside a transaction.
+    """
+    locked = profiles_lock([source_id, target_id])
+    source, target = live_profile(locked, source_id), live_profile(locked, target_id)
+    if source.pk == target.pk or (source.user_id is not None and not force):
+        return False
+    Identity.objects.filter(profile=source).update(profile=target)
+    Activity.objects.filter(profile=source).update(profile=target)
+    PushDevice.objects.filter(profile=source).update(profile=target)
+    if TestProfile.objects.filter(profile=target).exists():
+        TestProfile.objects.filter(profile=source).delete()
+    else:
+        TestProfile.objects.filter(profile=source).update(profile=target)
+    target.traits = {**source.traits, **target.traits}
+    target.tags = sorted(set(target.tags) | set(source.tags))
+    target.consent = {**source.consent, **target.consent}
+    for key, value in source.consent.items():
+        if value is False:  # an opt-out given on either profile stands
+            target.consent[key] = False
+    for field in ("email", "phone", "timezone", "locale"):
+        setattr(target, field, getattr(target, field) or getattr(source, field))
+    seen_first = [d for d in (source.first_seen, target.first_seen) if d is not None]
+    seen_last = [d for d in (source.last_seen, target.last_seen) if d is not None]
+    target.first_seen = min(seen_first, default=None)
+    target.last_seen = max(seen_last, default=None)
+    target.save(update_fields=["traits", "tags", "consent", "email", "phone", "timezone", "locale",
+                               "first_seen", "last_seen", "updated_at"])
+    Profile.objects.filter(pk=source.pk).update(
+        merged_into=target, user_id=None, traits={}, tags=[], consent={}, email="", phone=""
+    )
+    Profile.objects.filter(merged_into=source).update(merged_into=target)
+    return True

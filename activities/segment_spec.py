@@ -1,0 +1,230 @@
+"""The Segment HTTP Tracking API message format: validation and mapping to activities. Pure code.
+
+Every problem raises `SpecError` naming the field (`batch[3].event`), so the API can answer a 400
+that tells the integrator exactly what to fix.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import orjson
+
+CALL_TYPES = frozenset({"track", "page", "screen", "identify", "alias", "group"})
+MAX_NAME_LENGTH = 200
+MAX_ID_LENGTH = 255
+MAX_MESSAGE_ID_LENGTH = 100
+
+
+class SpecError(ValueError):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+@dataclass(slots=True)
+class Message:
+    """One validated call, already mapped to the activity it becomes."""
+
+    type: str
+    name: str
+    message_id: str
+    timestamp: datetime
+    user_id: str | None = None
+    anonymous_id: str | None = None
+    previous_id: str | None = None
+    properties: dict[str, Any] = field(default_factory=dict)
+    traits: dict[str, Any] = field(default_factory=dict)
+    context: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def timezone(self) -> str | None:
+        value = self.context.get("timezone")
+        if not isinstance(value, str) or not value:
+            return None
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            return None  # a device's odd timezone never costs the event; the profile keeps its own
+        return value
+
+    @property
+    def locale(self) -> str | None:
+        value = self.context.get("locale")
+        return value[:35] if isinstance(value, str) and value else None
+
+    @property
+    def device(self) -> tuple[str, str] | None:
+        """(push token, platform) from context.device, if the SDK sent a token."""
+        device = self.context.get("device")
+        if not isinstance(device, dict):
+            return None
+        token = device.get("token")
+        if not isinstance(token, str) or not token or len(token) > 512:
+            return None
+        platform = device.get("type")
+        return token, (platform if isinstance(platform, str) and platform else "unknown")[:32].lower()
+
+
+def parse_timestamp(value: Any, where: str) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise SpecError(where, "must be an ISO 8601 date-time string")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise SpecError(where, f"is not an ISO 8601 date-time: {value[:40]!r}") from None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def _id(value: Any, where: str, *, max_length: int = MAX_ID_LENGTH) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise SpecError(where, "must be a string")
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > max_length:
+        raise SpecError(where, f"is longer than {max_length} characters")
+    return text or None
+
+
+def _object(value: Any, where: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise SpecError(where, "must be a JSON object")
+    return value
+
+
+def _name(value: Any, where: str, *, required: bool) -> str | None:
+    if value is None or value == "":
+        if required:
+            raise SpecError(where, "is required")
+        return None
+    if not isinstance(value, str):
+        raise SpecError(where, "must be a string")
+    if len(value) > MAX_NAME_LENGTH:
+        raise SpecError(where, f"is longer than {MAX_NAME_LENGTH} characters")
+    return value
+
+
+def _event_time(raw: dict[str, Any], where: str, received_at: datetime, batch_sent_at: datetime | None) -> datetime:
+    """timestamp = receivedAt − (sentAt − originalTimestamp) when sentAt is known (Segment's skew fix)."""
+    original = parse_timestamp(raw.get("originalTimestamp"), f"{where}originalTimestamp")
+    given = parse_timestamp(raw.get("timestamp"), f"{where}timestamp")
+    sent_at = parse_timestamp(raw.get("sentAt"), f"{where}sentAt") or batch_sent_at
+    device_time = original or given
+    if device_time is None:
+        return received_at
+    if sent_at is None:
+        return device_time
+    return received_at - (sent_at - device_time)
+
+
+def parse_message(
+    raw: Any,
+    *,
+    call: str | None,
+    received_at: datetime,
+    where: str = "",
+    batch_sent_at: datetime | None = None,
+    batch_context: dict[str, Any] | None = None,
+) -> Message:
+    """Validate one call. `call` is fixed by the endpoint (`/v1/track`) or None inside a batch."""
+    if not isinstance(raw, dict):
+        raise SpecError(where.rstrip(".") or "body", "must be a JSON object")
+    kind = call or raw.get("type")
+    if kind not in CALL_TYPES:
+        if kind is None:
+            raise SpecError(f"{where}type", "is required")
+        raise SpecError(f"{where}type", f"must be one of {', '.join(sorted(CALL_TYPES))}")
+
+    user_id = _id(raw.get("userId"), f"{where}userId")
+    anonymous_id = _id(raw.get("anonymousId"), f"{where}anonymousId")
+    if user_id is None and anonymous_id is None:
+        raise SpecError(f"{where}userId", "either userId or anonymousId is required")
+    message_id = _id(raw.get("messageId"), f"{where}messageId", max_length=MAX_MESSAGE_ID_LENGTH)
+    context = _object(raw.get("context"), f"{where}context")
+    if batch_context:
+        context = {**batch_context, **context}
+    properties = _object(raw.get("properties"), f"{where}properties")
+    traits = _object(raw.get("traits"), f"{where}traits")
+    message = Message(
+        type=kind,
+        name=kind,
+        message_id=message_id or str(uuid.uuid4()),
+        timestamp=_event_time(raw, where, received_at, batch_sent_at),
+        user_id=user_id,
+        anonymous_id=anonymous_id,
+        context=context,
+    )
+
+    if kind == "track":
+        message.name = _name(raw.get("event"), f"{where}event", required=True) or ""
+        message.properties = properties
+    elif kind == "page":
+        message.name = "viewed"
+        page = context.get("page") if isinstance(context.get("page"), dict) else {}
+        message.properties = {**properties}
+        name = _name(raw.get("name"), f"{where}name", required=False)
+        for key, value in (("name", name), ("url", page.get("url")), ("path", page.get("path")),
+                           ("title", page.get("title"))):
+            if value is not None:
+                message.properties.setdefault(key, value)
+    elif kind == "screen":
+        message.name = "screen_view"
+        message.properties = {**properties}
+        screen_name = _name(raw.get("name"), f"{where}name", required=False)
+        if screen_name is not None:
+            message.properties["screen_name"] = screen_name
+    elif kind == "identify":
+        message.traits = traits or _object(context.get("traits"), f"{where}context.traits")
+        message.properties = message.traits
+    elif kind == "alias":
+        if user_id is None:
+            raise SpecError(f"{where}userId", "is required for alias")
+        message.previous_id = _id(raw.get("previousId"), f"{where}previousId")
+        if message.previous_id is None:
+            raise SpecError(f"{where}previousId", "is required for alias")
+        message.properties = {"previous_id": message.previous_id}
+    elif kind == "group":
+        group_id = _id(raw.get("groupId"), f"{where}groupId")
+        if group_id is None:
+            raise SpecError(f"{where}groupId", "is required for group")
+        message.properties = {"group_id": group_id, "traits": traits}
+    return message
+
+
+def parse_single(data: Any, *, call: str, received_at: datetime, max_event_bytes: int, size: int) -> list[Message]:
+    if size > max_event_bytes:
+        raise SpecError("body", f"is {size} bytes; an event may be at most {max_event_bytes // 1024} KB")
+    return [parse_message(data, call=call, received_at=received_at)]
+
+
+def parse_batch(data: Any, *, received_at: datetime, max_event_bytes: int, size: int) -> list[Message]:
+    if not isinstance(data, dict):
+        raise SpecError("body", "must be a JSON object")
+    batch = data.get("batch")
+    if not isinstance(batch, list):
+        raise SpecError("batch", "is required and must be a list of messages")
+    sent_at = parse_timestamp(data.get("sentAt"), "sentAt")
+    batch_context = _object(data.get("context"), "context")
+    messages = []
+    for index, raw in enumerate(batch):
+        where = f"batch[{index}]."
+        # Only a body larger than one event's limit can hold an oversize event: skip the re-encode otherwise.
+        if size > max_event_bytes and len(orjson.dumps(raw)) > max_event_bytes:
+            raise SpecError(f"batch[{index}]", f"is larger than {max_event_bytes // 1024} KB (the per-event limit)")
+        messages.append(
+            parse_message(
+                raw, call=None, received_at=received_at, where=where, batch_sent_at=sent_at,
+                batch_context=batch_context,
+            )
+        )
+    return messages

@@ -1,0 +1,20 @@
+"""Celery tasks for the activity pipeline: thin, named, time-limited; the work is in pipeline.py."""
+
+from celery import shared_task
+
+from activities import pipeline
+
+
+@shared_task(name="activities.process_batch", time_limit=120, soft_time_limit=100, acks_late=True)
+def process_batch(batch_id: int) -> bool:
+    return pipeline.batch_process(batch_id)
+
+
+@shared_task(name="activities.retry_stale_batches", time_limit=60)
+def retry_stale_batches() -> int:
+    return pipeline.batches_retry_stale()
+
+
+@shared_task(name="activities.prune_dedupe_keys", time_limit=600)
+def prune_dedupe_keys() -> int:
+    return pipeline.dedupe_keys_prune()

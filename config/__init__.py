@@ -1,0 +1,5 @@
+"""Project configuration: settings, URL tree, Celery app."""
+
+from config.celery import app as celery_app
+
+__all__ = ["celery_app"]

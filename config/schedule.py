@@ -1,0 +1,18 @@
+"""Every periodic task, in one place. django-celery-beat's DatabaseScheduler installs these rows at
+start-up; operators can see (and pause) them in the admin. Each entry expires so a backlog after
+downtime runs once, not once per missed tick."""
+
+from celery.schedules import crontab
+
+BEAT_SCHEDULE = {
+    "activities-retry-stale-batches": {
+        "task": "activities.retry_stale_batches",
+        "schedule": 30.0,
+        "options": {"expires": 25},
+    },
+    "activities-prune-dedupe-keys": {
+        "task": "activities.prune_dedupe_keys",
+        "schedule": crontab(minute=17),
+        "options": {"expires": 3000},
+    },
+}

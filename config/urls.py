@@ -1,0 +1,35 @@
+"""The whole URL tree of Nudge."""
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.routers import SimpleRouter
+
+from activities import api as activities_api
+from activities import ingestion
+from config import health
+
+router = SimpleRouter()
+router.register("profiles", activities_api.ProfileViewSet, basename="profile")
+router.register("activities", activities_api.ActivityViewSet, basename="activity")
+
+urlpatterns = [
+    # Ingestion: the Segment HTTP Tracking API.
+    path("v1/track", ingestion.track, name="ingest-track"),
+    path("v1/identify", ingestion.identify, name="ingest-identify"),
+    path("v1/page", ingestion.page, name="ingest-page"),
+    path("v1/screen", ingestion.screen, name="ingest-screen"),
+    path("v1/alias", ingestion.alias, name="ingest-alias"),
+    path("v1/group", ingestion.group, name="ingest-group"),
+    path("v1/batch", ingestion.batch, name="ingest-batch"),
+    path("v1/import", ingestion.batch, name="ingest-import"),
+    # Management API and its schema.
+    path("api/v1/", include(router.urls)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
+    # Operators and the panel.
+    path("health", health.health, name="health"),
+    path("admin/", admin.site.urls),
+    path("", include("panel.urls")),
+]

@@ -1,0 +1,1 @@
+"""The marketing panel's shared layout, login and workspace pages."""

@@ -1,0 +1,1 @@
+"""Workspaces, members and roles, write keys, management tokens and the audit log."""

@@ -1,0 +1,31 @@
+"""Role checks for the management API, enforced on the server for every endpoint.
+
+Reads need `analyst`, writes need `marketer`; a view raises the bar per action with `action_roles`
+(e.g. `{"destroy": Role.OWNER}`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import permissions
+from rest_framework.request import Request
+
+from workspaces.models import ApiToken, Role
+
+
+def request_token(request: Request) -> ApiToken:
+    assert isinstance(request.auth, ApiToken)
+    return request.auth
+
+
+class HasWorkspaceRole(permissions.BasePermission):
+    message = "Your role in this workspace does not allow this."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        if not isinstance(request.auth, ApiToken):
+            return False
+        needed = Role.ANALYST if request.method in permissions.SAFE_METHODS else Role.MARKETER
+        action = getattr(view, "action", None)
+        needed = getattr(view, "action_roles", {}).get(action, needed)
+        return request.auth.membership.allows(needed)

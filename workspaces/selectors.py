@@ -1,0 +1,38 @@
+"""Reads for access control, shared by ingestion, the API, the panel and the admin."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import QuerySet
+
+from workspaces.keys import key_hash
+from workspaces.models import ApiToken, Membership, Workspace, WriteKey
+
+
+def write_key_workspace_id(raw: str) -> int | None:
+    """The workspace id of an active write key, or None. One indexed lookup."""
+    row = WriteKey.objects.active().filter(key_hash=key_hash(raw)).values_list("workspace_id", flat=True).first()
+    return row
+
+
+def api_token_get(raw: str) -> ApiToken | None:
+    return (
+        ApiToken.objects.active()
+        .select_related("membership__user", "workspace")
+        .filter(token_hash=key_hash(raw))
+        .first()
+    )
+
+
+def workspaces_for_user(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Workspace]:
+    if not user.is_authenticated:
+        return Workspace.objects.none()
+    if user.is_superuser:
+        return Workspace.objects.all()
+    return Workspace.objects.filter(memberships__user=user)
+
+
+def membership_get(*, user: AbstractBaseUser | AnonymousUser, workspace_id: int) -> Membership | None:
+    if not user.is_authenticated:
+        return None
+    return Membership.objects.filter(user=user, workspace_id=workspace_id).select_related("workspace").first()

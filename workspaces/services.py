@@ -1,0 +1,125 @@
+"""Writes for workspaces, members and keys. Every change that matters lands in the audit log."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from workspaces.keys import API_TOKEN_PREFIX, WRITE_KEY_PREFIX, key_display_prefix, key_generate, key_hash
+from workspaces.models import ApiToken, AuditLogEntry, Membership, Role, Workspace, WriteKey
+
+
+def audit_log_append(
+    *,
+    workspace: Workspace,
+    actor: AbstractBaseUser | None,
+    action: str,
+    obj: Any = None,
+    object_type: str = "",
+    object_id: str = "",
+    changes: dict | None = None,
+    actor_label: str = "",
+) -> AuditLogEntry:
+    if obj is not None:
+        object_type = object_type or obj._meta.model_name
+        object_id = object_id or str(obj.pk)
+    return AuditLogEntry.objects.create(
+        workspace=workspace,
+        actor=actor,
+        actor_label=actor_label or (actor.get_username() if actor is not None else "system"),
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        object_repr=str(obj)[:200] if obj is not None else "",
+        changes=changes or {},
+    )
+
+
+def _unique_slug(name: str) -> str:
+    base = slugify(name)[:70] or "workspace"
+    slug, n = base, 1
+    while Workspace.objects.filter(slug=slug).exists():
+        n += 1
+        slug = f"{base}-{n}"
+    return slug
+
+
+@dataclass(frozen=True)
+class NewSecret:
+    """A key or token with its raw value, which exists only here and is shown once."""
+
+    record: WriteKey | ApiToken
+    raw: str
+
+
+def write_key_create(*, workspace: Workspace, name: str, actor: AbstractBaseUser | None) -> NewSecret:
+    raw = key_generate(WRITE_KEY_PREFIX)
+    key = WriteKey.objects.create(
+        workspace=workspace, name=name, prefix=key_display_prefix(raw), key_hash=key_hash(raw), created_by=actor
+    )
+    audit_log_append(workspace=workspace, actor=actor, action="created", obj=key)
+    return NewSecret(record=key, raw=raw)
+
+
+def api_token_create(*, membership: Membership, name: str) -> NewSecret:
+    raw = key_generate(API_TOKEN_PREFIX)
+    token = ApiToken.objects.create(
+        membership=membership,
+        workspace=membership.workspace,
+        name=name,
+        prefix=key_display_prefix(raw),
+        token_hash=key_hash(raw),
+    )
+    audit_log_append(workspace=membership.workspace, actor=membership.user, action="created", obj=token)
+    return NewSecret(record=token, raw=raw)
+
+
+def key_revoke(*, key: WriteKey | ApiToken, actor: AbstractBaseUser | None) -> None:
+    if key.revoked_at is not None:
+        return
+    key.revoked_at = timezone.now()
+    key.save(update_fields=["revoked_at"])
+    audit_log_append(workspace=key.workspace, actor=actor, action="revoked", obj=key)
+
+
+def membership_set(*, workspace: Workspace, user: AbstractBaseUser, role: str, actor: AbstractBaseUser | None) -> Membership:
+    Role(role)  # refuses an unknown role
+    membership, created = Membership.objects.update_or_create(
+        workspace=workspace, user=user, defaults={"role": role}
+    )
+    audit_log_append(
+        workspace=workspace, actor=actor, action="created" if created else "changed", obj=membership,
+        changes={"role": role},
+    )
+    return membership
+
+
+@dataclass(frozen=True)
+class CreatedWorkspace:
+    workspace: Workspace
+    owner: Membership
+    write_key: str
+    api_token: str
+
+
+@transaction.atomic
+def workspace_create(*, name: str, owner_email: str, timezone_name: str = "UTC") -> CreatedWorkspace:
+    """A workspace with its owner (created if new), a write key and an owner management token."""
+    User = get_user_model()
+    user = User.objects.filter(email__iexact=owner_email).first()
+    if user is None:
+        user = User.objects.create_user(username=owner_email, email=owner_email)
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    workspace = Workspace.objects.create(name=name, slug=_unique_slug(name), timezone=timezone_name)
+    audit_log_append(workspace=workspace, actor=user, action="created", obj=workspace)
+    owner = membership_set(workspace=workspace, user=user, role=Role.OWNER, actor=user)
+    write_key = write_key_create(workspace=workspace, name="Default write key", actor=user)
+    token = api_token_create(membership=owner, name="Default management token")
+    return CreatedWorkspace(workspace=workspace, owner=owner, write_key=write_key.raw, api_token=token.raw)
