@@ -17,7 +17,7 @@ from activities.filters import ActivityFilter, ProfileFilter
 from activities.models import Activity, Profile
 from activities.serializers import ActivitySerializer, ProfileSerializer, ProfileUpdateSerializer
 from workspaces.models import Role
-from workspaces.permissions import request_token
+from workspaces.permissions import acting_user, request_token
 
 
 class Pagination(pagination.PageNumberPagination):
@@ -42,7 +42,7 @@ class ProfileViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         values = data.validated_data
         profile = services.profile_update(
             profile=profile,
-            actor=request.user,
+            actor=acting_user(request),
             traits=values.get("traits"),
             tags_add=values.get("tags_add"),
             tags_remove=values.get("tags_remove"),
@@ -54,7 +54,7 @@ class ProfileViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 
     @extend_schema(responses={204: OpenApiResponse(description="Deleted, with its activities")})
     def destroy(self, request: Request, pk: str | None = None) -> Response:
-        services.profile_delete(profile=self.get_object(), actor=request.user)
+        services.profile_delete(profile=self.get_object(), actor=acting_user(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(responses=ActivitySerializer(many=True))
@@ -67,8 +67,9 @@ class ProfileViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     @action(detail=True, methods=["get"])
     def export(self, request: Request, pk: str | None = None) -> StreamingHttpResponse:
         profile: Profile = self.get_object()
-        response = StreamingHttpResponse(_export_json(services.profile_export(profile)),
-                                         content_type="application/json")
+        response = StreamingHttpResponse(
+            _export_json(services.profile_export(profile)), content_type="application/json"
+        )
         response["Content-Disposition"] = f'attachment; filename="profile-{profile.pk}.json"'
         return response
 

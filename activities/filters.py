@@ -25,8 +25,10 @@ class ProfileFilter(django_filters.FilterSet):
 
     def filter_tag(self, queryset: QuerySet[Profile], name: str, value: str) -> QuerySet[Profile]:
         # tags is a small JSON list; membership is checked in the database on both back ends.
-        return queryset.filter(tags__contains=[value]) if _json_contains_supported() else queryset.filter(
-            tags__icontains=f'"{value}"'
+        return (
+            queryset.filter(tags__contains=[value])
+            if _json_contains_supported()
+            else queryset.filter(tags__icontains=f'"{value}"')
         )
 
 

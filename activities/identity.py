@@ -17,7 +17,7 @@ from activities.models import Activity, Identity, IdentityKind, Profile, PushDev
 from activities.segment_spec import Message
 from workspaces.models import TestProfile
 
-Key = tuple[str, str]  # (IdentityKind, value)
+Key = tuple[str, str]  # (IdentityKind value, id)
 
 
 def profiles_lock(profile_ids: Iterable[int]) -> dict[int, Profile]:
@@ -101,31 +101,33 @@ def identities_resolve(workspace_id: int, messages: list[Message]) -> Resolution
 
     missing = keys - existing.keys()
     if missing:
-        existing.update(_create(workspace_id, missing, links))
+        existing.update(_create(workspace_id, missing, links, existing))
     return Resolution(profile_of={key: existing[key] for key in keys}, merges=merges)
 
 
-def _create(workspace_id: int, missing: set[Key], links: dict[Key, Key]) -> dict[Key, int]:
+def _create(workspace_id: int, missing: set[Key], links: dict[Key, Key], existing: dict[Key, int]) -> dict[Key, int]:
     """Create profiles and identity rows for ids never seen; losers of a race adopt the winner's."""
     user_ids = sorted(value for kind, value in missing if kind == IdentityKind.USER_ID)
     Profile.objects.bulk_create(
         [Profile(workspace_id=workspace_id, user_id=value) for value in user_ids], ignore_conflicts=True
     )
-    owner: dict[Key, int] = {}
+    owner: dict[Key, int] = dict(existing)
     if user_ids:
         for pk, user_id in Profile.objects.filter(workspace_id=workspace_id, user_id__in=user_ids).values_list(
             "pk", "user_id"
         ):
-            owner[(IdentityKind.USER_ID, user_id)] = pk
+            owner[(IdentityKind.USER_ID, str(user_id))] = pk
     anonymous = sorted(key for key in missing if key[0] == IdentityKind.ANONYMOUS_ID and links.get(key) not in owner)
     created = Profile.objects.bulk_create([Profile(workspace_id=workspace_id) for _ in anonymous])
     owner.update({key: profile.pk for key, profile in zip(anonymous, created, strict=True)})
     for key in missing:
-        if key not in owner:
+        if key not in owner:  # a new anonymous id that arrived beside a known user id
             owner[key] = owner[links[key]]
     Identity.objects.bulk_create(
-        [Identity(workspace_id=workspace_id, kind=kind, value=value, profile_id=owner[(kind, value)])
-         for kind, value in sorted(missing)],
+        [
+            Identity(workspace_id=workspace_id, kind=kind, value=value, profile_id=owner[(kind, value)])
+            for kind, value in sorted(missing)
+        ],
         ignore_conflicts=True,
     )
     winners = _lookup(workspace_id, missing)
@@ -165,8 +167,20 @@ def profile_merge(*, source_id: int, target_id: int, force: bool = False) -> boo
     seen_last = [d for d in (source.last_seen, target.last_seen) if d is not None]
     target.first_seen = min(seen_first, default=None)
     target.last_seen = max(seen_last, default=None)
-    target.save(update_fields=["traits", "tags", "consent", "email", "phone", "timezone", "locale",
-                               "first_seen", "last_seen", "updated_at"])
+    target.save(
+        update_fields=[
+            "traits",
+            "tags",
+            "consent",
+            "email",
+            "phone",
+            "timezone",
+            "locale",
+            "first_seen",
+            "last_seen",
+            "updated_at",
+        ]
+    )
     Profile.objects.filter(pk=source.pk).update(
         merged_into=target, user_id=None, traits={}, tags=[], consent={}, email="", phone=""
     )

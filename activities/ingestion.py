@@ -91,9 +91,8 @@ def _write_key(request: HttpRequest, data: Any) -> str | None:
 
 def _ingest(request: HttpRequest, call: str | None) -> HttpResponse:
     received_at = timezone.now()
-    limits = settings.NUDGE
     try:
-        body = _read_body(request, limits["MAX_REQUEST_BYTES"])
+        body = _read_body(request, settings.NUDGE_MAX_REQUEST_BYTES)
         try:
             data = orjson.loads(body)
         except orjson.JSONDecodeError as error:
@@ -111,16 +110,21 @@ def _ingest(request: HttpRequest, call: str | None) -> HttpResponse:
     except (OperationalError, InterfaceError):
         return _unavailable()
     if workspace_id is None:
-        return _answer(401, {"success": False, "error": "writeKey is unknown or revoked", "field": "writeKey"},
-                       **{"WWW-Authenticate": 'Basic realm="nudge"'})
+        return _answer(
+            401,
+            {"success": False, "error": "writeKey is unknown or revoked", "field": "writeKey"},
+            **{"WWW-Authenticate": 'Basic realm="nudge"'},
+        )
 
     try:
         if call is None:
-            messages = parse_batch(data, received_at=received_at, max_event_bytes=limits["MAX_EVENT_BYTES"],
-                                   size=len(body))
+            messages = parse_batch(
+                data, received_at=received_at, max_event_bytes=settings.NUDGE_MAX_EVENT_BYTES, size=len(body)
+            )
         else:
-            messages = parse_single(data, call=call, received_at=received_at,
-                                    max_event_bytes=limits["MAX_EVENT_BYTES"], size=len(body))
+            messages = parse_single(
+                data, call=call, received_at=received_at, max_event_bytes=settings.NUDGE_MAX_EVENT_BYTES, size=len(body)
+            )
     except SpecError as error:
         return _bad_request(error.field, error.message)
 

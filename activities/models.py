@@ -129,6 +129,9 @@ class DedupeKey(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["workspace", "message_id"], name="dedupe_key_unique")]
 
+    def __str__(self) -> str:
+        return self.message_id
+
 
 class EvaluationBatch(models.Model):
     """Outbox of stored activities awaiting the evaluation pipeline: written in the ingestion
@@ -141,6 +144,9 @@ class EvaluationBatch(models.Model):
 
     class Meta:
         verbose_name_plural = "evaluation batches"
+
+    def __str__(self) -> str:
+        return f"batch #{self.pk} ({len(self.activity_ids)} activities)"
 
 
 class TrackedActivity(models.Model):

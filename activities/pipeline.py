@@ -1,5 +1,5 @@
 """The evaluation pipeline: stored activities are handed, a batch at a time, to the consumers listed
-in settings.NUDGE["ACTIVITY_CONSUMERS"] (the tracked-activities registry now; the journey and
+in settings.NUDGE_ACTIVITY_CONSUMERS (the tracked-activities registry now; the journey and
 behavior engines as they arrive).
 
 A batch is an `EvaluationBatch` outbox row written with the activities. A worker locks it, runs every
@@ -29,7 +29,7 @@ Consumer = Callable[[int, list[Activity]], None]
 
 @cache
 def consumers() -> tuple[Consumer, ...]:
-    return tuple(import_string(path) for path in settings.NUDGE["ACTIVITY_CONSUMERS"])
+    return tuple(import_string(path) for path in settings.NUDGE_ACTIVITY_CONSUMERS)
 
 
 def batch_enqueue(batch_id: int) -> None:
@@ -38,7 +38,7 @@ def batch_enqueue(batch_id: int) -> None:
     from activities.tasks import process_batch
 
     try:
-        process_batch.apply_async(args=[batch_id], retry=False)
+        process_batch.apply_async(args=(batch_id,), retry=False)
     except Exception:  # the broker's errors are many (kombu, redis, OS); all mean "later"
         logger.warning("could not enqueue evaluation batch %s; the retry sweep will", batch_id, exc_info=True)
 
@@ -58,7 +58,7 @@ def batch_process(batch_id: int) -> bool:
 
 def batches_retry_stale(*, limit: int = 1000) -> int:
     """Hand out again batches that no worker finished (lost task, dead worker, broker outage)."""
-    cutoff = timezone.now() - timedelta(seconds=settings.NUDGE["PIPELINE_RETRY_SECONDS"])
+    cutoff = timezone.now() - timedelta(seconds=settings.NUDGE_PIPELINE_RETRY_SECONDS)
     with transaction.atomic():
         stale = list(
             EvaluationBatch.objects.select_for_update(skip_locked=True)
@@ -74,7 +74,7 @@ def batches_retry_stale(*, limit: int = 1000) -> int:
 
 def dedupe_keys_prune(*, batch_size: int = 10_000) -> int:
     """Forget messageIds older than the dedupe window, in bounded deletes."""
-    cutoff = timezone.now() - timedelta(days=settings.NUDGE["DEDUPE_WINDOW_DAYS"])
+    cutoff = timezone.now() - timedelta(days=settings.NUDGE_DEDUPE_WINDOW_DAYS)
     total = 0
     while True:
         ids = list(DedupeKey.objects.filter(received_at__lt=cutoff).values_list("pk", flat=True)[:batch_size])

@@ -170,11 +170,16 @@ def parse_message(
         message.properties = properties
     elif kind == "page":
         message.name = "viewed"
-        page = context.get("page") if isinstance(context.get("page"), dict) else {}
+        page_context = context.get("page")
+        page: dict[str, Any] = page_context if isinstance(page_context, dict) else {}
         message.properties = {**properties}
         name = _name(raw.get("name"), f"{where}name", required=False)
-        for key, value in (("name", name), ("url", page.get("url")), ("path", page.get("path")),
-                           ("title", page.get("title"))):
+        for key, value in (
+            ("name", name),
+            ("url", page.get("url")),
+            ("path", page.get("path")),
+            ("title", page.get("title")),
+        ):
             if value is not None:
                 message.properties.setdefault(key, value)
     elif kind == "screen":
@@ -223,7 +228,11 @@ def parse_batch(data: Any, *, received_at: datetime, max_event_bytes: int, size:
             raise SpecError(f"batch[{index}]", f"is larger than {max_event_bytes // 1024} KB (the per-event limit)")
         messages.append(
             parse_message(
-                raw, call=None, received_at=received_at, where=where, batch_sent_at=sent_at,
+                raw,
+                call=None,
+                received_at=received_at,
+                where=where,
+                batch_sent_at=sent_at,
                 batch_context=batch_context,
             )
         )

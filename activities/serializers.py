@@ -23,8 +23,20 @@ class ProfileSerializer(serializers.ModelSerializer):
     class Meta:
         model = Profile
         fields = [
-            "id", "user_id", "anonymous_ids", "traits", "email", "phone", "timezone", "locale", "consent",
-            "tags", "push_devices", "first_seen", "last_seen", "created_at",
+            "id",
+            "user_id",
+            "anonymous_ids",
+            "traits",
+            "email",
+            "phone",
+            "timezone",
+            "locale",
+            "consent",
+            "tags",
+            "push_devices",
+            "first_seen",
+            "last_seen",
+            "created_at",
         ]
 
     def get_anonymous_ids(self, profile: Profile) -> list[str]:
@@ -34,16 +46,17 @@ class ProfileSerializer(serializers.ModelSerializer):
         return [identity.value for identity in identities]
 
 
-
-
 class ProfileUpdateSerializer(serializers.Serializer):
     traits = serializers.DictField(required=False, help_text="Merged into the traits; null removes a trait")
     tags_add = serializers.ListField(child=serializers.CharField(max_length=100), required=False)
     tags_remove = serializers.ListField(child=serializers.CharField(max_length=100), required=False)
     timezone = serializers.CharField(required=False, max_length=64)
     locale = serializers.CharField(required=False, max_length=35, allow_blank=True)
-    consent = serializers.DictField(child=serializers.BooleanField(), required=False,
-                                    help_text='Channel or category to allowed, e.g. {"email": false}')
+    consent = serializers.DictField(
+        child=serializers.BooleanField(),
+        required=False,
+        help_text='Channel or category to allowed, e.g. {"email": false}',
+    )
 
     def validate_timezone(self, value: str) -> str:
         try:
@@ -54,8 +67,9 @@ class ProfileUpdateSerializer(serializers.Serializer):
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if not attrs:
-            raise serializers.ValidationError("Nothing to change: send traits, tags_add, tags_remove, timezone, "
-                                              "locale or consent.")
+            raise serializers.ValidationError(
+                "Nothing to change: send traits, tags_add, tags_remove, timezone, locale or consent."
+            )
         return attrs
 
 
@@ -64,5 +78,15 @@ class ActivitySerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Activity
-        fields = ["id", "profile", "user_id", "name", "type", "properties", "context", "timestamp", "received_at",
-                  "message_id"]
+        fields = [
+            "id",
+            "profile",
+            "user_id",
+            "name",
+            "type",
+            "properties",
+            "context",
+            "timestamp",
+            "received_at",
+            "message_id",
+        ]

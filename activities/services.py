@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from activities.identity import profiles_lock
@@ -18,7 +18,7 @@ from workspaces.services import audit_log_append
 def profile_update(
     *,
     profile: Profile,
-    actor: AbstractBaseUser | None,
+    actor: User | None,
     traits: dict[str, Any] | None = None,
     tags_add: list[str] | None = None,
     tags_remove: list[str] | None = None,
@@ -55,7 +55,7 @@ def profile_update(
 
 
 @transaction.atomic
-def profile_delete(*, profile: Profile, actor: AbstractBaseUser | None) -> None:
+def profile_delete(*, profile: Profile, actor: User | None) -> None:
     """Privacy deletion: traits, addresses, devices, identities and activities go; nothing is kept
     that names the person (the audit entry records only the internal id)."""
     profile = profiles_lock([profile.pk])[profile.pk]
@@ -64,7 +64,11 @@ def profile_delete(*, profile: Profile, actor: AbstractBaseUser | None) -> None:
     Profile.objects.filter(merged_into_id=profile_id).delete()
     profile.delete()
     audit_log_append(
-        workspace=workspace, actor=actor, action="deleted", object_type="profile", object_id=str(profile_id),
+        workspace=workspace,
+        actor=actor,
+        action="deleted",
+        object_type="profile",
+        object_id=str(profile_id),
         changes={"reason": "privacy request"},
     )
 

@@ -30,8 +30,14 @@ def _json(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
-def _insert_returning(table: str, columns: list[str], rows: list[tuple], returning: str,
-                      json_columns: frozenset[str] = frozenset(), conflict: str = "") -> list[tuple]:
+def _insert_returning(
+    table: str,
+    columns: list[str],
+    rows: list[tuple],
+    returning: str,
+    json_columns: frozenset[str] = frozenset(),
+    conflict: str = "",
+) -> list[tuple]:
     """A multi-row INSERT … [ON CONFLICT …] RETURNING, the same on PostgreSQL and SQLite."""
     if not rows:
         return []
@@ -78,14 +84,32 @@ def messages_store(*, workspace_id: int, messages: list[Message], received_at: d
                     profiles = profiles_lock(resolution.profile_of.values())
         owners = [live_profile(profiles, resolution.profile_id(m)) for m in new]
         rows = [
-            (workspace_id, owner.pk, m.name, m.type, _json(m.properties), _json(m.context), m.timestamp,
-             received_at, m.message_id)
+            (
+                workspace_id,
+                owner.pk,
+                m.name,
+                m.type,
+                _json(m.properties),
+                _json(m.context),
+                m.timestamp,
+                received_at,
+                m.message_id,
+            )
             for m, owner in zip(new, owners, strict=True)
         ]
         inserted = _insert_returning(
             Activity._meta.db_table,
-            ["workspace_id", "profile_id", "name", "type", "properties", "context", "timestamp", "received_at",
-             "message_id"],
+            [
+                "workspace_id",
+                "profile_id",
+                "name",
+                "type",
+                "properties",
+                "context",
+                "timestamp",
+                "received_at",
+                "message_id",
+            ],
             rows,
             "id",
             json_columns=frozenset({"properties", "context"}),
@@ -133,8 +157,10 @@ def _profiles_update(workspace_id: int, messages: list[Message], owners: list[Pr
     )
     if devices:
         PushDevice.objects.bulk_create(
-            [PushDevice(workspace_id=workspace_id, profile_id=profile_id, token=token, platform=platform)
-             for token, (profile_id, platform) in devices.items()],
+            [
+                PushDevice(workspace_id=workspace_id, profile_id=profile_id, token=token, platform=platform)
+                for token, (profile_id, platform) in devices.items()
+            ],
             update_conflicts=True,
             unique_fields=["workspace", "token"],
             update_fields=["profile", "platform", "updated_at"],

@@ -50,8 +50,10 @@ def tracked_activities_record(workspace_id: int, activities: list[Activity]) -> 
     if not seen:
         return
     TrackedActivity.objects.bulk_create(
-        [TrackedActivity(workspace_id=workspace_id, name=name, first_seen=s.first, last_seen=s.last)
-         for name, s in sorted(seen.items())],
+        [
+            TrackedActivity(workspace_id=workspace_id, name=name, first_seen=s.first, last_seen=s.last)
+            for name, s in sorted(seen.items())
+        ],
         ignore_conflicts=True,
     )
     rows = list(

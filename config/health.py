@@ -32,5 +32,8 @@ def _broker() -> str:
 def health(request: HttpRequest) -> HttpResponse:
     state = {"database": _database(), "broker": _broker()}
     healthy = all(value == "ok" for value in state.values())
-    return HttpResponse(orjson.dumps({"status": "ok" if healthy else "degraded", **state}),
-                        status=200 if healthy else 503, content_type="application/json")
+    return HttpResponse(
+        orjson.dumps({"status": "ok" if healthy else "degraded", **state}),
+        status=200 if healthy else 503,
+        content_type="application/json",
+    )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import dj_database_url
@@ -26,7 +27,7 @@ SECRET_KEY = env_str("SECRET_KEY", "")
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
-    SECRET_KEY = "nudge-embedded-development-key-not-for-production-use-0123456789"
+    SECRET_KEY = "nudge-embedded-development-key-not-for-production-use-0123456789"  # noqa: S105
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
@@ -82,12 +83,13 @@ TEMPLATES = [
 
 # --- Database -----------------------------------------------------------------------------------
 
-def _database(url: str) -> dict:
+
+def _database(url: str) -> dict[str, Any]:
     scheme = urlsplit(url).scheme
     if scheme not in {"postgres", "postgresql", "pgsql", "sqlite"}:
         raise ImproperlyConfigured(f"DATABASE_URL must be a postgres:// or sqlite:// URL; got scheme {scheme!r}")
     if scheme == "sqlite":
-        config = dj_database_url.parse(url)
+        config: dict[str, Any] = dict(dj_database_url.parse(url))
         # WAL lets the web process read while the worker writes; IMMEDIATE avoids lock upgrades.
         config["OPTIONS"] = {
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
@@ -95,9 +97,8 @@ def _database(url: str) -> dict:
             "timeout": 30,
         }
         return config
-    config = dj_database_url.parse(
-        url, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60), conn_health_checks=True
-    )
+    parsed = dj_database_url.parse(url, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60), conn_health_checks=True)
+    config = dict(parsed)
     config.setdefault("OPTIONS", {})["connect_timeout"] = env_int("DATABASE_CONNECT_TIMEOUT", 5, minimum=1)
     return config
 
@@ -126,6 +127,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -154,6 +156,7 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 
 
 # --- Celery -------------------------------------------------------------------------------------
+
 
 def _broker(url: str) -> str:
     scheme = urlsplit(url).scheme
@@ -218,16 +221,14 @@ SPECTACULAR_SETTINGS = {
 
 # --- Nudge --------------------------------------------------------------------------------------
 
-NUDGE = {
-    # messageId deduplication window; a periodic task prunes older keys.
-    "DEDUPE_WINDOW_DAYS": env_int("NUDGE_DEDUPE_WINDOW_DAYS", 30, minimum=1),
-    "MAX_EVENT_BYTES": 32 * 1024,
-    "MAX_REQUEST_BYTES": 500 * 1024,
-    # Functions called with each stored batch of activities, in order (the evaluation pipeline).
-    "ACTIVITY_CONSUMERS": ["activities.tracking.tracked_activities_record"],
-    # Unprocessed batches older than this are handed to workers again by the periodic sweep.
-    "PIPELINE_RETRY_SECONDS": env_int("NUDGE_PIPELINE_RETRY_SECONDS", 60, minimum=5),
-}
+# messageId deduplication window; a periodic task prunes older keys.
+NUDGE_DEDUPE_WINDOW_DAYS = env_int("NUDGE_DEDUPE_WINDOW_DAYS", 30, minimum=1)
+NUDGE_MAX_EVENT_BYTES = 32 * 1024
+NUDGE_MAX_REQUEST_BYTES = 500 * 1024
+# Functions called with each stored batch of activities, in order (the evaluation pipeline).
+NUDGE_ACTIVITY_CONSUMERS = ["activities.tracking.tracked_activities_record"]
+# Unprocessed batches older than this are handed to workers again by the periodic sweep.
+NUDGE_PIPELINE_RETRY_SECONDS = env_int("NUDGE_PIPELINE_RETRY_SECONDS", 60, minimum=5)
 
 LOGGING = {
     "version": 1,

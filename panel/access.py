@@ -11,6 +11,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 
 from workspaces.models import Membership, Role, Workspace
+from workspaces.permissions import acting_user
 
 View = Callable[..., HttpResponse]
 
@@ -24,7 +25,7 @@ def workspace_view(role: str = Role.ANALYST) -> Callable[[View], View]:
         @wraps(view)
         def wrapper(request: HttpRequest, slug: str, *args: Any, **kwargs: Any) -> HttpResponse:
             workspace = get_object_or_404(Workspace, slug=slug)
-            membership = Membership.objects.filter(workspace=workspace, user=request.user).first()
+            membership = Membership.objects.filter(workspace=workspace, user=acting_user(request)).first()
             if membership is None or not membership.allows(role):
                 raise Http404("No such workspace")
             request.workspace = workspace  # type: ignore[attr-defined]

@@ -13,11 +13,12 @@ from activities.models import Activity, Profile
 from activities.selectors import tracked_activities
 from panel.access import workspace_view
 from workspaces.models import Workspace
+from workspaces.permissions import acting_user
 
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    workspaces = list(Workspace.objects.filter(memberships__user=request.user).order_by("name"))
+    workspaces = list(Workspace.objects.filter(memberships__user=acting_user(request)).order_by("name"))
     if len(workspaces) == 1:
         return redirect("panel:workspace", slug=workspaces[0].slug)
     return render(request, "panel/home.html", {"workspaces": workspaces})

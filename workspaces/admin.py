@@ -11,6 +11,7 @@ from django.http import HttpRequest
 from workspaces.admin_scope import ReadOnlyScopedAdmin, WorkspaceScopedAdmin
 from workspaces.keys import API_TOKEN_PREFIX, WRITE_KEY_PREFIX, key_display_prefix, key_generate, key_hash
 from workspaces.models import ApiToken, AuditLogEntry, Membership, TestProfile, Workspace, WriteKey
+from workspaces.permissions import acting_user
 from workspaces.services import audit_log_append, key_revoke
 
 
@@ -46,7 +47,7 @@ class MembershipAdmin(WorkspaceScopedAdmin):
 @admin.action(description="Revoke selected keys")
 def revoke_keys(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
     for key in queryset.filter(revoked_at__isnull=True):
-        key_revoke(key=key, actor=request.user)
+        key_revoke(key=key, actor=acting_user(request))
     messages.success(request, "Revoked.")
 
 
@@ -68,8 +69,9 @@ class _SecretAdmin(WorkspaceScopedAdmin):
             self._store_hash(obj, key_hash(raw))
             messages.warning(request, f"Copy this key now; it is not shown again: {raw}")
         super().save_model(request, obj, form, change)
-        audit_log_append(workspace=obj.workspace, actor=request.user, action="changed" if change else "created",
-                         obj=obj)
+        audit_log_append(
+            workspace=obj.workspace, actor=acting_user(request), action="changed" if change else "created", obj=obj
+        )
 
     def _store_hash(self, obj: Any, digest: str) -> None:
         raise NotImplementedError
@@ -113,5 +115,3 @@ class TestProfileAdmin(WorkspaceScopedAdmin):
     list_display = ["label", "workspace", "profile"]
     list_filter = ["workspace"]
     raw_id_fields = ["profile"]
-
-

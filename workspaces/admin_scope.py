@@ -11,6 +11,7 @@ from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 
 from workspaces.models import ROLE_RANK, Membership, Role
+from workspaces.permissions import acting_user
 
 
 def _roles(request: HttpRequest) -> dict[int, int]:
@@ -18,7 +19,7 @@ def _roles(request: HttpRequest) -> dict[int, int]:
     if cached is None:
         cached = {
             workspace_id: ROLE_RANK[Role(role)]
-            for workspace_id, role in Membership.objects.filter(user_id=request.user.pk).values_list(
+            for workspace_id, role in Membership.objects.filter(user_id=acting_user(request).pk).values_list(
                 "workspace_id", "role"
             )
         }
@@ -68,8 +69,8 @@ class WorkspaceScopedAdmin(admin.ModelAdmin):
         return self.has_module_permission(request) and self._allowed(request, Role.OWNER, obj)
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
-        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
-        if request.user.is_superuser or field is None:
+        field: Any = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if request.user.is_superuser or field is None or not hasattr(field, "queryset"):
             return field
         owned = [ws for ws, rank in _roles(request).items() if rank >= ROLE_RANK[Role.OWNER]]
         model = db_field.related_model

@@ -10,7 +10,7 @@ import hashlib
 import secrets
 
 WRITE_KEY_PREFIX = "wk_"
-API_TOKEN_PREFIX = "nt_"
+API_TOKEN_PREFIX = "nt_"  # noqa: S105 - a prefix, not a secret
 
 
 def key_hash(raw: str) -> str:

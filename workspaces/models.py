@@ -6,7 +6,6 @@ from django.conf import settings
 from django.db import models
 
 
-
 class Role(models.TextChoices):
     OWNER = "owner", "Owner"
     MARKETER = "marketer", "Marketer"

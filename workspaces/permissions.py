@@ -8,10 +8,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth.models import User
+from django.http import HttpRequest
 from rest_framework import permissions
 from rest_framework.request import Request
 
 from workspaces.models import ApiToken, Role
+
+
+def acting_user(request: HttpRequest | Request) -> User:
+    """The signed-in person behind a request that authentication has already let through."""
+    user = request.user
+    assert isinstance(user, User)
+    return user
 
 
 def request_token(request: Request) -> ApiToken:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import QuerySet
 
 from workspaces.keys import key_hash
@@ -24,7 +24,7 @@ def api_token_get(raw: str) -> ApiToken | None:
     )
 
 
-def workspaces_for_user(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Workspace]:
+def workspaces_for_user(user: User | AnonymousUser) -> QuerySet[Workspace]:
     if not user.is_authenticated:
         return Workspace.objects.none()
     if user.is_superuser:
@@ -32,7 +32,7 @@ def workspaces_for_user(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Work
     return Workspace.objects.filter(memberships__user=user)
 
 
-def membership_get(*, user: AbstractBaseUser | AnonymousUser, workspace_id: int) -> Membership | None:
+def membership_get(*, user: User | AnonymousUser, workspace_id: int) -> Membership | None:
     if not user.is_authenticated:
         return None
     return Membership.objects.filter(user=user, workspace_id=workspace_id).select_related("workspace").first()

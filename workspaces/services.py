@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
@@ -18,7 +18,7 @@ from workspaces.models import ApiToken, AuditLogEntry, Membership, Role, Workspa
 def audit_log_append(
     *,
     workspace: Workspace,
-    actor: AbstractBaseUser | None,
+    actor: User | None,
     action: str,
     obj: Any = None,
     object_type: str = "",
@@ -58,7 +58,7 @@ class NewSecret:
     raw: str
 
 
-def write_key_create(*, workspace: Workspace, name: str, actor: AbstractBaseUser | None) -> NewSecret:
+def write_key_create(*, workspace: Workspace, name: str, actor: User | None) -> NewSecret:
     raw = key_generate(WRITE_KEY_PREFIX)
     key = WriteKey.objects.create(
         workspace=workspace, name=name, prefix=key_display_prefix(raw), key_hash=key_hash(raw), created_by=actor
@@ -80,7 +80,7 @@ def api_token_create(*, membership: Membership, name: str) -> NewSecret:
     return NewSecret(record=token, raw=raw)
 
 
-def key_revoke(*, key: WriteKey | ApiToken, actor: AbstractBaseUser | None) -> None:
+def key_revoke(*, key: WriteKey | ApiToken, actor: User | None) -> None:
     if key.revoked_at is not None:
         return
     key.revoked_at = timezone.now()
@@ -88,13 +88,14 @@ def key_revoke(*, key: WriteKey | ApiToken, actor: AbstractBaseUser | None) -> N
     audit_log_append(workspace=key.workspace, actor=actor, action="revoked", obj=key)
 
 
-def membership_set(*, workspace: Workspace, user: AbstractBaseUser, role: str, actor: AbstractBaseUser | None) -> Membership:
+def membership_set(*, workspace: Workspace, user: User, role: str, actor: User | None) -> Membership:
     Role(role)  # refuses an unknown role
-    membership, created = Membership.objects.update_or_create(
-        workspace=workspace, user=user, defaults={"role": role}
-    )
+    membership, created = Membership.objects.update_or_create(workspace=workspace, user=user, defaults={"role": role})
     audit_log_append(
-        workspace=workspace, actor=actor, action="created" if created else "changed", obj=membership,
+        workspace=workspace,
+        actor=actor,
+        action="created" if created else "changed",
+        obj=membership,
         changes={"role": role},
     )
     return membership

@@ -18,7 +18,7 @@ from workspaces.services import workspace_create
 
 DEMO_SLUG = "demo-store"
 DEMO_EMAIL = "demo@nudge.local"
-DEMO_PASSWORD = "nudge-demo"  # the embedded demo only; never seeded in production
+DEMO_PASSWORD = "nudge-demo"  # noqa: S105 - the embedded demo only; never seeded in production
 
 PEOPLE = [
     ("ann", {"first_name": "Ann", "email": "ann@example.com", "country": "TR", "plan": "pro"}, "Europe/Istanbul"),
@@ -35,9 +35,17 @@ def _events(now: Any) -> list[dict]:
 
     events: list[dict] = []
     for user_id, traits, tz in PEOPLE:
-        events.append({"type": "identify", "userId": user_id, "traits": traits, "timestamp": at(72),
-                       "context": {"timezone": tz}, "messageId": f"demo-identify-{user_id}"})
-    story = [
+        events.append(
+            {
+                "type": "identify",
+                "userId": user_id,
+                "traits": traits,
+                "timestamp": at(72),
+                "context": {"timezone": tz},
+                "messageId": f"demo-identify-{user_id}",
+            }
+        )
+    story: list[tuple[str, str, dict[str, Any], float]] = [
         ("ann", "screen", {"name": "Spring Discounts"}, 50),
         ("ann", "track", {"event": "add_to_favorites", "properties": {"product_id": "sku-1"}}, 30),
         ("ann", "track", {"event": "purchase", "properties": {"price": 150, "currency": "EUR"}}, 5),
@@ -50,8 +58,7 @@ def _events(now: Any) -> list[dict]:
         ("eve", "page", {"name": "Pricing", "properties": {"url": "https://shop.example/pricing"}}, 10),
     ]
     for index, (user_id, kind, fields, hours) in enumerate(story):
-        events.append({"type": kind, "userId": user_id, "timestamp": at(hours), "messageId": f"demo-{index}",
-                       **fields})
+        events.append({"type": kind, "userId": user_id, "timestamp": at(hours), "messageId": f"demo-{index}", **fields})
     return events
 
 
@@ -73,9 +80,13 @@ class Command(BaseCommand):
         now = timezone.now()
         messages = parse_batch({"batch": _events(now)}, received_at=now, max_event_bytes=32 * 1024, size=0)
         result = messages_store(workspace_id=workspace.pk, messages=messages, received_at=now)
-        self.stdout.write(json.dumps({
-            "workspace": workspace.slug,
-            "login": {"email": DEMO_EMAIL, "password": DEMO_PASSWORD},
-            "write_key": key_file.read_text() if key_file.exists() else None,
-            "stored_activities": len(result.activity_ids),
-        }))
+        self.stdout.write(
+            json.dumps(
+                {
+                    "workspace": workspace.slug,
+                    "login": {"email": DEMO_EMAIL, "password": DEMO_PASSWORD},
+                    "write_key": key_file.read_text() if key_file.exists() else None,
+                    "stored_activities": len(result.activity_ids),
+                }
+            )
+        )

@@ -1,0 +1,51 @@
+# Nudge: `make run` starts the product on its embedded default; `make test` runs every check.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test lint format typecheck pytest services bench bench-full clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.runtime: requirements.txt | $(BIN)/python
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements-dev.txt
+	touch $@ $(VENV)/.runtime
+
+## run: the embedded default (SQLite, file-system broker, demo data) with web, worker and beat.
+run: $(VENV)/.runtime
+	@bash scripts/run-embedded.sh "$(HOST)" "$(PORT)"
+
+## test: everything CI checks, on PostgreSQL and Redis.
+test: $(VENV)/.dev services lint typecheck pytest
+
+services:
+	@bash scripts/ensure-services.sh
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.dev
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+typecheck: $(VENV)/.dev
+	$(BIN)/mypy .
+
+pytest: $(VENV)/.dev services
+	$(BIN)/pytest -q
+
+## bench: the benchmarks of BENCH.md at --scale small (SCALE=full for the README figures).
+SCALE ?= small
+bench: $(VENV)/.dev services
+	$(BIN)/python -m bench --scale $(SCALE)
+
+clean:
+	rm -rf $(VENV) var

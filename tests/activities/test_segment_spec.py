@@ -1,0 +1,163 @@
+"""The Segment message format: mapping to activities, clock-skew correction and field errors."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from activities.segment_spec import SpecError, parse_batch, parse_message
+
+RECEIVED = datetime(2025, 1, 10, 12, 0, tzinfo=UTC)
+
+
+def parse(raw: dict, call: str | None = None):
+    return parse_message(raw, call=call, received_at=RECEIVED)
+
+
+def test_track_maps_event_to_activity_name_and_keeps_properties():
+    message = parse({"userId": "ann", "event": "purchase", "properties": {"price": 150}}, "track")
+    assert (message.type, message.name, message.properties, message.user_id) == (
+        "track", "purchase", {"price": 150}, "ann"
+    )
+
+
+def test_page_becomes_viewed_with_name_url_path_title():
+    message = parse(
+        {"anonymousId": "a1", "name": "Pricing", "properties": {"plan": "pro"},
+         "context": {"page": {"url": "https://x.test/p", "path": "/p", "title": "Pricing page"}}},
+        "page",
+    )
+    assert message.name == "viewed"
+    assert message.properties == {"plan": "pro", "name": "Pricing", "url": "https://x.test/p", "path": "/p",
+                                  "title": "Pricing page"}
+
+
+def test_page_properties_win_over_context_page():
+    message = parse({"userId": "u", "properties": {"url": "https://explicit"}, "context": {"page": {"url": "x"}}},
+                    "page")
+    assert message.properties["url"] == "https://explicit"
+
+
+def test_screen_becomes_screen_view_with_screen_name():
+    message = parse({"userId": "u", "name": "Spring Discounts"}, "screen")
+    assert (message.name, message.properties) == ("screen_view", {"screen_name": "Spring Discounts"})
+
+
+def test_identify_carries_traits_and_is_an_identify_activity():
+    message = parse({"userId": "u", "traits": {"email": "u@x.test"}}, "identify")
+    assert (message.name, message.traits, message.properties) == ("identify", {"email": "u@x.test"},
+                                                                  {"email": "u@x.test"})
+
+
+def test_alias_and_group_map_their_ids():
+    alias = parse({"userId": "new", "previousId": "old"}, "alias")
+    assert (alias.name, alias.previous_id, alias.properties) == ("alias", "old", {"previous_id": "old"})
+    group = parse({"userId": "u", "groupId": 42, "traits": {"name": "Acme"}}, "group")
+    assert group.properties == {"group_id": "42", "traits": {"name": "Acme"}}
+
+
+def test_numeric_ids_become_strings_and_empty_ids_count_as_missing():
+    message = parse({"userId": 7, "anonymousId": "", "event": "x"}, "track")
+    assert (message.user_id, message.anonymous_id) == ("7", None)
+
+
+def test_missing_message_id_gets_one():
+    first, second = parse({"userId": "u", "event": "x"}, "track"), parse({"userId": "u", "event": "x"}, "track")
+    assert first.message_id and first.message_id != second.message_id
+
+
+def test_timestamp_is_corrected_for_device_clock_skew():
+    # The device clock is 1 hour fast: it says it sent at 13:00 an event it recorded at 12:55.
+    message = parse({"userId": "u", "event": "x", "timestamp": "2025-01-10T12:55:00Z",
+                     "sentAt": "2025-01-10T13:00:00Z"}, "track")
+    assert message.timestamp == RECEIVED - timedelta(minutes=5)
+
+
+def test_original_timestamp_is_preferred_for_skew_correction():
+    message = parse({"userId": "u", "event": "x", "originalTimestamp": "2025-01-10T11:00:00Z",
+                     "timestamp": "2025-01-10T08:00:00Z", "sentAt": "2025-01-10T11:30:00Z"}, "track")
+    assert message.timestamp == RECEIVED - timedelta(minutes=30)
+
+
+def test_batch_level_sent_at_applies_to_every_message():
+    messages = parse_batch(
+        {"sentAt": "2025-01-10T12:10:00Z",
+         "batch": [{"type": "track", "userId": "u", "event": "x", "timestamp": "2025-01-10T12:09:00Z"}]},
+        received_at=RECEIVED, max_event_bytes=32 * 1024, size=100,
+    )
+    assert messages[0].timestamp == RECEIVED - timedelta(minutes=1)
+
+
+def test_timestamp_without_sent_at_is_used_as_is_and_naive_means_utc():
+    message = parse({"userId": "u", "event": "x", "timestamp": "2024-12-17T12:00:00"}, "track")
+    assert message.timestamp == datetime(2024, 12, 17, 12, 0, tzinfo=UTC)
+
+
+def test_no_timestamp_means_received_at():
+    assert parse({"userId": "u", "event": "x"}, "track").timestamp == RECEIVED
+
+
+def test_context_gives_timezone_locale_and_push_token():
+    message = parse({"userId": "u", "event": "x", "context": {
+        "timezone": "Europe/Istanbul", "locale": "tr-TR", "device": {"token": "tok-1", "type": "iOS"}}}, "track")
+    assert (message.timezone, message.locale, message.device) == ("Europe/Istanbul", "tr-TR", ("tok-1", "ios"))
+
+
+def test_an_unknown_timezone_is_ignored_not_fatal():
+    message = parse({"userId": "u", "event": "x", "context": {"timezone": "Mars/Olympus"}}, "track")
+    assert message.timezone is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "call", "field"),
+    [
+        ({"userId": "u"}, "track", "event"),
+        ({"userId": "u", "event": 5}, "track", "event"),
+        ({"userId": "u", "event": "x" * 201}, "track", "event"),
+        ({"event": "x"}, "track", "userId"),
+        ({"userId": {"id": 1}, "event": "x"}, "track", "userId"),
+        ({"userId": True, "event": "x"}, "track", "userId"),
+        ({"anonymousId": ["a"], "event": "x"}, "track", "anonymousId"),
+        ({"userId": "u" * 256, "event": "x"}, "track", "userId"),
+        ({"userId": "u", "event": "x", "properties": []}, "track", "properties"),
+        ({"userId": "u", "event": "x", "context": "c"}, "track", "context"),
+        ({"userId": "u", "traits": "t"}, "identify", "traits"),
+        ({"userId": "u", "event": "x", "timestamp": "yesterday"}, "track", "timestamp"),
+        ({"userId": "u", "event": "x", "timestamp": 1700000000}, "track", "timestamp"),
+        ({"userId": "u", "event": "x", "sentAt": "soon"}, "track", "sentAt"),
+        ({"userId": "u", "event": "x", "messageId": {"a": 1}}, "track", "messageId"),
+        ({"userId": "u", "event": "x", "messageId": "m" * 101}, "track", "messageId"),
+        ({"userId": "u"}, "alias", "previousId"),
+        ({"anonymousId": "a", "previousId": "p"}, "alias", "userId"),
+        ({"userId": "u"}, "group", "groupId"),
+        ({"userId": "u", "name": 3}, "screen", "name"),
+        ({"userId": "u", "event": "x"}, None, "type"),
+        ({"type": "explode", "userId": "u"}, None, "type"),
+    ],
+)
+def test_each_bad_field_is_named(raw, call, field):
+    with pytest.raises(SpecError) as caught:
+        parse(raw, call)
+    assert caught.value.field == field
+
+
+def test_batch_errors_name_the_message_index():
+    with pytest.raises(SpecError) as caught:
+        parse_batch({"batch": [{"type": "track", "userId": "u", "event": "ok"}, {"type": "track", "userId": "u"}]},
+                    received_at=RECEIVED, max_event_bytes=32 * 1024, size=100)
+    assert caught.value.field == "batch[1].event"
+
+
+def test_batch_must_be_a_list():
+    with pytest.raises(SpecError) as caught:
+        parse_batch({"batch": {"type": "track"}}, received_at=RECEIVED, max_event_bytes=32 * 1024, size=100)
+    assert caught.value.field == "batch"
+
+
+def test_an_oversize_event_inside_a_batch_is_named():
+    big = {"type": "track", "userId": "u", "event": "x", "properties": {"blob": "y" * 40_000}}
+    with pytest.raises(SpecError) as caught:
+        parse_batch({"batch": [{"type": "track", "userId": "u", "event": "x"}, big]}, received_at=RECEIVED,
+                    max_event_bytes=32 * 1024, size=41_000)
+    assert caught.value.field == "batch[1]"

@@ -1,0 +1,112 @@
+"""Shared fixtures: personas, a Segment-speaking test client, and a real gunicorn server."""
+
+from __future__ import annotations
+
+import base64
+import gzip as gzip_module
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from django.db import connection
+from django.test import Client
+
+from tests.personas import Tenant, tenant_create
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def acme(db: None) -> Tenant:
+    return tenant_create("Acme")
+
+
+@pytest.fixture
+def globex(db: None) -> Tenant:
+    return tenant_create("Globex")
+
+
+def basic_auth(write_key: str) -> str:
+    return "Basic " + base64.b64encode(f"{write_key}:".encode()).decode()
+
+
+class SegmentClient:
+    """Posts Segment calls through Django's test client (in-process, same transaction rules)."""
+
+    def __init__(self, client: Client, write_key: str | None) -> None:
+        self.client = client
+        self.write_key = write_key
+
+    def post(self, path: str, body: Any, *, gzip: bool = False, raw: bytes | None = None, **headers: str) -> Any:
+        data = raw if raw is not None else orjson.dumps(body)
+        extra = dict(headers)
+        if gzip:
+            data = gzip_module.compress(data)
+            extra.setdefault("HTTP_CONTENT_ENCODING", "gzip")
+        if self.write_key is not None:
+            extra.setdefault("HTTP_AUTHORIZATION", basic_auth(self.write_key))
+        return self.client.post(path, data=data, content_type="application/json", **extra)
+
+
+@pytest.fixture
+def segment(acme: Tenant, client: Client) -> SegmentClient:
+    return SegmentClient(client, acme.write_key)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_http(url: str, *, timeout: float = 30.0, process: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode} before answering {url}")
+        try:
+            httpx.get(url, timeout=1.0)
+            return
+        except httpx.TransportError:
+            time.sleep(0.2)
+    raise TimeoutError(f"{url} did not answer within {timeout}s")
+
+
+def server_env(**extra: str) -> dict[str, str]:
+    """The environment for a process that must use this test run's database."""
+    settings = connection.settings_dict
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST")}
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings_test",
+        DATABASE_URL=f"postgres://{settings['USER']}@{settings['HOST']}:{settings['PORT']}/{settings['NAME']}",
+        PYTHONPATH=str(ROOT),
+    )
+    env.update(extra)
+    return env
+
+
+@pytest.fixture
+def live_nudge(transactional_db: None) -> Iterator[str]:
+    """The real web process (gunicorn, 2 sync workers) on the test database; yields its base URL."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "config.wsgi", "-b", f"127.0.0.1:{port}", "-w", "2",
+         "--graceful-timeout", "2", "--log-level", "warning"],
+        cwd=ROOT,
+        env=server_env(),
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(f"{base}/health", process=process)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
