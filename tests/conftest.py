@@ -98,8 +98,20 @@ def live_nudge(transactional_db: None) -> Iterator[str]:
     """The real web process (gunicorn, 2 sync workers) on the test database; yields its base URL."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "config.wsgi", "-b", f"127.0.0.1:{port}", "-w", "2",
-         "--graceful-timeout", "2", "--log-level", "warning"],
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "config.wsgi",
+            "-b",
+            f"127.0.0.1:{port}",
+            "-w",
+            "2",
+            "--graceful-timeout",
+            "2",
+            "--log-level",
+            "warning",
+        ],
         cwd=ROOT,
         env=server_env(),
     )

@@ -91,15 +91,27 @@ def test_write_key_in_the_body_is_accepted(acme, client):
 
 def test_identify_updates_traits_email_phone_timezone_locale_and_push_token(segment: SegmentClient):
     segment.post("/v1/identify", {"userId": "ann", "traits": {"email": " Ann@Example.COM ", "first_name": "Ann"}})
-    segment.post("/v1/identify", {
-        "userId": "ann", "traits": {"phone": "+905551112233", "plan": "pro"},
-        "context": {"timezone": "Europe/Istanbul", "locale": "tr-TR", "device": {"token": "apns-1", "type": "ios"}},
-    })
+    segment.post(
+        "/v1/identify",
+        {
+            "userId": "ann",
+            "traits": {"phone": "+905551112233", "plan": "pro"},
+            "context": {"timezone": "Europe/Istanbul", "locale": "tr-TR", "device": {"token": "apns-1", "type": "ios"}},
+        },
+    )
     profile = Profile.objects.get(user_id="ann")
-    assert profile.traits == {"email": " Ann@Example.COM ", "first_name": "Ann", "phone": "+905551112233",
-                              "plan": "pro"}
+    assert profile.traits == {
+        "email": " Ann@Example.COM ",
+        "first_name": "Ann",
+        "phone": "+905551112233",
+        "plan": "pro",
+    }
     assert (profile.email, profile.phone, profile.timezone, profile.locale) == (
-        "ann@example.com", "+905551112233", "Europe/Istanbul", "tr-TR")
+        "ann@example.com",
+        "+905551112233",
+        "Europe/Istanbul",
+        "tr-TR",
+    )
     assert list(PushDevice.objects.values_list("profile__user_id", "token", "platform")) == [("ann", "apns-1", "ios")]
 
 
@@ -148,37 +160,91 @@ BAD_REQUESTS = [
     ("event of wrong type", "/v1/track", {"body": {"userId": "u", "event": 42}}, 400, "event"),
     ("no ids", "/v1/track", {"body": {"event": "x"}}, 400, "userId"),
     ("id of wrong type", "/v1/track", {"body": {"userId": ["u"], "event": "x"}}, 400, "userId"),
-    ("properties not an object", "/v1/track", {"body": {"userId": "u", "event": "x", "properties": "p"}}, 400,
-     "properties"),
+    (
+        "properties not an object",
+        "/v1/track",
+        {"body": {"userId": "u", "event": "x", "properties": "p"}},
+        400,
+        "properties",
+    ),
     ("bad timestamp", "/v1/track", {"body": {"userId": "u", "event": "x", "timestamp": "1/2/2025"}}, 400, "timestamp"),
     ("alias without previousId", "/v1/alias", {"body": {"userId": "u"}}, 400, "previousId"),
     ("batch not a list", "/v1/batch", {"body": {"batch": "nope"}}, 400, "batch"),
     ("batch missing", "/v1/batch", {"body": {"messages": []}}, 400, "batch"),
-    ("batch message without type", "/v1/batch", {"body": {"batch": [{"userId": "u", "event": "x"}]}}, 400,
-     "batch[0].type"),
-    ("bad message deep in a batch", "/v1/batch",
-     {"body": {"batch": [{"type": "track", "userId": "u", "event": "ok"}] * 3 + [{"type": "track", "userId": "u"}]}},
-     400, "batch[3].event"),
-    ("oversize single event", "/v1/track", {"body": {"userId": "u", "event": "x", "properties": {"b": BIG}}}, 400,
-     "body"),
-    ("oversize event in a batch", "/v1/batch",
-     {"body": {"batch": [{"type": "track", "userId": "u", "event": "x", "properties": {"b": BIG}}]}}, 400, "batch[0]"),
-    ("oversize request", "/v1/batch",
-     {"body": {"batch": [{"type": "track", "userId": "u", "event": "x", "properties": {"b": "y" * 20_000}}] * 30}},
-     400, "body"),
-    ("gzip bomb over the limit", "/v1/batch",
-     {"raw": _gzip_of({"batch": [{"type": "track", "userId": "u", "event": "x", "p": "z" * 600_000}]}),
-      "HTTP_CONTENT_ENCODING": "gzip"}, 400, "body"),
+    (
+        "batch message without type",
+        "/v1/batch",
+        {"body": {"batch": [{"userId": "u", "event": "x"}]}},
+        400,
+        "batch[0].type",
+    ),
+    (
+        "bad message deep in a batch",
+        "/v1/batch",
+        {"body": {"batch": [{"type": "track", "userId": "u", "event": "ok"}] * 3 + [{"type": "track", "userId": "u"}]}},
+        400,
+        "batch[3].event",
+    ),
+    (
+        "oversize single event",
+        "/v1/track",
+        {"body": {"userId": "u", "event": "x", "properties": {"b": BIG}}},
+        400,
+        "body",
+    ),
+    (
+        "oversize event in a batch",
+        "/v1/batch",
+        {"body": {"batch": [{"type": "track", "userId": "u", "event": "x", "properties": {"b": BIG}}]}},
+        400,
+        "batch[0]",
+    ),
+    (
+        "oversize request",
+        "/v1/batch",
+        {"body": {"batch": [{"type": "track", "userId": "u", "event": "x", "properties": {"b": "y" * 20_000}}] * 30}},
+        400,
+        "body",
+    ),
+    (
+        "gzip bomb over the limit",
+        "/v1/batch",
+        {
+            "raw": _gzip_of({"batch": [{"type": "track", "userId": "u", "event": "x", "p": "z" * 600_000}]}),
+            "HTTP_CONTENT_ENCODING": "gzip",
+        },
+        400,
+        "body",
+    ),
     ("bad gzip", "/v1/track", {"raw": b"definitely not gzip", "HTTP_CONTENT_ENCODING": "gzip"}, 400, "body"),
-    ("truncated gzip", "/v1/track",
-     {"raw": gzip.compress(b'{"userId": "u", "event": "x"}')[:-12], "HTTP_CONTENT_ENCODING": "gzip"}, 400, "body"),
-    ("unsupported encoding", "/v1/track",
-     {"raw": zlib.compress(b'{"userId": "u", "event": "x"}'), "HTTP_CONTENT_ENCODING": "br"}, 400,
-     "Content-Encoding"),
-    ("unknown write key", "/v1/track",
-     {"body": {"userId": "u", "event": "x"}, "HTTP_AUTHORIZATION": basic_auth("wk_nope")}, 401, "writeKey"),
-    ("garbled basic auth", "/v1/track",
-     {"body": {"userId": "u", "event": "x"}, "HTTP_AUTHORIZATION": "Basic !!!"}, 401, "Authorization"),
+    (
+        "truncated gzip",
+        "/v1/track",
+        {"raw": gzip.compress(b'{"userId": "u", "event": "x"}')[:-12], "HTTP_CONTENT_ENCODING": "gzip"},
+        400,
+        "body",
+    ),
+    (
+        "unsupported encoding",
+        "/v1/track",
+        {"raw": zlib.compress(b'{"userId": "u", "event": "x"}'), "HTTP_CONTENT_ENCODING": "br"},
+        400,
+        "Content-Encoding",
+    ),
+    (
+        "unknown write key",
+        "/v1/track",
+        {"body": {"userId": "u", "event": "x"}, "HTTP_AUTHORIZATION": basic_auth("wk_nope")},
+        401,
+        "writeKey",
+    ),
+    (
+        "garbled basic auth",
+        "/v1/track",
+        {"body": {"userId": "u", "event": "x"}, "HTTP_AUTHORIZATION": "Basic !!!"},
+        401,
+        "Authorization",
+    ),
     ("no write key", "/v1/track", {"body": {"userId": "u", "event": "x"}, "HTTP_AUTHORIZATION": ""}, 401, "writeKey"),
 ]
 

@@ -18,24 +18,37 @@ def parse(raw: dict, call: str | None = None):
 def test_track_maps_event_to_activity_name_and_keeps_properties():
     message = parse({"userId": "ann", "event": "purchase", "properties": {"price": 150}}, "track")
     assert (message.type, message.name, message.properties, message.user_id) == (
-        "track", "purchase", {"price": 150}, "ann"
+        "track",
+        "purchase",
+        {"price": 150},
+        "ann",
     )
 
 
 def test_page_becomes_viewed_with_name_url_path_title():
     message = parse(
-        {"anonymousId": "a1", "name": "Pricing", "properties": {"plan": "pro"},
-         "context": {"page": {"url": "https://x.test/p", "path": "/p", "title": "Pricing page"}}},
+        {
+            "anonymousId": "a1",
+            "name": "Pricing",
+            "properties": {"plan": "pro"},
+            "context": {"page": {"url": "https://x.test/p", "path": "/p", "title": "Pricing page"}},
+        },
         "page",
     )
     assert message.name == "viewed"
-    assert message.properties == {"plan": "pro", "name": "Pricing", "url": "https://x.test/p", "path": "/p",
-                                  "title": "Pricing page"}
+    assert message.properties == {
+        "plan": "pro",
+        "name": "Pricing",
+        "url": "https://x.test/p",
+        "path": "/p",
+        "title": "Pricing page",
+    }
 
 
 def test_page_properties_win_over_context_page():
-    message = parse({"userId": "u", "properties": {"url": "https://explicit"}, "context": {"page": {"url": "x"}}},
-                    "page")
+    message = parse(
+        {"userId": "u", "properties": {"url": "https://explicit"}, "context": {"page": {"url": "x"}}}, "page"
+    )
     assert message.properties["url"] == "https://explicit"
 
 
@@ -46,8 +59,11 @@ def test_screen_becomes_screen_view_with_screen_name():
 
 def test_identify_carries_traits_and_is_an_identify_activity():
     message = parse({"userId": "u", "traits": {"email": "u@x.test"}}, "identify")
-    assert (message.name, message.traits, message.properties) == ("identify", {"email": "u@x.test"},
-                                                                  {"email": "u@x.test"})
+    assert (message.name, message.traits, message.properties) == (
+        "identify",
+        {"email": "u@x.test"},
+        {"email": "u@x.test"},
+    )
 
 
 def test_alias_and_group_map_their_ids():
@@ -69,22 +85,35 @@ def test_missing_message_id_gets_one():
 
 def test_timestamp_is_corrected_for_device_clock_skew():
     # The device clock is 1 hour fast: it says it sent at 13:00 an event it recorded at 12:55.
-    message = parse({"userId": "u", "event": "x", "timestamp": "2025-01-10T12:55:00Z",
-                     "sentAt": "2025-01-10T13:00:00Z"}, "track")
+    message = parse(
+        {"userId": "u", "event": "x", "timestamp": "2025-01-10T12:55:00Z", "sentAt": "2025-01-10T13:00:00Z"}, "track"
+    )
     assert message.timestamp == RECEIVED - timedelta(minutes=5)
 
 
 def test_original_timestamp_is_preferred_for_skew_correction():
-    message = parse({"userId": "u", "event": "x", "originalTimestamp": "2025-01-10T11:00:00Z",
-                     "timestamp": "2025-01-10T08:00:00Z", "sentAt": "2025-01-10T11:30:00Z"}, "track")
+    message = parse(
+        {
+            "userId": "u",
+            "event": "x",
+            "originalTimestamp": "2025-01-10T11:00:00Z",
+            "timestamp": "2025-01-10T08:00:00Z",
+            "sentAt": "2025-01-10T11:30:00Z",
+        },
+        "track",
+    )
     assert message.timestamp == RECEIVED - timedelta(minutes=30)
 
 
 def test_batch_level_sent_at_applies_to_every_message():
     messages = parse_batch(
-        {"sentAt": "2025-01-10T12:10:00Z",
-         "batch": [{"type": "track", "userId": "u", "event": "x", "timestamp": "2025-01-10T12:09:00Z"}]},
-        received_at=RECEIVED, max_event_bytes=32 * 1024, size=100,
+        {
+            "sentAt": "2025-01-10T12:10:00Z",
+            "batch": [{"type": "track", "userId": "u", "event": "x", "timestamp": "2025-01-10T12:09:00Z"}],
+        },
+        received_at=RECEIVED,
+        max_event_bytes=32 * 1024,
+        size=100,
     )
     assert messages[0].timestamp == RECEIVED - timedelta(minutes=1)
 
@@ -99,8 +128,14 @@ def test_no_timestamp_means_received_at():
 
 
 def test_context_gives_timezone_locale_and_push_token():
-    message = parse({"userId": "u", "event": "x", "context": {
-        "timezone": "Europe/Istanbul", "locale": "tr-TR", "device": {"token": "tok-1", "type": "iOS"}}}, "track")
+    message = parse(
+        {
+            "userId": "u",
+            "event": "x",
+            "context": {"timezone": "Europe/Istanbul", "locale": "tr-TR", "device": {"token": "tok-1", "type": "iOS"}},
+        },
+        "track",
+    )
     assert (message.timezone, message.locale, message.device) == ("Europe/Istanbul", "tr-TR", ("tok-1", "ios"))
 
 
@@ -144,8 +179,12 @@ def test_each_bad_field_is_named(raw, call, field):
 
 def test_batch_errors_name_the_message_index():
     with pytest.raises(SpecError) as caught:
-        parse_batch({"batch": [{"type": "track", "userId": "u", "event": "ok"}, {"type": "track", "userId": "u"}]},
-                    received_at=RECEIVED, max_event_bytes=32 * 1024, size=100)
+        parse_batch(
+            {"batch": [{"type": "track", "userId": "u", "event": "ok"}, {"type": "track", "userId": "u"}]},
+            received_at=RECEIVED,
+            max_event_bytes=32 * 1024,
+            size=100,
+        )
     assert caught.value.field == "batch[1].event"
 
 
@@ -158,6 +197,10 @@ def test_batch_must_be_a_list():
 def test_an_oversize_event_inside_a_batch_is_named():
     big = {"type": "track", "userId": "u", "event": "x", "properties": {"blob": "y" * 40_000}}
     with pytest.raises(SpecError) as caught:
-        parse_batch({"batch": [{"type": "track", "userId": "u", "event": "x"}, big]}, received_at=RECEIVED,
-                    max_event_bytes=32 * 1024, size=41_000)
+        parse_batch(
+            {"batch": [{"type": "track", "userId": "u", "event": "x"}, big]},
+            received_at=RECEIVED,
+            max_event_bytes=32 * 1024,
+            size=41_000,
+        )
     assert caught.value.field == "batch[1]"
