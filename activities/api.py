@@ -28,6 +28,7 @@ class Pagination(pagination.PageNumberPagination):
 class ProfileViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = ProfileSerializer
     filterset_class = ProfileFilter
+    queryset = Profile.objects.none()
     pagination_class = Pagination
     action_roles = {"destroy": Role.OWNER, "export": Role.MARKETER, "partial_update": Role.MARKETER}
 

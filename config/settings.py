@@ -152,6 +152,8 @@ if not DEBUG:
 # Ingestion and health are polled by load balancers over plain HTTP inside the network.
 SECURE_REDIRECT_EXEMPT = [r"^health$"]
 X_FRAME_OPTIONS = "DENY"
+# HSTS preloading commits a whole domain for months: an operator opts in with SECURE_HSTS_PRELOAD=1.
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
 SECURE_CONTENT_TYPE_NOSNIFF = True
 
 

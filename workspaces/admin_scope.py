@@ -10,7 +10,7 @@ from django.contrib import admin
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 
-from workspaces.models import ROLE_RANK, Membership, Role
+from workspaces.models import ROLE_RANK, Membership, Role, Workspace
 from workspaces.permissions import acting_user
 
 
@@ -27,10 +27,35 @@ def _roles(request: HttpRequest) -> dict[int, int]:
     return cached
 
 
+class WorkspaceListFilter(admin.SimpleListFilter):
+    """The sidebar's workspace filter, listing only the workspaces the member belongs to."""
+
+    title = "workspace"
+    parameter_name = "workspace"
+
+    def __init__(self, request: HttpRequest, params: Any, model: Any, model_admin: Any) -> None:
+        self.workspace_path = model_admin.workspace_path
+        super().__init__(request, params, model, model_admin)
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[int, str]]:
+        workspaces = Workspace.objects.order_by("name")
+        if not request.user.is_superuser:
+            workspaces = workspaces.filter(pk__in=list(_roles(request)))
+        return [(ws.pk, ws.name) for ws in workspaces]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value():
+            return queryset.filter(**{self.workspace_path: self.value()})
+        return queryset
+
+
 class WorkspaceScopedAdmin(admin.ModelAdmin):
     """`workspace_path` is the lookup from the model to its workspace id."""
 
     workspace_path = "workspace_id"
+
+    def get_list_filter(self, request: HttpRequest) -> Any:
+        return [WorkspaceListFilter if f == "workspace" else f for f in super().get_list_filter(request)]
 
     def _allowed(self, request: HttpRequest, role: str, obj: Model | None = None) -> bool:
         if request.user.is_superuser:

@@ -13,6 +13,8 @@ _SCHEMES = {b"bearer", b"token"}
 
 
 class ManagementTokenAuthentication(authentication.BaseAuthentication):
+    """Tokens are made with `manage.py workspace_create`, the admin or the panel's Settings."""
+
     def authenticate(self, request: Request) -> tuple | None:
         header = authentication.get_authorization_header(request).split()
         if not header or header[0].lower() not in _SCHEMES:

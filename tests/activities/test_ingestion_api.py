@@ -11,8 +11,8 @@ from django.utils import timezone
 
 from activities.models import Activity, DedupeKey, EvaluationBatch, Identity, Profile, PushDevice
 from tests.conftest import SegmentClient, basic_auth
-from workspaces.services import key_revoke
 from workspaces.models import WriteKey
+from workspaces.services import key_revoke
 
 pytestmark = pytest.mark.django_db
 

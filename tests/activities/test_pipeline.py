@@ -1,0 +1,148 @@
+"""The evaluation pipeline: stored batches reach every consumer exactly once, through a real worker,
+and survive a broker outage, a lost task and a consumer that fails halfway."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import httpx
+import pytest
+from django.test import override_settings
+from django.utils import timezone
+
+from activities import pipeline
+from activities.models import Activity, DedupeKey, EvaluationBatch, TrackedActivity
+from tests.conftest import SegmentClient, basic_auth, server_env, wait_until
+
+
+def _events(n: int, name: str = "purchase") -> dict:
+    return {
+        "batch": [
+            {
+                "type": "track",
+                "userId": f"u{i}",
+                "event": name,
+                "properties": {"price": i, "sku": f"s{i}", "gift": i % 2 == 0},
+                "timestamp": f"2025-01-0{1 + i % 5}T00:00:00Z",
+            }
+            for i in range(n)
+        ]
+    }
+
+
+def failing_consumer(workspace_id: int, activities: list) -> None:
+    raise RuntimeError("consumer crashed")
+
+
+@pytest.mark.django_db
+class TestBatchProcessing:
+    def test_a_batch_updates_the_tracked_activities_registry_and_is_deleted(self, segment: SegmentClient):
+        segment.post("/v1/batch", _events(5))
+        segment.post("/v1/track", {"userId": "u", "event": "purchase", "properties": {"price": "12.5", "note": None}})
+        for batch in EvaluationBatch.objects.all():
+            assert pipeline.batch_process(batch.pk) is True
+        tracked = TrackedActivity.objects.get(name="purchase")
+        assert tracked.count == 6
+        assert tracked.properties == {
+            "gift": ["boolean"],
+            "note": ["null"],
+            "price": ["number", "string"],
+            "sku": ["string"],
+        }
+        assert tracked.first_seen.isoformat() == "2025-01-01T00:00:00+00:00"
+        assert EvaluationBatch.objects.count() == 0
+
+    def test_a_batch_is_processed_once(self, segment: SegmentClient):
+        segment.post("/v1/batch", _events(3))
+        batch = EvaluationBatch.objects.get()
+        assert pipeline.batch_process(batch.pk) is True
+        assert pipeline.batch_process(batch.pk) is False
+        assert TrackedActivity.objects.get(name="purchase").count == 3
+
+    @override_settings(
+        NUDGE_ACTIVITY_CONSUMERS=[
+            "activities.tracking.tracked_activities_record",
+            "tests.activities.test_pipeline.failing_consumer",
+        ]
+    )
+    def test_a_failing_consumer_rolls_back_and_leaves_the_batch_for_retry(self, segment: SegmentClient):
+        pipeline.consumers.cache_clear()
+        try:
+            segment.post("/v1/batch", _events(3))
+            batch = EvaluationBatch.objects.get()
+            with pytest.raises(RuntimeError):
+                pipeline.batch_process(batch.pk)
+            assert EvaluationBatch.objects.filter(pk=batch.pk).exists()
+            assert not TrackedActivity.objects.exists()  # the first consumer's writes rolled back too
+        finally:
+            pipeline.consumers.cache_clear()
+
+    def test_dedupe_keys_older_than_the_window_are_pruned(self, segment: SegmentClient, settings):
+        segment.post("/v1/track", {"userId": "u", "event": "a", "messageId": "old"})
+        segment.post("/v1/track", {"userId": "u", "event": "b", "messageId": "new"})
+        DedupeKey.objects.filter(message_id="old").update(
+            received_at=timezone.now() - timedelta(days=settings.NUDGE_DEDUPE_WINDOW_DAYS + 1)
+        )
+        assert pipeline.dedupe_keys_prune() == 1
+        assert list(DedupeKey.objects.values_list("message_id", flat=True)) == ["new"]
+        segment.post("/v1/track", {"userId": "u", "event": "a", "messageId": "old"})  # outside the window
+        assert Activity.objects.filter(message_id="old").count() == 2
+
+
+@pytest.mark.slow
+def test_a_real_worker_drains_ingested_batches(live_nudge: str, acme, celery_worker_process):
+    for _ in range(3):
+        response = httpx.post(
+            f"{live_nudge}/v1/batch", json=_events(20), headers={"Authorization": basic_auth(acme.write_key)}
+        )
+        assert response.status_code == 200
+    wait_until(lambda: not EvaluationBatch.objects.exists())
+    assert TrackedActivity.objects.get(workspace=acme.workspace, name="purchase").count == 60
+
+
+@pytest.mark.slow
+def test_a_broker_outage_at_ingest_loses_no_evaluation(acme, celery_worker_process, transactional_db):
+    """The web process cannot reach the broker: events are still acknowledged and stored, and the
+    retry sweep hands their batches to the worker once the broker is reachable."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT, free_port, wait_for_http
+
+    port = free_port()
+    web = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "config.wsgi",
+            "-b",
+            f"127.0.0.1:{port}",
+            "-w",
+            "1",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=server_env(CELERY_BROKER_URL=f"redis://127.0.0.1:{free_port()}/0"),
+    )
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/health", process=web)
+        response = httpx.post(
+            f"http://127.0.0.1:{port}/v1/batch",
+            json=_events(10),
+            headers={"Authorization": basic_auth(acme.write_key)},
+            timeout=30,
+        )
+        assert response.status_code == 200
+        health = httpx.get(f"http://127.0.0.1:{port}/health")
+        assert health.status_code == 503 and health.json()["broker"].startswith("error")
+    finally:
+        web.terminate()
+        web.wait(timeout=10)
+    assert Activity.objects.count() == 10
+    assert EvaluationBatch.objects.count() == 1
+    EvaluationBatch.objects.update(created_at=timezone.now() - timedelta(minutes=5))
+    assert pipeline.batches_retry_stale() == 1
+    wait_until(lambda: not EvaluationBatch.objects.exists())
+    assert TrackedActivity.objects.get(name="purchase").count == 10

@@ -1,0 +1,151 @@
+"""Workspaces are sealed: no key, token, member or operator page of one workspace reaches another's rows."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+
+from activities.models import Activity, Profile
+from tests.conftest import SegmentClient
+from workspaces.models import Role
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def both(acme, globex, client):
+    for tenant, secret in ((acme, "acme-secret"), (globex, "globex-secret")):
+        segment = SegmentClient(client, tenant.write_key)
+        segment.post("/v1/identify", {"userId": "same-user", "traits": {"secret": secret}})
+        segment.post("/v1/track", {"userId": "same-user", "event": f"{secret}-event"})
+    return acme, globex
+
+
+def test_the_same_user_id_is_two_profiles_in_two_workspaces(both):
+    acme, globex = both
+    assert Profile.objects.get(workspace=acme.workspace).traits == {"secret": "acme-secret"}
+    assert Profile.objects.get(workspace=globex.workspace).traits == {"secret": "globex-secret"}
+
+
+def test_an_api_token_lists_only_its_workspace(client, both):
+    acme, _ = both
+    profiles = client.get("/api/v1/profiles/", **acme.auth()).json()["results"]
+    assert [p["traits"]["secret"] for p in profiles] == ["acme-secret"]
+    names = [a["name"] for a in client.get("/api/v1/activities/", **acme.auth()).json()["results"]]
+    assert "globex-secret-event" not in names and "acme-secret-event" in names
+    filtered = client.get("/api/v1/activities/?name=globex-secret-event", **acme.auth()).json()
+    assert filtered["count"] == 0
+
+
+@pytest.mark.parametrize(
+    ("method", "suffix"),
+    [
+        ("get", ""),
+        ("get", "timeline/"),
+        ("get", "export/"),
+        ("patch", ""),
+        ("delete", ""),
+    ],
+)
+def test_an_api_token_cannot_touch_another_workspaces_profile(client, both, method, suffix):
+    acme, globex = both
+    theirs = Profile.objects.get(workspace=globex.workspace)
+    response = getattr(client, method)(
+        f"/api/v1/profiles/{theirs.pk}/{suffix}",
+        data={"tags_add": ["x"]},
+        content_type="application/json",
+        **acme.auth(Role.OWNER),
+    )
+    assert response.status_code == 404
+    theirs.refresh_from_db()
+    assert theirs.tags == [] and theirs.traits == {"secret": "globex-secret"}
+
+
+def test_an_api_token_cannot_read_another_workspaces_activity(client, both):
+    acme, globex = both
+    theirs = Activity.objects.filter(workspace=globex.workspace).first()
+    assert client.get(f"/api/v1/activities/{theirs.pk}/", **acme.auth()).status_code == 404
+
+
+def test_a_write_key_cannot_be_used_as_a_management_token(client, both):
+    acme, _ = both
+    assert client.get("/api/v1/profiles/", HTTP_AUTHORIZATION=f"Bearer {acme.write_key}").status_code == 401
+
+
+def test_a_management_token_cannot_ingest(client, both):
+    acme, _ = both
+    response = SegmentClient(client, acme.tokens[Role.OWNER]).post("/v1/track", {"userId": "u", "event": "x"})
+    assert response.status_code == 401
+
+
+def _staff(tenant, role: str) -> Client:
+    user: User = tenant.members[role]
+    user.is_staff = True
+    user.save(update_fields=["is_staff"])
+    browser = Client()
+    browser.force_login(user)
+    return browser
+
+
+ADMIN_PAGES = [
+    "activities/profile",
+    "activities/activity",
+    "activities/trackedactivity",
+    "workspaces/writekey",
+    "workspaces/apitoken",
+    "workspaces/auditlogentry",
+    "workspaces/membership",
+    "workspaces/workspace",
+]
+
+
+@pytest.mark.parametrize("page", ADMIN_PAGES)
+def test_admin_changelists_show_only_the_members_workspace(both, page):
+    acme, globex = both
+    html = _staff(acme, Role.OWNER).get(f"/admin/{page}/").content.decode()
+    assert "Globex" not in html and "globex-secret" not in html
+
+
+def test_admin_object_pages_of_another_workspace_are_unreachable(both):
+    acme, globex = both
+    browser = _staff(acme, Role.OWNER)
+    theirs = Profile.objects.get(workspace=globex.workspace)
+    response = browser.get(f"/admin/activities/profile/{theirs.pk}/change/")
+    assert response.status_code in (302, 404)
+    assert b"globex-secret" not in response.content
+    response = browser.post(f"/admin/activities/profile/{theirs.pk}/delete/", {"post": "yes"})
+    assert Profile.objects.filter(pk=theirs.pk).exists()
+
+
+def test_admin_rights_follow_the_role(both):
+    acme, _ = both
+    ours = Profile.objects.get(workspace=acme.workspace)
+    analyst = _staff(acme, Role.ANALYST)
+    assert analyst.get(f"/admin/activities/profile/{ours.pk}/change/").status_code == 200  # view only
+    analyst.post(f"/admin/activities/profile/{ours.pk}/delete/", {"post": "yes"})
+    assert Profile.objects.filter(pk=ours.pk).exists()
+    assert analyst.get("/admin/workspaces/writekey/add/").status_code == 403
+    assert _staff(acme, Role.OWNER).get("/admin/workspaces/writekey/add/").status_code == 200
+
+
+def test_staff_without_membership_see_nothing(both, django_user_model):
+    loner = django_user_model.objects.create_user("loner", password="pw", is_staff=True)
+    browser = Client()
+    browser.force_login(loner)
+    assert browser.get("/admin/activities/profile/").status_code == 403
+
+
+def test_panel_workspace_pages_are_sealed(both):
+    acme, globex = both
+    browser = Client()
+    browser.force_login(acme.members[Role.ANALYST])
+    assert browser.get(f"/w/{acme.workspace.slug}/").status_code == 200
+    assert browser.get(f"/w/{globex.workspace.slug}/").status_code == 404
+    assert browser.get("/w/no-such-workspace/").status_code == 404
+
+
+def test_panel_requires_login(client, both):
+    acme, _ = both
+    response = client.get(f"/w/{acme.workspace.slug}/")
+    assert response.status_code == 302 and "/login/" in response["Location"]
