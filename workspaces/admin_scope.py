@@ -37,11 +37,11 @@ class WorkspaceListFilter(admin.SimpleListFilter):
         self.workspace_path = model_admin.workspace_path
         super().__init__(request, params, model, model_admin)
 
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[int, str]]:
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
         workspaces = Workspace.objects.order_by("name")
         if not request.user.is_superuser:
             workspaces = workspaces.filter(pk__in=list(_roles(request)))
-        return [(ws.pk, ws.name) for ws in workspaces]
+        return [(str(ws.pk), ws.name) for ws in workspaces]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         if self.value():
