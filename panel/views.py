@@ -33,6 +33,7 @@ def workspace(request: HttpRequest) -> HttpResponse:
         "membership": request.membership,  # type: ignore[attr-defined]
         "profiles": Profile.objects.live().filter(workspace=ws).count(),
         "activities_today": Activity.objects.filter(workspace=ws, timestamp__gte=day_ago).count(),
-        "tracked": tracked_activities(ws.pk)[:100],
+        # (row, [(key, types)]) pairs: a property named "items" must not shadow dict.items in the template.
+        "tracked": [(row, sorted(row.properties.items())) for row in tracked_activities(ws.pk)[:200]],
     }
     return render(request, "panel/workspace.html", context)
