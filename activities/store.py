@@ -22,8 +22,9 @@ from activities.segment_spec import Message
 
 @dataclass(frozen=True)
 class StoreResult:
-    activity_ids: list[int]
+    activity_ids: list[int]  # empty for historical imports written with COPY
     duplicates: int
+    new_messages: list[Message]
 
 
 def _json(value: Any) -> str:
@@ -68,21 +69,32 @@ def _new_messages(workspace_id: int, messages: list[Message], received_at: datet
     return [m for m in first.values() if m.message_id in new_ids]
 
 
-def messages_store(*, workspace_id: int, messages: list[Message], received_at: datetime) -> StoreResult:
-    """Store a batch atomically; answer only after commit. Re-sent messageIds change nothing."""
+ACTIVITY_COLUMNS = [
+    "workspace_id",
+    "profile_id",
+    "name",
+    "type",
+    "properties",
+    "context",
+    "timestamp",
+    "received_at",
+    "message_id",
+]
+
+
+def messages_store(
+    *, workspace_id: int, messages: list[Message], received_at: datetime, historical: bool = False
+) -> StoreResult:
+    """Store a batch atomically; answer only after commit. Re-sent messageIds change nothing.
+
+    Live traffic is handed to the evaluation pipeline; `historical` imports are not (journeys must not
+    react to last year's events) and are written with COPY on PostgreSQL.
+    """
     with transaction.atomic():
         new = _new_messages(workspace_id, messages, received_at)
         if not new:
-            return StoreResult(activity_ids=[], duplicates=len(messages))
-        resolution = identities_resolve(workspace_id, new)
-        profiles = profiles_lock(resolution.profile_of.values())
-        for source, target in resolution.merges:
-            source_id, target_id = resolution.profile_of[source], resolution.profile_of[target]
-            if live_profile(profiles, source_id).pk != live_profile(profiles, target_id).pk:
-                forced = source[0] == "user_id"  # alias of an earlier user id
-                if profile_merge(source_id=source_id, target_id=target_id, force=forced):
-                    profiles = profiles_lock(resolution.profile_of.values())
-        owners = [live_profile(profiles, resolution.profile_id(m)) for m in new]
+            return StoreResult(activity_ids=[], duplicates=len(messages), new_messages=[])
+        owners = _owners(workspace_id, new)
         rows = [
             (
                 workspace_id,
@@ -97,30 +109,40 @@ def messages_store(*, workspace_id: int, messages: list[Message], received_at: d
             )
             for m, owner in zip(new, owners, strict=True)
         ]
-        inserted = _insert_returning(
-            Activity._meta.db_table,
-            [
-                "workspace_id",
-                "profile_id",
-                "name",
-                "type",
-                "properties",
-                "context",
-                "timestamp",
-                "received_at",
-                "message_id",
-            ],
-            rows,
-            "id",
-            json_columns=frozenset({"properties", "context"}),
-        )
-        activity_ids = [row[0] for row in inserted]
+        if historical and connection.vendor == "postgresql":
+            _copy(Activity._meta.db_table, ACTIVITY_COLUMNS, rows)
+            activity_ids: list[int] = []
+        else:
+            inserted = _insert_returning(
+                Activity._meta.db_table, ACTIVITY_COLUMNS, rows, "id", json_columns=frozenset({"properties", "context"})
+            )
+            activity_ids = [row[0] for row in inserted]
         _profiles_update(workspace_id, new, owners)
-        batch = EvaluationBatch.objects.create(
-            workspace_id=workspace_id, activity_ids=activity_ids, created_at=received_at
-        )
-        transaction.on_commit(lambda: _hand_to_pipeline(batch.pk))
-    return StoreResult(activity_ids=activity_ids, duplicates=len(messages) - len(new))
+        if not historical:
+            batch = EvaluationBatch.objects.create(
+                workspace_id=workspace_id, activity_ids=activity_ids, created_at=received_at
+            )
+            transaction.on_commit(lambda: _hand_to_pipeline(batch.pk))
+    return StoreResult(activity_ids=activity_ids, duplicates=len(messages) - len(new), new_messages=new)
+
+
+def _owners(workspace_id: int, messages: list[Message]) -> list[Profile]:
+    """The live profile of each message, after the merges the batch asks for; profiles stay locked."""
+    resolution = identities_resolve(workspace_id, messages)
+    profiles = profiles_lock(resolution.profile_of.values())
+    for source, target in resolution.merges:
+        source_id, target_id = resolution.profile_of[source], resolution.profile_of[target]
+        if live_profile(profiles, source_id).pk != live_profile(profiles, target_id).pk:
+            forced = source[0] == "user_id"  # alias of an earlier user id
+            if profile_merge(source_id=source_id, target_id=target_id, force=forced):
+                profiles = profiles_lock(resolution.profile_of.values())
+    return [live_profile(profiles, resolution.profile_id(m)) for m in messages]
+
+
+def _copy(table: str, columns: list[str], rows: list[tuple]) -> None:
+    with connection.cursor() as cursor, cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
 
 
 def _hand_to_pipeline(batch_id: int) -> None:

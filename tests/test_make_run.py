@@ -17,8 +17,17 @@ from tests.conftest import ROOT, free_port, wait_for_http
 
 pytestmark = pytest.mark.slow
 
-STRIPPED = {"DATABASE_URL", "CELERY_BROKER_URL", "SECRET_KEY", "DEBUG", "ALLOWED_HOSTS", "DJANGO_SETTINGS_MODULE",
-            "SECURE_SSL_REDIRECT", "VIRTUAL_ENV", "PYTHONPATH"}
+STRIPPED = {
+    "DATABASE_URL",
+    "CELERY_BROKER_URL",
+    "SECRET_KEY",
+    "DEBUG",
+    "ALLOWED_HOSTS",
+    "DJANGO_SETTINGS_MODULE",
+    "SECURE_SSL_REDIRECT",
+    "VIRTUAL_ENV",
+    "PYTHONPATH",
+}
 
 
 def _login(base: str, email: str, password: str) -> httpx.Client:
@@ -26,8 +35,9 @@ def _login(base: str, email: str, password: str) -> httpx.Client:
     page = browser.get("/login/")
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
     assert token, "login form has no CSRF token"
-    answer = browser.post("/login/", data={"username": email, "password": password,
-                                           "csrfmiddlewaretoken": token.group(1)})
+    answer = browser.post(
+        "/login/", data={"username": email, "password": password, "csrfmiddlewaretoken": token.group(1)}
+    )
     assert answer.status_code == 200
     return browser
 
@@ -38,8 +48,14 @@ def test_make_run_serves_the_panel_and_processes_events(tmp_path: Path):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in STRIPPED}
     log = (tmp_path / "make-run.log").open("w+")
-    process = subprocess.Popen(["make", "run", f"PORT={port}"], cwd=checkout, env=env, stdout=log,
-                               stderr=subprocess.STDOUT, start_new_session=True)
+    process = subprocess.Popen(
+        ["make", "run", f"PORT={port}"],
+        cwd=checkout,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         wait_for_http(f"{base}/login/", timeout=600, process=process)
@@ -54,8 +70,11 @@ def test_make_run_serves_the_panel_and_processes_events(tmp_path: Path):
         workspace = browser.get("/")
         assert "Demo Store" in workspace.text
 
-        probe = httpx.post(f"{base}/v1/track", auth=(write_key.group(1), ""),
-                           json={"userId": "probe", "event": "make_run_probe", "properties": {"ok": True}})
+        probe = httpx.post(
+            f"{base}/v1/track",
+            auth=(write_key.group(1), ""),
+            json={"userId": "probe", "event": "make_run_probe", "properties": {"ok": True}},
+        )
         assert probe.status_code == 200
         deadline = time.monotonic() + 60
         while "make_run_probe" not in browser.get(str(workspace.url)).text:  # the worker processed it

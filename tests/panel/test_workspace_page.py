@@ -24,7 +24,7 @@ def test_tracked_activities_show_with_their_property_types(acme, segment: Segmen
     assert response.status_code == 200
     html = response.content.decode()
     assert "update_cart" in html
-    assert "<code>items</code> <span class=\"muted\">number</span>" in html
+    assert '<code>items</code> <span class="muted">number</span>' in html
 
 
 def test_home_redirects_a_single_workspace_member_to_it(acme):
