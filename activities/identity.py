@@ -35,6 +35,45 @@ def profiles_lock(profile_ids: Iterable[int]) -> dict[int, Profile]:
     return found
 
 
+@dataclass(frozen=True)
+class SharedProfile:
+    """What ingestion reads of a profile it only appends to: where it was merged, its timezone, locale."""
+
+    merged_into_id: int | None
+    timezone: str
+    locale: str
+
+
+def profiles_share(profile_ids: Iterable[int]) -> dict[int, SharedProfile]:
+    """Take a KEY SHARE lock on profiles (in id order, following merges) for the rest of the transaction.
+
+    KEY SHARE lets any number of ingesting transactions append activities to one profile at once while
+    still waiting for a merge (FOR UPDATE) to finish, after which the merged_into pointer is seen.
+    """
+    table = Profile._meta.db_table
+    lock = " FOR KEY SHARE" if connection.vendor == "postgresql" else ""
+    wanted = sorted(set(profile_ids))
+    found: dict[int, SharedProfile] = {}
+    with connection.cursor() as cursor:
+        while wanted:
+            placeholders = ", ".join(["%s"] * len(wanted))
+            cursor.execute(
+                f"SELECT id, merged_into_id, timezone, locale FROM {table} WHERE id IN ({placeholders})"
+                f" ORDER BY id{lock}",
+                wanted,
+            )
+            rows = {pk: SharedProfile(merged, tz, locale) for pk, merged, tz, locale in cursor.fetchall()}
+            found.update(rows)
+            wanted = sorted({r.merged_into_id for r in rows.values() if r.merged_into_id} - found.keys())
+    return found
+
+
+def live_id(profiles: dict[int, SharedProfile], profile_id: int) -> int:
+    while (merged := profiles[profile_id].merged_into_id) is not None:
+        profile_id = merged
+    return profile_id
+
+
 def live_profile(profiles: dict[int, Profile], profile_id: int) -> Profile:
     profile = profiles[profile_id]
     while profile.merged_into_id is not None:

@@ -15,8 +15,15 @@ from typing import Any
 import orjson
 from django.db import connection, transaction
 
-from activities.identity import identities_resolve, live_profile, profile_merge, profiles_lock
-from activities.models import Activity, DedupeKey, EvaluationBatch, Profile, PushDevice
+from activities.identity import (
+    SharedProfile,
+    identities_resolve,
+    live_id,
+    profile_merge,
+    profiles_lock,
+    profiles_share,
+)
+from activities.models import Activity, DedupeKey, EvaluationBatch, IdentityKind, Profile, PushDevice
 from activities.segment_spec import Message
 
 
@@ -94,11 +101,11 @@ def messages_store(
         new = _new_messages(workspace_id, messages, received_at)
         if not new:
             return StoreResult(activity_ids=[], duplicates=len(messages), new_messages=[])
-        owners = _owners(workspace_id, new)
+        owners, shared = _owners(workspace_id, new)
         rows = [
             (
                 workspace_id,
-                owner.pk,
+                owner,
                 m.name,
                 m.type,
                 _json(m.properties),
@@ -117,7 +124,7 @@ def messages_store(
                 Activity._meta.db_table, ACTIVITY_COLUMNS, rows, "id", json_columns=frozenset({"properties", "context"})
             )
             activity_ids = [row[0] for row in inserted]
-        _profiles_update(workspace_id, new, owners)
+        _profiles_update(workspace_id, new, owners, shared)
         if not historical:
             batch = EvaluationBatch.objects.create(
                 workspace_id=workspace_id, activity_ids=activity_ids, created_at=received_at
@@ -126,17 +133,24 @@ def messages_store(
     return StoreResult(activity_ids=activity_ids, duplicates=len(messages) - len(new), new_messages=new)
 
 
-def _owners(workspace_id: int, messages: list[Message]) -> list[Profile]:
-    """The live profile of each message, after the merges the batch asks for; profiles stay locked."""
+def _owners(workspace_id: int, messages: list[Message]) -> tuple[list[int], dict[int, SharedProfile]]:
+    """The live profile id of each message, after the merges the batch asks for.
+
+    Profiles about to be merged are locked exclusively; all others only with KEY SHARE, so batches
+    that touch the same people do not queue behind each other.
+    """
     resolution = identities_resolve(workspace_id, messages)
-    profiles = profiles_lock(resolution.profile_of.values())
-    for source, target in resolution.merges:
-        source_id, target_id = resolution.profile_of[source], resolution.profile_of[target]
-        if live_profile(profiles, source_id).pk != live_profile(profiles, target_id).pk:
-            forced = source[0] == "user_id"  # alias of an earlier user id
-            if profile_merge(source_id=source_id, target_id=target_id, force=forced):
-                profiles = profiles_lock(resolution.profile_of.values())
-    return [live_profile(profiles, resolution.profile_id(m)) for m in messages]
+    merging = [
+        (resolution.profile_of[source], resolution.profile_of[target], source[0] == IdentityKind.USER_ID)
+        for source, target in resolution.merges
+        if resolution.profile_of[source] != resolution.profile_of[target]
+    ]
+    if merging:
+        profiles_lock({pk for source, target, _ in merging for pk in (source, target)})
+        for source_id, target_id, forced in merging:  # forced: alias of an earlier user id
+            profile_merge(source_id=source_id, target_id=target_id, force=forced)
+    shared = profiles_share(resolution.profile_of.values())
+    return [live_id(shared, resolution.profile_id(m)) for m in messages], shared
 
 
 def _copy(table: str, columns: list[str], rows: list[tuple]) -> None:
@@ -151,32 +165,48 @@ def _hand_to_pipeline(batch_id: int) -> None:
     batch_enqueue(batch_id)
 
 
-def _profiles_update(workspace_id: int, messages: list[Message], owners: list[Profile]) -> None:
-    """Seen times, identify traits, timezone, locale and push tokens, applied in event-time order."""
-    changed: dict[int, Profile] = {}
+def _profiles_update(
+    workspace_id: int, messages: list[Message], owners: list[int], shared: dict[int, SharedProfile]
+) -> None:
+    """Identify traits, timezone, locale and push tokens, applied in event-time order.
+
+    Only profiles whose fields really change are locked and written (identify calls, a new timezone);
+    a batch of plain tracks writes no profile row at all. Seen times are kept by the pipeline.
+    """
+    traits: dict[int, list[dict[str, Any]]] = {}
+    latest: dict[int, dict[str, str]] = {}
     devices: dict[str, tuple[int, str]] = {}
-    for message, profile in sorted(zip(messages, owners, strict=True), key=lambda pair: pair[0].timestamp):
-        fields = changed.setdefault(profile.pk, profile)
-        if fields.first_seen is None or message.timestamp < fields.first_seen:
-            fields.first_seen = message.timestamp
-        if fields.last_seen is None or message.timestamp > fields.last_seen:
-            fields.last_seen = message.timestamp
+    for message, owner in sorted(zip(messages, owners, strict=True), key=lambda pair: pair[0].timestamp):
         if message.traits and message.type == "identify":
-            fields.traits = {**fields.traits, **message.traits}
-            email, phone = message.traits.get("email"), message.traits.get("phone")
-            if isinstance(email, str):
-                fields.email = email.strip().lower()[:254]
-            if isinstance(phone, (str, int)) and not isinstance(phone, bool):
-                fields.phone = str(phone).strip()[:32]
+            traits.setdefault(owner, []).append(message.traits)
         if (tz := message.timezone) is not None:
-            fields.timezone = tz
+            latest.setdefault(owner, {})["timezone"] = tz
         if (locale := message.locale) is not None:
-            fields.locale = locale
+            latest.setdefault(owner, {})["locale"] = locale
         if (device := message.device) is not None:
-            devices[device[0]] = (profile.pk, device[1])
-    Profile.objects.bulk_update(
-        changed.values(), ["first_seen", "last_seen", "traits", "email", "phone", "timezone", "locale"]
-    )
+            devices[device[0]] = (owner, device[1])
+    changing = set(traits) | {
+        pk for pk, values in latest.items() if any(getattr(shared[pk], k) != v for k, v in values.items())
+    }
+    if changing:
+        query = Profile.objects.filter(pk__in=changing).order_by("pk")
+        if connection.features.has_select_for_update:
+            query = query.select_for_update(no_key=True)
+        for profile in query:
+            fields = set(latest.get(profile.pk, {}))
+            for name, value in latest.get(profile.pk, {}).items():
+                setattr(profile, name, value)
+            for patch in traits.get(profile.pk, []):
+                profile.traits = {**profile.traits, **patch}
+                fields.add("traits")
+                email, phone = patch.get("email"), patch.get("phone")
+                if isinstance(email, str):
+                    profile.email = email.strip().lower()[:254]
+                    fields.add("email")
+                if isinstance(phone, (str, int)) and not isinstance(phone, bool):
+                    profile.phone = str(phone).strip()[:32]
+                    fields.add("phone")
+            profile.save(update_fields=sorted(fields | {"updated_at"}))
     if devices:
         PushDevice.objects.bulk_create(
             [

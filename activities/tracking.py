@@ -1,4 +1,5 @@
-"""The tracked-activities registry: names seen per workspace with counts, first/last seen and the
+"""What the pipeline records about every stored activity: profiles' first/last seen times, and the
+tracked-activities registry: names seen per workspace with counts, first/last seen and the
 property keys seen with their JSON types. Updated once per batch by the pipeline, with the rows locked
 in name order, so it costs one read and one write per distinct name, never a scan."""
 
@@ -8,7 +9,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from activities.models import Activity, TrackedActivity
+from django.db import connection
+
+from activities.models import Activity, Profile, TrackedActivity
 
 MAX_PROPERTY_KEYS = 200
 
@@ -68,3 +71,29 @@ def tracked_activities_record(workspace_id: int, activities: list[Activity]) -> 
             if key in row.properties or len(row.properties) < MAX_PROPERTY_KEYS:
                 row.properties[key] = sorted(set(row.properties.get(key, [])) | types)
     TrackedActivity.objects.bulk_update(rows, ["count", "first_seen", "last_seen", "properties"])
+
+
+def profiles_seen_record(workspace_id: int, activities: list[Activity]) -> None:
+    """Widen first/last seen of the batch's profiles; rows locked in id order, one UPDATE."""
+    seen: dict[int, tuple[datetime, datetime]] = {}
+    for activity in activities:
+        first, last = seen.get(activity.profile_id, (activity.timestamp, activity.timestamp))
+        seen[activity.profile_id] = (min(first, activity.timestamp), max(last, activity.timestamp))
+    if not seen:
+        return
+    ids = sorted(seen)
+    locked = Profile.objects.filter(pk__in=ids).order_by("pk")
+    if connection.features.has_select_for_update:
+        locked = locked.select_for_update(no_key=True)
+    list(locked.values_list("pk", flat=True))
+    table = Profile._meta.db_table
+    cast = ("::bigint", "::timestamptz") if connection.vendor == "postgresql" else ("", "")
+    least, greatest = ("LEAST", "GREATEST") if connection.vendor == "postgresql" else ("MIN", "MAX")
+    values = ", ".join([f"(%s{cast[0]}, %s{cast[1]}, %s{cast[1]})"] * len(ids))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET first_seen = {least}(COALESCE({table}.first_seen, v.f), v.f), "
+            f"last_seen = {greatest}(COALESCE({table}.last_seen, v.l), v.l) "
+            f"FROM (VALUES {values}) AS v(id, f, l) WHERE {table}.id = v.id",
+            [value for pk in ids for value in (pk, *seen[pk])],
+        )

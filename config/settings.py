@@ -228,7 +228,10 @@ NUDGE_DEDUPE_WINDOW_DAYS = env_int("NUDGE_DEDUPE_WINDOW_DAYS", 30, minimum=1)
 NUDGE_MAX_EVENT_BYTES = 32 * 1024
 NUDGE_MAX_REQUEST_BYTES = 500 * 1024
 # Functions called with each stored batch of activities, in order (the evaluation pipeline).
-NUDGE_ACTIVITY_CONSUMERS = ["activities.tracking.tracked_activities_record"]
+NUDGE_ACTIVITY_CONSUMERS = [
+    "activities.tracking.profiles_seen_record",
+    "activities.tracking.tracked_activities_record",
+]
 # Unprocessed batches older than this are handed to workers again by the periodic sweep.
 NUDGE_PIPELINE_RETRY_SECONDS = env_int("NUDGE_PIPELINE_RETRY_SECONDS", 60, minimum=5)
 

@@ -128,10 +128,7 @@ def test_traits_apply_in_event_time_order_within_a_batch(segment: SegmentClient)
         {"type": "identify", "userId": "u", "traits": {"plan": "free"}, "timestamp": "2025-01-01T00:00:00Z"},
     ]
     segment.post("/v1/batch", {"batch": batch})
-    profile = Profile.objects.get(user_id="u")
-    assert profile.traits == {"plan": "pro"}
-    assert profile.first_seen.isoformat() == "2025-01-01T00:00:00+00:00"
-    assert profile.last_seen.isoformat() == "2025-01-02T00:00:00+00:00"
+    assert Profile.objects.get(user_id="u").traits == {"plan": "pro"}
 
 
 def test_received_at_is_stamped_by_the_server(segment: SegmentClient):

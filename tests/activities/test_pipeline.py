@@ -11,7 +11,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 from activities import pipeline
-from activities.models import Activity, DedupeKey, EvaluationBatch, TrackedActivity
+from activities.models import Activity, DedupeKey, EvaluationBatch, Profile, TrackedActivity
 from tests.conftest import SegmentClient, basic_auth, server_env, wait_until
 
 
@@ -51,6 +51,18 @@ class TestBatchProcessing:
         }
         assert tracked.first_seen.isoformat() == "2025-01-01T00:00:00+00:00"
         assert EvaluationBatch.objects.count() == 0
+
+    def test_a_batch_widens_the_profiles_first_and_last_seen(self, segment: SegmentClient):
+        segment.post("/v1/batch", {"batch": [
+            {"type": "track", "userId": "u", "event": "a", "timestamp": "2025-01-02T00:00:00Z"},
+            {"type": "track", "userId": "u", "event": "b", "timestamp": "2025-01-01T00:00:00Z"},
+        ]})
+        segment.post("/v1/track", {"userId": "u", "event": "c", "timestamp": "2025-01-01T12:00:00Z"})
+        for batch in EvaluationBatch.objects.order_by("pk"):
+            pipeline.batch_process(batch.pk)
+        profile = Profile.objects.get(user_id="u")
+        assert profile.first_seen.isoformat() == "2025-01-01T00:00:00+00:00"
+        assert profile.last_seen.isoformat() == "2025-01-02T00:00:00+00:00"
 
     def test_a_batch_is_processed_once(self, segment: SegmentClient):
         segment.post("/v1/batch", _events(3))

@@ -5,7 +5,8 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from activities.models import Activity, Identity, Profile, PushDevice
+from activities.models import Activity, EvaluationBatch, Identity, Profile, PushDevice
+from activities.pipeline import batch_process
 from tests.conftest import SegmentClient
 from workspaces.models import AuditLogEntry, Role
 
@@ -39,6 +40,8 @@ def story(segment: SegmentClient) -> None:
         "/v1/track",
         {"userId": "bob", "event": "purchase", "properties": {"price": 20}, "timestamp": "2025-01-03T10:00:00Z"},
     )
+    for batch in EvaluationBatch.objects.order_by("pk"):  # what the worker does: seen times, registry
+        batch_process(batch.pk)
 
 
 def test_profiles_filter_by_user_id_with_the_contract_shape(client, acme, story):

@@ -1,0 +1,142 @@
+"""What every benchmark shares: a fresh PostgreSQL database with production settings, gunicorn with
+two workers, the result table and its JSON file."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+DB_NAME = "nudge_bench"
+ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+DB_DSN = f"postgresql://postgres@127.0.0.1:5432/{DB_NAME}"
+
+
+def bench_env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="bench.settings",
+        DATABASE_URL=DB_DSN.replace("postgresql://", "postgres://"),
+        CELERY_BROKER_URL="redis://127.0.0.1:6379/13",
+        SECRET_KEY="benchmark-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz-0123456789",
+        DEBUG="0",
+        SECURE_SSL_REDIRECT="0",
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        LOG_LEVEL="WARNING",
+        PYTHONPATH=str(ROOT),
+    )
+    env.update(extra)
+    return env
+
+
+def database_reset() -> None:
+    """Drop and recreate the benchmark database, then migrate it."""
+    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {DB_NAME}")
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=bench_env(), check=True)
+
+
+def manage(*args: str) -> str:
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=bench_env(), check=True, capture_output=True, text=True
+    ).stdout
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def gunicorn(workers: int = 2, threads: int = 4) -> Iterator[str]:
+    """Production web process: `workers` processes of `threads` threads (gthread), as the README shows."""
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "config.wsgi",
+            "-b",
+            f"127.0.0.1:{port}",
+            "-w",
+            str(workers),
+            "--threads",
+            str(threads),
+            "--log-level",
+            "warning",
+            "--backlog",
+            "2048",
+        ],
+        cwd=ROOT,
+        env=bench_env(),
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+@dataclass
+class Row:
+    figure: str
+    value: float
+    ceiling: float | None
+    target: str
+    unit: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        return self.value / self.ceiling if self.ceiling else None
+
+
+def report(name: str, scale: str, rows: list[Row], notes: list[str]) -> None:
+    """Print the table and write bench/results/<name>.json."""
+    print(f"\n{name} (scale {scale})")
+    print(f"| {'figure':<44} | {'value':>12} | {'ceiling':>12} | {'ratio':>6} | target |")
+    print(f"|{'-' * 46}|{'-' * 14}|{'-' * 14}|{'-' * 8}|--------|")
+    for row in rows:
+        ceiling = f"{row.ceiling:,.1f}" if row.ceiling else "—"
+        ratio = f"{row.ratio:.2f}" if row.ratio is not None else "—"
+        print(f"| {row.figure:<44} | {row.value:>12,.1f} | {ceiling:>12} | {ratio:>6} | {row.target} |")
+    for note in notes:
+        print(f"  {note}")
+    RESULTS.mkdir(exist_ok=True)
+    payload = {
+        "benchmark": name,
+        "scale": scale,
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "rows": [{**asdict(row), "ratio": row.ratio} for row in rows],
+        "notes": notes,
+    }
+    (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=2) + "\n")
