@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import AnonymousUser, User
+from django.db import connection
 from django.db.models import QuerySet
 
 from workspaces.keys import key_hash
@@ -10,9 +11,15 @@ from workspaces.models import ApiToken, Membership, Workspace, WriteKey
 
 
 def write_key_workspace_id(raw: str) -> int | None:
-    """The workspace id of an active write key, or None. One indexed lookup."""
-    row = WriteKey.objects.active().filter(key_hash=key_hash(raw)).values_list("workspace_id", flat=True).first()
-    return row
+    """The workspace id of an active write key, or None. One indexed lookup, in plain SQL because it
+    runs on every ingestion request."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT workspace_id FROM {WriteKey._meta.db_table} WHERE key_hash = %s AND revoked_at IS NULL",
+            [key_hash(raw)],
+        )
+        row = cursor.fetchone()
+    return int(row[0]) if row else None
 
 
 def api_token_get(raw: str) -> ApiToken | None:

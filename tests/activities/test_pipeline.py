@@ -53,10 +53,15 @@ class TestBatchProcessing:
         assert EvaluationBatch.objects.count() == 0
 
     def test_a_batch_widens_the_profiles_first_and_last_seen(self, segment: SegmentClient):
-        segment.post("/v1/batch", {"batch": [
-            {"type": "track", "userId": "u", "event": "a", "timestamp": "2025-01-02T00:00:00Z"},
-            {"type": "track", "userId": "u", "event": "b", "timestamp": "2025-01-01T00:00:00Z"},
-        ]})
+        segment.post(
+            "/v1/batch",
+            {
+                "batch": [
+                    {"type": "track", "userId": "u", "event": "a", "timestamp": "2025-01-02T00:00:00Z"},
+                    {"type": "track", "userId": "u", "event": "b", "timestamp": "2025-01-01T00:00:00Z"},
+                ]
+            },
+        )
         segment.post("/v1/track", {"userId": "u", "event": "c", "timestamp": "2025-01-01T12:00:00Z"})
         for batch in EvaluationBatch.objects.order_by("pk"):
             pipeline.batch_process(batch.pk)
