@@ -115,7 +115,12 @@ def run(scale: str) -> None:
         orjson.dumps(
             {
                 "batch": [
-                    {"type": "identify", "userId": f"user-{u}", "traits": {"plan": "free"}}
+                    {
+                        "type": "identify",
+                        "userId": f"user-{u}",
+                        "traits": {"plan": "free"},
+                        "context": {"locale": "en-US"},
+                    }
                     for u in range(start, min(start + 100, size["users"]))
                 ]
             }

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import subprocess
+import time
 import uuid
 
 import psycopg
@@ -61,8 +62,10 @@ def run(scale: str) -> None:
     auth = "Basic " + base64.b64encode(f"{created['write_key']}:".encode()).decode()
     with gunicorn(workers=2) as base:
         _wrk(f"{base}/v1/track", 2, auth)  # warm-up: connections, profiles
+        time.sleep(1)  # let requests still in flight when wrk stopped finish before counting
         before = _count(created["workspace_id"])
         track, track_cpu = _wrk(f"{base}/v1/track", seconds, auth)
+        time.sleep(1)
         stored = _count(created["workspace_id"]) - before
         bare, bare_cpu = _wrk(f"{base}/bench/bare", seconds, auth)
 
