@@ -21,7 +21,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from activities.segment_spec import SpecError, parse_batch, parse_single
+from activities.segment_spec import SpecError, parse_batch, parse_single, reject_nul
 from activities.store import messages_store
 from workspaces.selectors import write_key_workspace_id
 
@@ -117,6 +117,8 @@ def _ingest(request: HttpRequest, call: str | None) -> HttpResponse:
         )
 
     try:
+        if b"\\u0000" in body:  # only an escaped NUL can smuggle one into valid JSON
+            reject_nul(data)
         if call is None:
             messages = parse_batch(
                 data, received_at=received_at, max_event_bytes=settings.NUDGE_MAX_EVENT_BYTES, size=len(body)

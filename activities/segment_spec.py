@@ -71,6 +71,29 @@ class Message:
         return token, (platform if isinstance(platform, str) and platform else "unknown")[:32].lower()
 
 
+def nul_path(value: Any, where: str = "body") -> str | None:
+    """The path of the first string (or key) holding a NUL character, which PostgreSQL cannot store."""
+    if isinstance(value, str):
+        return where if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            path = f"{where}.{key}" if where != "body" else str(key)
+            if "\x00" in str(key):
+                return path
+            if (found := nul_path(item, path)) is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            if (found := nul_path(item, f"{where}[{index}]" if where != "body" else f"[{index}]")) is not None:
+                return found
+    return None
+
+
+def reject_nul(data: Any) -> None:
+    if (path := nul_path(data)) is not None:
+        raise SpecError(path, "contains a NUL character (\\u0000), which cannot be stored")
+
+
 def parse_timestamp(value: Any, where: str) -> datetime | None:
     if value is None or value == "":
         return None
@@ -124,7 +147,10 @@ def _event_time(raw: dict[str, Any], where: str, received_at: datetime, batch_se
         return received_at
     if sent_at is None:
         return device_time
-    return received_at - (sent_at - device_time)
+    try:
+        return received_at - (sent_at - device_time)
+    except OverflowError:
+        raise SpecError(f"{where}sentAt", "is too far from the event's timestamp to correct clock skew") from None
 
 
 def parse_message(

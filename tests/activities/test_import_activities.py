@@ -71,6 +71,14 @@ def test_bad_json_lines_are_reported_with_their_line(acme, tmp_path: Path):
     assert "line 2: line is not valid JSON" in err
 
 
+def test_nul_characters_are_reported_not_sent_to_postgres(acme, tmp_path: Path):
+    path = tmp_path / "nul.jsonl"
+    path.write_text('{"userId": "u", "event": "ok"}\n{"userId": "u", "event": "x", "properties": {"n": "\\u0000"}}\n')
+    out, err = run(str(path), "--workspace", acme.workspace.slug)
+    assert out.strip() == "stored 1, duplicates 0, rejected 1"
+    assert "line 2: properties.n contains a NUL character" in err
+
+
 def test_strict_stops_at_the_first_bad_record(acme, tmp_path: Path):
     path = tmp_path / "bad.jsonl"
     path.write_text('{"userId": "u", "event": "ok"}\n{broken\n{"userId": "u", "event": "later"}\n')

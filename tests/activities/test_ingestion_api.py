@@ -228,6 +228,16 @@ BAD_REQUESTS = [
         400,
         "Content-Encoding",
     ),
+    ("NUL in an event name", "/v1/track", {"raw": b'{"userId": "u", "event": "a\\u0000b"}'}, 400, "event"),
+    (
+        "NUL in a property",
+        "/v1/batch",
+        {"raw": b'{"batch": [{"type": "track", "userId": "u", "event": "x", "properties": {"note": "a\\u0000"}}]}'},
+        400,
+        "batch[0].properties.note",
+    ),
+    ("NUL in a trait key", "/v1/identify", {"raw": b'{"userId": "u", "traits": {"k\\u0000": 1}}'}, 400, "traits.k\x00"),
+    ("NUL in a user id", "/v1/track", {"raw": b'{"userId": "u\\u0000", "event": "x"}'}, 400, "userId"),
     (
         "unknown write key",
         "/v1/track",

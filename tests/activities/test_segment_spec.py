@@ -161,6 +161,11 @@ def test_an_unknown_timezone_is_ignored_not_fatal():
         ({"userId": "u", "event": "x", "timestamp": "yesterday"}, "track", "timestamp"),
         ({"userId": "u", "event": "x", "timestamp": 1700000000}, "track", "timestamp"),
         ({"userId": "u", "event": "x", "sentAt": "soon"}, "track", "sentAt"),
+        (
+            {"userId": "u", "event": "x", "timestamp": "9999-12-31T00:00:00Z", "sentAt": "0001-01-01T00:00:00Z"},
+            "track",
+            "sentAt",
+        ),
         ({"userId": "u", "event": "x", "messageId": {"a": 1}}, "track", "messageId"),
         ({"userId": "u", "event": "x", "messageId": "m" * 101}, "track", "messageId"),
         ({"userId": "u"}, "alias", "previousId"),
