@@ -78,7 +78,10 @@ def test_make_run_serves_the_panel_and_processes_events(tmp_path: Path):
         assert probe.status_code == 200
         deadline = time.monotonic() + 60
         while "make_run_probe" not in browser.get(str(workspace.url)).text:  # the worker processed it
-            assert time.monotonic() < deadline, "the embedded worker never processed the probe event"
+            worker_log = checkout / "var" / "worker.log"
+            assert time.monotonic() < deadline, "the embedded worker never processed the probe event:\n" + (
+                worker_log.read_text()[-5000:] if worker_log.exists() else "(no worker log)"
+            )
             time.sleep(1)
         assert "screen_view" in browser.get(str(workspace.url)).text  # the demo data, processed too
     finally:
