@@ -10,11 +10,11 @@ def process_batch(batch_id: int) -> bool:
     return pipeline.batch_process(batch_id)
 
 
-@shared_task(name="activities.retry_stale_batches", time_limit=60)
+@shared_task(name="activities.retry_stale_batches", time_limit=60, soft_time_limit=50)
 def retry_stale_batches() -> int:
     return pipeline.batches_retry_stale()
 
 
-@shared_task(name="activities.prune_dedupe_keys", time_limit=600)
+@shared_task(name="activities.prune_dedupe_keys", time_limit=600, soft_time_limit=540)
 def prune_dedupe_keys() -> int:
     return pipeline.dedupe_keys_prune()
