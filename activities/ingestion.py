@@ -15,20 +15,18 @@ from typing import Any
 
 import orjson
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from activities.group_commit import group_committer
 from activities.segment_spec import SpecError, parse_batch, parse_single, reject_nul
-from activities.store import messages_store
+from activities.store import StorageUnavailable, messages_store_retrying
 from workspaces.selectors import write_key_workspace_id
 
 logger = logging.getLogger(__name__)
-
-_RETRYABLE_SQLSTATES = {"40P01", "40001"}  # deadlock, serialization failure
-_ATTEMPTS = 3
 
 
 def _answer(status: int, body: dict[str, Any], **headers: str) -> HttpResponse:
@@ -130,20 +128,12 @@ def _ingest(request: HttpRequest, call: str | None) -> HttpResponse:
     except SpecError as error:
         return _bad_request(error.field, error.message)
 
-    for attempt in range(1, _ATTEMPTS + 1):
-        try:
-            messages_store(workspace_id=workspace_id, messages=messages, received_at=received_at)
-            break
-        except (OperationalError, InterfaceError, IntegrityError) as error:
-            retryable = isinstance(error, IntegrityError) or getattr(error.__cause__, "sqlstate", None) in (
-                _RETRYABLE_SQLSTATES
-            )
-            if not retryable or attempt == _ATTEMPTS:
-                logger.warning("ingestion failed: %s", error)
-                return _unavailable()
-        except DatabaseError as error:
-            logger.exception("ingestion failed: %s", error)
-            return _unavailable()
+    store = group_committer.store if settings.NUDGE_INGEST_GROUP_COMMIT else messages_store_retrying
+    try:
+        store(workspace_id=workspace_id, messages=messages, received_at=received_at)
+    except StorageUnavailable as error:
+        logger.warning("ingestion answered 503: %s", error)
+        return _unavailable()
     return _answer(200, {"success": True})
 
 

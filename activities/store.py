@@ -8,13 +8,16 @@ activities, one UPDATE of the profiles and one outbox row.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import orjson
 import psycopg
-from django.db import connection, transaction
+from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError, connection, transaction
 
 from activities.identity import (
     SharedProfile,
@@ -27,6 +30,8 @@ from activities.identity import (
 from activities.models import Activity, DedupeKey, EvaluationBatch, IdentityKind, Profile, PushDevice
 from activities.segment_spec import Message
 
+logger = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class StoreResult:
@@ -37,6 +42,15 @@ class StoreResult:
 
 def _json(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+@contextmanager
+def _raw_cursor() -> Iterator[psycopg.Cursor]:
+    """A server-side-binding psycopg cursor on Django's connection (same transaction), whose errors
+    Django translates as it does for its own cursors (psycopg's OperationalError → Django's)."""
+    connection.ensure_connection()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        yield cursor
 
 
 def _insert_returning(
@@ -60,8 +74,7 @@ def _insert_returning(
     if connection.vendor == "postgresql":
         # Server-side binding: psycopg sends the values apart from the statement instead of quoting
         # hundreds of them into it, which is most of a batch's client time. Same connection and transaction.
-        connection.ensure_connection()
-        with psycopg.Cursor(connection.connection) as raw:
+        with _raw_cursor() as raw:
             raw.execute(sql, params)
             return raw.fetchall()
     with connection.cursor() as cursor:
@@ -76,8 +89,7 @@ def _new_messages(workspace_id: int, messages: list[Message], received_at: datet
         first.setdefault(message.message_id, message)
     if connection.vendor == "postgresql":
         # One fixed statement whatever the batch size: psycopg prepares it once per connection.
-        connection.ensure_connection()
-        with psycopg.Cursor(connection.connection) as raw:
+        with _raw_cursor() as raw:
             raw.execute(
                 f"INSERT INTO {DedupeKey._meta.db_table} (workspace_id, message_id, received_at) "
                 "SELECT %s, unnest(%s::text[]), %s ON CONFLICT (workspace_id, message_id) DO NOTHING "
@@ -186,14 +198,45 @@ def _activities_write(rows: list[tuple]) -> list[int]:
             table, ACTIVITY_COLUMNS, rows, "id", json_columns=frozenset({"properties", "context"})
         )
         return [row[0] for row in inserted]
-    connection.ensure_connection()
-    with psycopg.Cursor(connection.connection) as raw:
+    with _raw_cursor() as raw:
         raw.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, len(rows)])
         ids = sorted(row[0] for row in raw.fetchall())
         with raw.copy(f"COPY {table} (id, {', '.join(ACTIVITY_COLUMNS)}) FROM STDIN") as copy:
             for pk, row in zip(ids, rows, strict=True):
                 copy.write_row((pk, *row))
     return ids
+
+
+class StorageUnavailable(Exception):
+    """The batch could not be stored; the client should retry. `unreachable`: the database is down."""
+
+    def __init__(self, message: str, *, unreachable: bool = False) -> None:
+        super().__init__(message)
+        self.unreachable = unreachable
+
+
+_RETRYABLE_SQLSTATES = {"40P01", "40001"}  # deadlock, serialization failure
+_ATTEMPTS = 3
+
+
+def messages_store_retrying(*, workspace_id: int, messages: list[Message], received_at: datetime) -> StoreResult:
+    """messages_store, retried on the conflicts concurrency can cause (a deadlock between merges, a
+    profile deleted under a batch); every other database failure becomes StorageUnavailable."""
+    for attempt in range(1, _ATTEMPTS + 1):
+        try:
+            return messages_store(workspace_id=workspace_id, messages=messages, received_at=received_at)
+        except IntegrityError as error:
+            if attempt == _ATTEMPTS:
+                raise StorageUnavailable(str(error)) from error
+        except (OperationalError, InterfaceError) as error:
+            if getattr(error.__cause__, "sqlstate", None) not in _RETRYABLE_SQLSTATES:
+                raise StorageUnavailable(str(error), unreachable=True) from error
+            if attempt == _ATTEMPTS:
+                raise StorageUnavailable(str(error)) from error
+        except DatabaseError as error:
+            logger.exception("storing a batch failed")
+            raise StorageUnavailable(str(error)) from error
+    raise AssertionError("unreachable")
 
 
 def _hand_to_pipeline(batch_id: int) -> None:
@@ -275,7 +318,7 @@ def _settings_update(changes: dict[int, dict[str, str]], shared: dict[int, Share
         params += [pk, changes[pk].get("timezone", current.timezone), changes[pk].get("locale", current.locale)]
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {table} SET timezone = v.tz, locale = v.locale FROM (VALUES {values}) AS v(id, tz, locale) "
-            f"WHERE {table}.id = v.id",
+            f"WITH v(id, tz, locale) AS (VALUES {values}) "
+            f"UPDATE {table} SET timezone = v.tz, locale = v.locale FROM v WHERE {table}.id = v.id",
             params,
         )

@@ -92,8 +92,9 @@ def profiles_seen_record(workspace_id: int, activities: list[Activity]) -> None:
     values = ", ".join([f"(%s{cast[0]}, %s{cast[1]}, %s{cast[1]})"] * len(ids))
     with connection.cursor() as cursor:
         cursor.execute(
+            f"WITH v(id, f, l) AS (VALUES {values}) "
             f"UPDATE {table} SET first_seen = {least}(COALESCE({table}.first_seen, v.f), v.f), "
             f"last_seen = {greatest}(COALESCE({table}.last_seen, v.l), v.l) "
-            f"FROM (VALUES {values}) AS v(id, f, l) WHERE {table}.id = v.id",
+            f"FROM v WHERE {table}.id = v.id",
             [value for pk in ids for value in (pk, *seen[pk])],
         )

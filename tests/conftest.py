@@ -88,6 +88,7 @@ def server_env(**extra: str) -> dict[str, str]:
         DJANGO_SETTINGS_MODULE="config.settings_test",
         DATABASE_URL=f"postgres://{settings['USER']}@{settings['HOST']}:{settings['PORT']}/{settings['NAME']}",
         PYTHONPATH=str(ROOT),
+        NUDGE_INGEST_GROUP_COMMIT="1",
     )
     env.update(extra)
     return env
@@ -95,7 +96,8 @@ def server_env(**extra: str) -> dict[str, str]:
 
 @pytest.fixture
 def live_nudge(transactional_db: None) -> Iterator[str]:
-    """The real web process (gunicorn, 2 sync workers) on the test database; yields its base URL."""
+    """The real web process as in production (gunicorn, 2 workers of 4 threads, group commit on) on the
+    test database; yields its base URL."""
     port = free_port()
     process = subprocess.Popen(
         [
@@ -107,6 +109,8 @@ def live_nudge(transactional_db: None) -> Iterator[str]:
             f"127.0.0.1:{port}",
             "-w",
             "2",
+            "--threads",
+            "4",
             "--graceful-timeout",
             "2",
             "--log-level",
