@@ -21,7 +21,6 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from activities.group_commit import group_committer
 from activities.segment_spec import SpecError, parse_batch, parse_single, reject_nul
 from activities.store import StorageUnavailable, messages_store_retrying
 from workspaces.selectors import write_key_workspace_id
@@ -128,9 +127,8 @@ def _ingest(request: HttpRequest, call: str | None) -> HttpResponse:
     except SpecError as error:
         return _bad_request(error.field, error.message)
 
-    store = group_committer.store if settings.NUDGE_INGEST_GROUP_COMMIT else messages_store_retrying
     try:
-        store(workspace_id=workspace_id, messages=messages, received_at=received_at)
+        messages_store_retrying(workspace_id=workspace_id, messages=messages, received_at=received_at)
     except StorageUnavailable as error:
         logger.warning("ingestion answered 503: %s", error)
         return _unavailable()

@@ -232,8 +232,6 @@ NUDGE_ACTIVITY_CONSUMERS = [
     "activities.tracking.profiles_seen_record",
     "activities.tracking.tracked_activities_record",
 ]
-# Concurrent ingestion requests of one threaded web process share a transaction (activities/group_commit.py).
-NUDGE_INGEST_GROUP_COMMIT = env_bool("NUDGE_INGEST_GROUP_COMMIT", not EMBEDDED)
 # Unprocessed batches older than this are handed to workers again by the periodic sweep.
 NUDGE_PIPELINE_RETRY_SECONDS = env_int("NUDGE_PIPELINE_RETRY_SECONDS", 60, minimum=5)
 

@@ -8,9 +8,6 @@ os.environ.setdefault("SECRET_KEY", "test-secret-key-only-for-the-test-suite-012
 os.environ.setdefault("DEBUG", "0")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
 os.environ.setdefault("ALLOWED_HOSTS", "localhost,127.0.0.1,testserver")
-# In-process tests run inside a transaction the writer thread could not see; the gunicorn servers that
-# tests start turn group commit back on (tests/conftest.py: server_env).
-os.environ.setdefault("NUDGE_INGEST_GROUP_COMMIT", "0")
 
 from config.settings import *  # noqa: E402,F403
 

@@ -88,7 +88,6 @@ def server_env(**extra: str) -> dict[str, str]:
         DJANGO_SETTINGS_MODULE="config.settings_test",
         DATABASE_URL=f"postgres://{settings['USER']}@{settings['HOST']}:{settings['PORT']}/{settings['NAME']}",
         PYTHONPATH=str(ROOT),
-        NUDGE_INGEST_GROUP_COMMIT="1",
     )
     env.update(extra)
     return env
@@ -96,8 +95,8 @@ def server_env(**extra: str) -> dict[str, str]:
 
 @pytest.fixture
 def live_nudge(transactional_db: None) -> Iterator[str]:
-    """The real web process as in production (gunicorn, 2 workers of 4 threads, group commit on) on the
-    test database; yields its base URL."""
+    """The real web process as in production (gunicorn, 2 workers of 4 threads) on the test database;
+    yields its base URL."""
     port = free_port()
     process = subprocess.Popen(
         [

@@ -15,7 +15,7 @@ end
 
 function request()
   counter = counter + 1
-  local body = '{"userId":"user-' .. (counter % 5000) .. '","event":"tap","messageId":"' .. prefix .. '-' ..
+  local body = '{"userId":"user-' .. (counter % 1000) .. '","event":"tap","messageId":"' .. prefix .. '-' ..
     counter .. '","properties":{"screen":"home","n":' .. counter .. ',"premium":false}}'
   return wrk.format("POST", nil, {["Content-Type"] = "application/json", ["Authorization"] = auth}, body)
 end
