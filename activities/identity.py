@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db import connection
+from django.db import IntegrityError, connection
 
 from activities.models import Activity, Identity, IdentityKind, Profile, PushDevice
 from activities.segment_spec import Message
@@ -62,6 +62,9 @@ def profiles_share(profile_ids: Iterable[int]) -> dict[int, SharedProfile]:
                 wanted,
             )
             rows = {pk: SharedProfile(merged, tz, locale) for pk, merged, tz, locale in cursor.fetchall()}
+            if len(rows) < len(wanted):
+                # Deleted (privacy request) after we resolved its ids: resolve again from scratch.
+                raise IntegrityError("a profile of this batch was deleted concurrently")
             found.update(rows)
             wanted = sorted({r.merged_into_id for r in rows.values() if r.merged_into_id} - found.keys())
     return found

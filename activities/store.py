@@ -1,9 +1,10 @@
 """Storing a batch of validated messages: deduplicate, resolve identities, write activities and
 profile changes in one transaction, and hand the new activities to the evaluation pipeline.
 
-The hot path costs a fixed number of statements per batch, whatever its size: one multi-row INSERT
-for messageIds, one lookup of identities, one locking SELECT of the profiles, one multi-row INSERT of
-activities, one UPDATE of the profiles and one outbox row.
+A batch of tracks for known people costs a fixed number of statements whatever its size: one INSERT
+claiming the messageIds, one identity lookup, one KEY SHARE lock of the profiles, the activities
+(COPY with ids from the sequence on PostgreSQL), one outbox row and the commit. New people, merges and
+profile changes add statements only when they occur.
 """
 
 from __future__ import annotations

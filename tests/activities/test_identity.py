@@ -156,3 +156,23 @@ class TestRaces:
         assert Activity.objects.exclude(profile=racer).count() == 0
         assert Activity.objects.filter(profile=racer).count() == 24
         assert profile_of(kind="anonymous_id", value="anon-race") == racer
+
+
+@pytest.mark.django_db
+def test_a_profile_deleted_under_a_batch_makes_the_batch_resolve_again(acme, segment: SegmentClient):
+    """A privacy deletion can commit between a batch resolving its ids and locking its profiles; the
+    lock notices, and the store's retry resolves again (a new, empty profile) instead of failing."""
+    from django.db import IntegrityError
+    from django.utils import timezone
+
+    from activities.identity import identities_resolve, profiles_share
+    from activities.segment_spec import parse_message
+    from activities.services import profile_delete
+
+    segment.post("/v1/track", {"userId": "gone", "event": "x"})
+    message = parse_message({"userId": "gone", "event": "y"}, call="track", received_at=timezone.now())
+    resolution = identities_resolve(acme.workspace.pk, [message])
+    profile_delete(profile=Profile.objects.get(user_id="gone"), actor=None)
+    with pytest.raises(IntegrityError):
+        profiles_share(resolution.profile_of.values())
+    assert identities_resolve(acme.workspace.pk, [message]).profile_id(message) != resolution.profile_id(message)
