@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -93,30 +94,16 @@ def server_env(**extra: str) -> dict[str, str]:
     return env
 
 
-@pytest.fixture
-def live_nudge(transactional_db: None) -> Iterator[str]:
-    """The real web process as in production (gunicorn, 2 workers of 4 threads) on the test database;
-    yields its base URL."""
+@contextmanager
+def gunicorn_server(**env: str) -> Iterator[str]:
+    """The real web process as in production (gunicorn, 2 workers of 4 threads) on this run's test
+    database, with `env` overriding its environment; yields its base URL."""
     port = free_port()
+    command = [sys.executable, "-m", "gunicorn", "config.wsgi", "-b", f"127.0.0.1:{port}", "-w", "2"]
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "config.wsgi",
-            "-b",
-            f"127.0.0.1:{port}",
-            "-w",
-            "2",
-            "--threads",
-            "4",
-            "--graceful-timeout",
-            "2",
-            "--log-level",
-            "warning",
-        ],
+        [*command, "--threads", "4", "--graceful-timeout", "2", "--log-level", "warning"],
         cwd=ROOT,
-        env=server_env(),
+        env=server_env(**env),
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -125,6 +112,12 @@ def live_nudge(transactional_db: None) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.fixture
+def live_nudge(transactional_db: None) -> Iterator[str]:
+    with gunicorn_server() as base:
+        yield base
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from activities import pipeline
 from activities.models import Activity, DedupeKey, EvaluationBatch, Profile, TrackedActivity
-from tests.conftest import SegmentClient, basic_auth, server_env, wait_until
+from tests.conftest import SegmentClient, basic_auth, free_port, gunicorn_server, wait_until
 
 
 def _events(n: int, name: str = "purchase") -> dict:
@@ -121,42 +121,13 @@ def test_a_real_worker_drains_ingested_batches(live_nudge: str, acme, celery_wor
 def test_a_broker_outage_at_ingest_loses_no_evaluation(acme, celery_worker_process, transactional_db):
     """The web process cannot reach the broker: events are still acknowledged and stored, and the
     retry sweep hands their batches to the worker once the broker is reachable."""
-    import subprocess
-    import sys
-
-    from tests.conftest import ROOT, free_port, wait_for_http
-
-    port = free_port()
-    web = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "config.wsgi",
-            "-b",
-            f"127.0.0.1:{port}",
-            "-w",
-            "1",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=server_env(CELERY_BROKER_URL=f"redis://127.0.0.1:{free_port()}/0"),
-    )
-    try:
-        wait_for_http(f"http://127.0.0.1:{port}/health", process=web)
+    with gunicorn_server(CELERY_BROKER_URL=f"redis://127.0.0.1:{free_port()}/0") as base:
         response = httpx.post(
-            f"http://127.0.0.1:{port}/v1/batch",
-            json=_events(10),
-            headers={"Authorization": basic_auth(acme.write_key)},
-            timeout=30,
+            f"{base}/v1/batch", json=_events(10), headers={"Authorization": basic_auth(acme.write_key)}, timeout=30
         )
         assert response.status_code == 200
-        health = httpx.get(f"http://127.0.0.1:{port}/health")
+        health = httpx.get(f"{base}/health")
         assert health.status_code == 503 and health.json()["broker"].startswith("error")
-    finally:
-        web.terminate()
-        web.wait(timeout=10)
     assert Activity.objects.count() == 10
     assert EvaluationBatch.objects.count() == 1
     EvaluationBatch.objects.update(created_at=timezone.now() - timedelta(minutes=5))
