@@ -1,0 +1,409 @@
+"""The condition vocabulary of PRODUCT.md §5 as typed objects: parsing with errors that name the bad
+field, and the Python evaluator (one profile, one event). Pure code: what a condition may ask about a
+profile goes through the small `Subject` protocol, so the live runtime, the simulator and the tests
+each answer it their own way, and a SQL compiler can be written over the same objects.
+
+Semantics (the SQL compiler must match them):
+- A dotted path reaches nested keys; a missing key or null value is "absent".
+- `eq`, `neq`, `in`, `not_in` compare strings ignoring case and numbers as numbers (a numeric string
+  equals its number); `neq`, `not_in` and `not_contains` are true for an absent value.
+- `gt`, `gte`, `lt`, `lte`, `between` compare numbers, and numeric strings as numbers; anything else
+  (text, booleans, absent) never matches.
+- `contains` / `not_contains` test a substring of a string (ignoring case) or an element of a list.
+- `before`, `after` compare ISO 8601 date-times; `within_last` is true within the duration before now.
+- `is_true` / `is_false` match booleans (and the strings "true" / "false").
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from segments.durations import Duration, DurationError
+
+NUMERIC_OPS = frozenset({"gt", "gte", "lt", "lte", "between"})
+STRING_OPS = frozenset({"contains", "not_contains", "starts_with", "ends_with"})
+DATE_OPS = frozenset({"before", "after", "within_last"})
+UNARY_OPS = frozenset({"exists", "not_exists", "is_true", "is_false"})
+OPS = NUMERIC_OPS | STRING_OPS | DATE_OPS | UNARY_OPS | {"eq", "neq", "in", "not_in"}
+CHANNELS = frozenset({"email", "sms", "push", "web_push", "in_app", "webhook"})
+MAX_DEPTH = 10
+
+
+class ConditionError(ValueError):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Test:
+    """An operator with its validated operand."""
+
+    op: str
+    value: Any = None
+
+
+@dataclass(frozen=True)
+class PropertyIs:
+    path: tuple[str, ...]
+    test: Test
+
+
+@dataclass(frozen=True)
+class TraitIs:
+    path: tuple[str, ...]
+    test: Test
+
+
+@dataclass(frozen=True)
+class HasTag:
+    tag: str
+
+
+@dataclass(frozen=True)
+class InSegment:
+    segment: str
+
+
+@dataclass(frozen=True)
+class Reachable:
+    channel: str
+
+
+@dataclass(frozen=True)
+class History:
+    """`performed` (at least `count`, default ≥ 1) or `not_performed` an activity, within a window."""
+
+    performed: bool
+    name: str
+    where: Condition | None
+    count: Test
+    within: Duration | None
+
+
+@dataclass(frozen=True)
+class AllOf:
+    items: tuple[Condition, ...]
+
+
+@dataclass(frozen=True)
+class AnyOf:
+    items: tuple[Condition, ...]
+
+
+@dataclass(frozen=True)
+class NotOf:
+    item: Condition
+
+
+Condition = PropertyIs | TraitIs | HasTag | InSegment | Reachable | History | AllOf | AnyOf | NotOf
+MATCH_ALL = AllOf(())
+
+
+# --- Parsing --------------------------------------------------------------------------------------
+
+
+def parse_condition(data: Any, where: str = "where", *, depth: int = 0) -> Condition:
+    """Parse a condition (object, or a list meaning `all`); raise ConditionError naming the field."""
+    if depth > MAX_DEPTH:
+        raise ConditionError(where, f"nests deeper than {MAX_DEPTH} levels")
+    if data is None:
+        return MATCH_ALL
+    if isinstance(data, list):
+        return AllOf(tuple(parse_condition(item, f"{where}[{i}]", depth=depth + 1) for i, item in enumerate(data)))
+    if not isinstance(data, dict):
+        raise ConditionError(where, "must be a condition object or a list of conditions")
+    for group, kind in (("all", AllOf), ("any", AnyOf)):
+        if group in data:
+            _only(data, {group}, where)
+            items = data[group]
+            if not isinstance(items, list):
+                raise ConditionError(f"{where}.{group}", "must be a list of conditions")
+            parsed = tuple(
+                parse_condition(item, f"{where}.{group}[{i}]", depth=depth + 1) for i, item in enumerate(items)
+            )
+            return kind(parsed)
+    if "not" in data:
+        _only(data, {"not"}, where)
+        return NotOf(parse_condition(data["not"], f"{where}.not", depth=depth + 1))
+    if "property" in data:
+        _only(data, {"property", "op", "value"}, where)
+        return PropertyIs(_path(data["property"], f"{where}.property"), _test(data, where))
+    if "trait" in data:
+        _only(data, {"trait", "op", "value"}, where)
+        return TraitIs(_path(data["trait"], f"{where}.trait"), _test(data, where))
+    if "tag" in data:
+        _only(data, {"tag"}, where)
+        return HasTag(_text(data["tag"], f"{where}.tag"))
+    if "in_segment" in data:
+        _only(data, {"in_segment"}, where)
+        return InSegment(
+            _text(
+                str(data["in_segment"]) if isinstance(data["in_segment"], int) else data["in_segment"],
+                f"{where}.in_segment",
+            )
+        )
+    if "reachable" in data:
+        _only(data, {"reachable"}, where)
+        channel = data["reachable"]
+        if channel not in CHANNELS:
+            raise ConditionError(f"{where}.reachable", f"must be one of {', '.join(sorted(CHANNELS))}")
+        return Reachable(channel)
+    for key, performed in (("performed", True), ("not_performed", False)):
+        if key in data:
+            _only(data, {key, "where", "count", "within"}, where)
+            count = Test("gte", 1)
+            if "count" in data:
+                if not performed:
+                    raise ConditionError(f"{where}.count", "is only allowed with performed")
+                count = _count(data["count"], f"{where}.count")
+            return History(
+                performed=performed,
+                name=_text(data[key], f"{where}.{key}"),
+                where=parse_condition(data["where"], f"{where}.where", depth=depth + 1) if data.get("where") else None,
+                count=count,
+                within=_duration(data["within"], f"{where}.within") if data.get("within") is not None else None,
+            )
+    raise ConditionError(
+        where, "must have one of: property, trait, tag, in_segment, reachable, performed, not_performed, all, any, not"
+    )
+
+
+def _only(data: dict, allowed: set[str], where: str) -> None:
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise ConditionError(f"{where}.{unknown[0]}", "is not allowed here")
+
+
+def _text(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConditionError(where, "must be a non-empty string")
+    if len(value) > 200:
+        raise ConditionError(where, "is longer than 200 characters")
+    return value
+
+
+def _path(value: Any, where: str) -> tuple[str, ...]:
+    parts = tuple(_text(value, where).split("."))
+    if any(not part for part in parts):
+        raise ConditionError(where, f"{value!r} is not a valid dotted path")
+    return parts
+
+
+def _duration(value: Any, where: str) -> Duration:
+    try:
+        return Duration.parse(value)
+    except DurationError as error:
+        raise ConditionError(where, str(error)) from None
+
+
+def as_number(value: Any) -> float | None:
+    """A number, or a numeric string read as one; None for anything else (booleans included)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            return None
+        return number if math.isfinite(number) else None
+    return None
+
+
+def as_datetime(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def _count(data: Any, where: str) -> Test:
+    if not isinstance(data, dict):
+        raise ConditionError(where, 'must be an object like {"op": "gte", "value": 2}')
+    _only(data, {"op", "value"}, where)
+    if data.get("op") not in {"eq", "neq", "gt", "gte", "lt", "lte", "between"}:
+        raise ConditionError(f"{where}.op", "must be one of eq, neq, gt, gte, lt, lte, between")
+    raw = data.get("value")
+    values = raw if data["op"] == "between" and isinstance(raw, list) else [raw]
+    test = _test(data, where)
+    if any(not isinstance(v, int) or isinstance(v, bool) or v < 0 for v in values):
+        raise ConditionError(f"{where}.value", "must be a whole number of times, 0 or more")
+    return test
+
+
+def _test(data: dict, where: str) -> Test:
+    op = data.get("op")
+    if op not in OPS:
+        raise ConditionError(f"{where}.op", f"must be one of {', '.join(sorted(OPS))}")
+    if op in UNARY_OPS:
+        if data.get("value") is not None:
+            raise ConditionError(f"{where}.value", f"is not used by {op}")
+        return Test(op)
+    if "value" not in data or data["value"] is None:
+        raise ConditionError(f"{where}.value", f"is required for {op}")
+    value = data["value"]
+    field = f"{where}.value"
+    if op in {"gt", "gte", "lt", "lte"}:
+        if as_number(value) is None:
+            raise ConditionError(field, f"must be a number for {op}")
+        return Test(op, as_number(value))
+    if op == "between":
+        if not (isinstance(value, list) and len(value) == 2 and all(as_number(v) is not None for v in value)):
+            raise ConditionError(field, "must be a list of two numbers [low, high] for between")
+        low, high = (as_number(v) for v in value)
+        assert low is not None and high is not None
+        if low > high:
+            raise ConditionError(field, "must have low ≤ high")
+        return Test(op, (low, high))
+    if op in {"in", "not_in"}:
+        if not isinstance(value, list) or not value:
+            raise ConditionError(field, f"must be a non-empty list for {op}")
+        if any(isinstance(v, (dict, list)) for v in value):
+            raise ConditionError(field, f"must list strings, numbers or booleans for {op}")
+        return Test(op, tuple(value))
+    if op in STRING_OPS:
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise ConditionError(field, f"must be a string for {op}")
+        return Test(op, str(value))
+    if op in {"before", "after"}:
+        moment = as_datetime(value)
+        if moment is None:
+            raise ConditionError(field, f"must be an ISO 8601 date-time for {op}")
+        return Test(op, moment)
+    if op == "within_last":
+        return Test(op, _duration(value, field))
+    if isinstance(value, (dict, list)):
+        raise ConditionError(field, f"must be a string, number or boolean for {op}")
+    return Test(op, value)
+
+
+# --- Evaluation -----------------------------------------------------------------------------------
+
+
+class Subject(Protocol):
+    """What a condition may ask about one profile."""
+
+    @property
+    def traits(self) -> Mapping[str, Any]: ...
+
+    @property
+    def tags(self) -> frozenset[str]: ...
+
+    def reachable(self, channel: str) -> bool: ...
+
+    def in_segment(self, segment: str) -> bool: ...
+
+    def count(self, name: str, where: Condition | None, since: datetime | None, until: datetime) -> int: ...
+
+
+def lookup(data: Mapping[str, Any] | None, path: tuple[str, ...]) -> Any:
+    value: Any = data
+    for part in path:
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(part)
+    return value
+
+
+def _equal(actual: Any, expected: Any) -> bool:
+    if isinstance(expected, bool) or isinstance(actual, bool):
+        return actual is expected or (isinstance(actual, str) and actual.lower() == str(expected).lower())
+    left, right = as_number(actual), as_number(expected)
+    if left is not None and right is not None and not (isinstance(actual, str) and isinstance(expected, str)):
+        return left == right
+    if isinstance(actual, str) and isinstance(expected, str):
+        return actual.casefold() == expected.casefold()
+    return bool(actual == expected)
+
+
+def compare(actual: Any, test: Test, now: datetime) -> bool:
+    """Apply one operator to one value (None means absent)."""
+    op, value = test.op, test.value
+    if op == "exists":
+        return actual is not None
+    if op == "not_exists":
+        return actual is None
+    if op in {"neq", "not_in", "not_contains"}:
+        positive = {"neq": "eq", "not_in": "in", "not_contains": "contains"}[op]
+        return actual is None or not compare(actual, Test(positive, value), now)
+    if actual is None:
+        return False
+    if op == "eq":
+        return _equal(actual, value)
+    if op == "in":
+        return any(_equal(actual, option) for option in value)
+    if op in NUMERIC_OPS:
+        number = as_number(actual)
+        if number is None:
+            return False
+        if op == "between":
+            return bool(value[0] <= number <= value[1])
+        return bool({"gt": number > value, "gte": number >= value, "lt": number < value, "lte": number <= value}[op])
+    if op == "contains":
+        if isinstance(actual, list):
+            return any(_equal(item, value) for item in actual)
+        return isinstance(actual, str) and str(value).casefold() in actual.casefold()
+    if op in {"starts_with", "ends_with"}:
+        if not isinstance(actual, str):
+            return False
+        text, part = actual.casefold(), str(value).casefold()
+        return text.startswith(part) if op == "starts_with" else text.endswith(part)
+    if op in DATE_OPS:
+        moment = as_datetime(actual)
+        if moment is None:
+            return False
+        if op == "before":
+            return moment < value
+        if op == "after":
+            return moment > value
+        return bool(value.before(now) <= moment <= now)
+    if op == "is_true":
+        return actual is True or (isinstance(actual, str) and actual.strip().lower() == "true")
+    if op == "is_false":
+        return actual is False or (isinstance(actual, str) and actual.strip().lower() == "false")
+    raise AssertionError(f"unhandled operator {op}")
+
+
+def evaluate(
+    condition: Condition, *, now: datetime, event: Mapping[str, Any] | None = None, subject: Subject | None = None
+) -> bool:
+    """Does the condition hold for this event's properties and this profile, at `now`?"""
+    match condition:
+        case AllOf(items):
+            return all(evaluate(item, now=now, event=event, subject=subject) for item in items)
+        case AnyOf(items):
+            return any(evaluate(item, now=now, event=event, subject=subject) for item in items)
+        case NotOf(item):
+            return not evaluate(item, now=now, event=event, subject=subject)
+        case PropertyIs(path, test):
+            return compare(lookup(event, path), test, now)
+        case TraitIs(path, test):
+            return subject is not None and compare(lookup(subject.traits, path), test, now)
+        case HasTag(tag):
+            return subject is not None and tag in subject.tags
+        case InSegment(segment):
+            return subject is not None and subject.in_segment(segment)
+        case Reachable(channel):
+            return subject is not None and subject.reachable(channel)
+        case History(performed, name, where, count, within):
+            if subject is None:
+                return False
+            since = within.before(now) if within is not None else None
+            times = subject.count(name, where, since, now)
+            return compare(times, count, now) if performed else times == 0
+    raise AssertionError(f"unknown condition {condition!r}")
+
+
+def event_matches(condition: Condition, properties: Mapping[str, Any], now: datetime) -> bool:
+    """For `where` filters on an activity: only its properties are in scope."""
+    return evaluate(condition, now=now, event=properties)
