@@ -1,0 +1,243 @@
+"""The simulator (PRODUCT.md §8.8): profiles, timestamped events and an end time in; per profile,
+what would happen out — entries with their paths, messages, conversion and exit, and refused entries
+with their reason. It drives the same engine as live traffic with a virtual clock; nothing is stored
+or sent, and templates need not exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from journeys.document import Journey
+from journeys.engine import (
+    ActivityInput,
+    ChangeProfile,
+    Context,
+    Effect,
+    Instance,
+    PastEntry,
+    SendMessage,
+    enter,
+    entry_refusal,
+    is_trigger,
+    on_activity,
+    on_timer,
+)
+from segments.conditions import Condition, as_datetime, event_matches
+
+MAX_PROFILES = 1000
+MAX_EVENTS = 10_000
+
+
+class SimulationError(ValueError):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+@dataclass
+class SimulatedProfile:
+    """A profile held in memory; answers the condition Subject protocol."""
+
+    key: str
+    traits: dict[str, Any] = field(default_factory=dict)
+    tags: frozenset[str] = frozenset()
+    timezone: str = "UTC"
+    segments: frozenset[str] = frozenset()
+    history: list[ActivityInput] = field(default_factory=list)
+
+    def reachable(self, channel: str) -> bool:
+        if channel == "email":
+            return bool(self.traits.get("email"))
+        if channel == "sms":
+            return bool(self.traits.get("phone"))
+        return channel in self.traits.get("channels", ())
+
+    def in_segment(self, segment: str) -> bool:
+        return segment in self.segments
+
+    def count(self, name: str, where: Condition | None, since: datetime | None, until: datetime) -> int:
+        return sum(
+            1
+            for a in self.history
+            if a.name == name
+            and (since is None or a.timestamp >= since)
+            and a.timestamp <= until
+            and (where is None or event_matches(where, a.properties, until))
+        )
+
+    def apply(self, change: ChangeProfile) -> None:
+        self.traits.update(change.traits)
+        self.tags = (self.tags | set(change.add_tags)) - set(change.remove_tags)
+
+
+@dataclass
+class _Entry:
+    instance: Instance
+    messages: list[SendMessage] = field(default_factory=list)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat().replace("+00:00", "Z") if moment is not None else None
+
+
+def _profile_key(raw: Mapping[str, Any], where: str) -> str:
+    key = raw.get("user_id") or raw.get("anonymous_id")
+    if not isinstance(key, str) or not key:
+        raise SimulationError(f"{where}.user_id", "is required (or anonymous_id)")
+    return key
+
+
+def parse_inputs(
+    profiles: Any, events: Any, until: Any
+) -> tuple[dict[str, SimulatedProfile], list[tuple[str, ActivityInput]], datetime]:
+    """Validate the simulator's request; errors name the field."""
+    end = as_datetime(until)
+    if end is None:
+        raise SimulationError("until", "is required: an ISO 8601 date-time")
+    if not isinstance(profiles, list) or len(profiles) > MAX_PROFILES:
+        raise SimulationError("profiles", f"must be a list of at most {MAX_PROFILES} profiles")
+    if not isinstance(events, list) or len(events) > MAX_EVENTS:
+        raise SimulationError("events", f"must be a list of at most {MAX_EVENTS} events")
+    people: dict[str, SimulatedProfile] = {}
+    for i, raw in enumerate(profiles):
+        where = f"profiles[{i}]"
+        if not isinstance(raw, dict):
+            raise SimulationError(where, "must be an object")
+        key = _profile_key(raw, where)
+        traits, tags, segments = raw.get("traits") or {}, raw.get("tags") or [], raw.get("segments") or []
+        if not isinstance(traits, dict):
+            raise SimulationError(f"{where}.traits", "must be an object")
+        if not isinstance(tags, list) or not isinstance(segments, list):
+            raise SimulationError(f"{where}.tags", "tags and segments must be lists")
+        timezone = raw.get("timezone") or "UTC"
+        if not isinstance(timezone, str):
+            raise SimulationError(f"{where}.timezone", "must be an IANA time zone name")
+        people[key] = SimulatedProfile(
+            key, dict(traits), frozenset(map(str, tags)), timezone, frozenset(map(str, segments))
+        )
+    stream: list[tuple[str, ActivityInput]] = []
+    for i, raw in enumerate(events):
+        where = f"events[{i}]"
+        if not isinstance(raw, dict):
+            raise SimulationError(where, "must be an object")
+        key = _profile_key(raw, where)
+        name = raw.get("event")
+        if not isinstance(name, str) or not name:
+            raise SimulationError(f"{where}.event", "is required")
+        moment = as_datetime(raw.get("timestamp"))
+        if moment is None:
+            raise SimulationError(f"{where}.timestamp", "is required: an ISO 8601 date-time")
+        properties = raw.get("properties") or {}
+        if not isinstance(properties, dict):
+            raise SimulationError(f"{where}.properties", "must be an object")
+        people.setdefault(key, SimulatedProfile(key))
+        stream.append((key, ActivityInput(name, properties, moment)))
+    stream.sort(key=lambda item: item[1].timestamp)
+    return people, stream, end
+
+
+def simulate(journey: Journey, *, profiles: Any, events: Any, until: Any, journey_key: str = "simulation") -> dict:
+    """Run the journey for every profile up to `until`; answer in the §8.8 shape."""
+    people, stream, end = parse_inputs(profiles, events, until)
+    result: dict[str, Any] = {}
+    for key, person in people.items():
+        own = [activity for owner, activity in stream if owner == key]
+        result[key] = _simulate_one(journey, person, own, end, journey_key)
+    return {"profiles": result}
+
+
+def _simulate_one(
+    journey: Journey, person: SimulatedProfile, activities: list[ActivityInput], end: datetime, journey_key: str
+) -> dict[str, Any]:
+    ctx = Context(
+        subject=person,
+        profile_key=person.key,
+        journey_key=journey_key,
+        timezone=person.timezone,
+        on_profile_change=person.apply,
+    )
+    entries: list[_Entry] = []
+    refused: list[dict[str, Any]] = []
+    scheduled = _scheduled_entries(journey, end)
+
+    def collect(entry: _Entry, effects: list[Effect]) -> None:
+        entry.messages += [effect for effect in effects if isinstance(effect, SendMessage)]
+
+    def try_enter(at: datetime, activity: ActivityInput | None) -> None:
+        past = [PastEntry(e.instance.entered_at, e.instance.active) for e in entries]
+        reason = entry_refusal(journey, at=at, activity=activity, subject=person, entries=past)
+        if reason is not None:
+            refused.append({"at": _iso(at), "reason": reason})
+            return
+        instance, effects = enter(journey, at=at, trigger=activity.properties if activity else {}, ctx=ctx)
+        entry = _Entry(instance)
+        entries.append(entry)
+        collect(entry, effects)
+
+    index = 0
+    while True:
+        due = [(e.instance.due_at, n) for n, e in enumerate(entries) if e.instance.active and e.instance.due_at]
+        next_timer = min(due) if due else None
+        next_event = activities[index].timestamp if index < len(activities) else None
+        next_schedule = scheduled[0] if scheduled else None
+        moments = [m for m in (next_timer[0] if next_timer else None, next_event, next_schedule) if m is not None]
+        if not moments or min(moments) > end:
+            break
+        now = min(moments)
+        if next_timer is not None and next_timer[0] == now:  # timers due at t fire before events at t
+            entry = entries[next_timer[1]]
+            collect(entry, on_timer(journey, entry.instance, now=now, ctx=ctx))
+        elif next_schedule is not None and next_schedule == now:
+            scheduled.pop(0)
+            try_enter(now, None)
+        else:
+            activity = activities[index]
+            index += 1
+            person.history.append(activity)
+            for entry in entries:
+                if entry.instance.active or entry.instance.converted_at is None:
+                    collect(entry, on_activity(journey, entry.instance, activity, ctx))
+            if is_trigger(journey, activity):
+                try_enter(activity.timestamp, activity)
+    return {
+        "entries": [
+            {
+                "entered_at": _iso(e.instance.entered_at),
+                "converted_at": _iso(e.instance.converted_at),
+                "exit": {"at": _iso(e.instance.exit_at), "reason": e.instance.exit_reason}
+                if e.instance.exit_at is not None
+                else None,
+                "path": [{"at": _iso(s.at), "node": s.node, "outcome": s.outcome} for s in e.instance.path],
+                "messages": [
+                    {"at": _iso(m.at), "node": m.node, "channel": m.channel, "template": m.template} for m in e.messages
+                ],
+            }
+            for e in entries
+        ],
+        "not_entered": refused,
+    }
+
+
+def _scheduled_entries(journey: Journey, end: datetime) -> list[datetime]:
+    """Entry moments of a scheduled (segment) journey: start_at, then daily at every_day_at (UTC here)."""
+    if journey.entry.type != "segment" or journey.schedule_start is None:
+        return []
+    moments = [journey.schedule_start]
+    clock = journey.entry.every_day_at
+    if clock is not None:
+        day = journey.schedule_start.date()
+        while True:
+            moment = datetime(
+                day.year, day.month, day.day, clock.hour, clock.minute, tzinfo=journey.schedule_start.tzinfo
+            )
+            if moment > end or (journey.schedule_end is not None and moment >= journey.schedule_end):
+                break
+            if moment > journey.schedule_start:
+                moments.append(moment)
+            day += timedelta(days=1)
+    return moments
