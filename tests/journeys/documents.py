@@ -8,17 +8,30 @@ from typing import Any
 DISCOUNTS: dict[str, Any] = {
     "name": "Discounts → favorites → purchase",
     "description": "Engage users who look at discounts",
-    "conversion": {"event": "purchase", "where": [{"property": "price", "op": "gt", "value": 100}],
-                   "window": "P30D", "exit_on_conversion": True},
-    "entry": {"type": "event", "event": "screen_view",
-              "where": [{"property": "screen_name", "op": "contains", "value": "Discounts"}]},
+    "conversion": {
+        "event": "purchase",
+        "where": [{"property": "price", "op": "gt", "value": 100}],
+        "window": "P30D",
+        "exit_on_conversion": True,
+    },
+    "entry": {
+        "type": "event",
+        "event": "screen_view",
+        "where": [{"property": "screen_name", "op": "contains", "value": "Discounts"}],
+    },
     "schedule": {"start_at": "2024-12-17T11:15:00Z", "end_at": None},
     "reentry": {"mode": "multiple", "lock": "P1M", "cap": {"max_entries": 2, "period": "P2M"}},
     "audience": {"segments": [], "exclude_segments": []},
     "start": "fav",
     "nodes": {
-        "fav": {"type": "wait_event", "event": "add_to_favorites", "where": [], "timeout": "P3D",
-                "on_performed": "thanks", "on_timeout": "nudge"},
+        "fav": {
+            "type": "wait_event",
+            "event": "add_to_favorites",
+            "where": [],
+            "timeout": "P3D",
+            "on_performed": "thanks",
+            "on_timeout": "nudge",
+        },
         "thanks": {"type": "send", "channel": "sms", "template": "post-purchase-survey", "next": None},
         "nudge": {"type": "send", "channel": "push", "template": "liked-this-item", "next": None},
     },
@@ -42,8 +55,12 @@ def view(user: str, at: str, screen: str = "Spring Discounts") -> dict[str, Any]
 
 TIMELINE_1_EVENTS = [
     view("ann", "2024-12-17T12:00:00Z"),
-    {"user_id": "ann", "event": "add_to_favorites", "properties": {"product_id": "p1"},
-     "timestamp": "2024-12-18T09:00:00Z"},
+    {
+        "user_id": "ann",
+        "event": "add_to_favorites",
+        "properties": {"product_id": "p1"},
+        "timestamp": "2024-12-18T09:00:00Z",
+    },
     {"user_id": "ann", "event": "purchase", "properties": {"price": 150}, "timestamp": "2024-12-20T10:00:00Z"},
     view("bob", "2024-12-17T12:30:00Z", screen="Home"),
     view("cem", "2024-12-17T13:00:00Z"),

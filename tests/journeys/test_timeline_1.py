@@ -8,8 +8,9 @@ from tests.journeys.documents import TIMELINE_1, TIMELINE_1_EVENTS, TIMELINE_1_P
 
 
 def run() -> dict:
-    return simulate(parse_journey(TIMELINE_1), profiles=TIMELINE_1_PROFILES, events=TIMELINE_1_EVENTS,
-                    until="2025-02-01T00:00:00Z")["profiles"]
+    return simulate(
+        parse_journey(TIMELINE_1), profiles=TIMELINE_1_PROFILES, events=TIMELINE_1_EVENTS, until="2025-02-01T00:00:00Z"
+    )["profiles"]
 
 
 def test_ann_favorites_gets_the_sms_and_converts_after_completing():

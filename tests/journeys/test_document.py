@@ -1,0 +1,186 @@
+"""Journey documents: every bad field is named, and the graph checks hold."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from journeys.document import Delay, DocumentError, Split, parse_journey
+from tests.journeys.documents import DISCOUNTS, discounts
+
+
+def problems(document: Any, **kwargs: Any) -> list[str]:
+    with pytest.raises(DocumentError) as caught:
+        parse_journey(document, **kwargs)
+    return [p.field for p in caught.value.problems]
+
+
+def nodes(**extra: Any) -> dict[str, Any]:
+    return {**DISCOUNTS["nodes"], **extra}
+
+
+def test_the_product_brief_document_parses():
+    journey = parse_journey(DISCOUNTS)
+    assert journey.start == "fav" and set(journey.nodes) == {"fav", "thanks", "nudge"}
+    assert journey.conversion is not None and journey.conversion.exit_on_conversion
+    assert journey.reentry.cap is not None and journey.reentry.cap.max_entries == 2
+
+
+@pytest.mark.parametrize(
+    ("document", "field"),
+    [
+        ("not a journey", "journey"),
+        (discounts(name=""), "name"),
+        (discounts(conversion={"event": "purchase", "window": "thirty days"}), "conversion.window"),
+        (
+            discounts(conversion={"event": "purchase", "window": "P30D", "exit_on_conversion": "yes"}),
+            "conversion.exit_on_conversion",
+        ),
+        (
+            discounts(conversion={"event": "purchase", "window": "P30D", "where": [{"property": "price", "op": "gt"}]}),
+            "conversion.where[0].value",
+        ),
+        (discounts(entry={"type": "sometimes"}), "entry.type"),
+        (discounts(entry={"type": "event"}), "entry.event"),
+        (
+            discounts(entry={"type": "event", "event": "x", "where": {"property": "a", "op": "nope", "value": 1}}),
+            "entry.where.op",
+        ),
+        (discounts(entry={"type": "segment", "every_day_at": "25:00"}), "entry.every_day_at"),
+        (discounts(schedule={"start_at": "tomorrow"}), "schedule.start_at"),
+        (discounts(schedule={"start_at": "2025-01-02T00:00:00Z", "end_at": "2025-01-01T00:00:00Z"}), "schedule.end_at"),
+        (discounts(reentry={"mode": "twice"}), "reentry.mode"),
+        (discounts(reentry={"lock": "P0D"}), "reentry.lock"),
+        (discounts(reentry={"cap": {"max_entries": 0}}), "reentry.cap.max_entries"),
+        (discounts(audience={"segments": "vip"}), "audience.segments"),
+        (discounts(start="nowhere"), "start"),
+        (discounts(start=None), "start"),
+        (discounts(nodes={}), "nodes"),
+        (
+            discounts(
+                nodes=nodes(
+                    fav={
+                        "type": "wait_event",
+                        "event": "x",
+                        "timeout": "P3D",
+                        "on_performed": "ghost",
+                        "on_timeout": None,
+                    }
+                )
+            ),
+            "nodes.fav.on_performed",
+        ),
+        (
+            discounts(
+                nodes=nodes(fav={"type": "wait_event", "event": "x", "on_performed": "thanks", "on_timeout": "nudge"})
+            ),
+            "nodes.fav.timeout",
+        ),
+        (
+            discounts(
+                nodes=nodes(fav={"type": "wait_event", "event": "x", "timeout": "P3D", "on_performed": "thanks"})
+            ),
+            "nodes.fav.on_timeout",
+        ),
+        (
+            discounts(nodes=nodes(thanks={"type": "send", "channel": "fax", "template": "t", "next": None})),
+            "nodes.thanks.channel",
+        ),
+        (discounts(nodes=nodes(thanks={"type": "send", "channel": "sms", "next": None})), "nodes.thanks.template"),
+        (discounts(nodes=nodes(thanks={"type": "teleport"})), "nodes.thanks.type"),
+        (discounts(nodes=nodes(orphan={"type": "exit"})), "nodes.orphan"),
+        (discounts(nodes=nodes(thanks={"type": "delay", "next": None})), "nodes.thanks"),
+        (discounts(nodes=nodes(thanks={"type": "delay", "until": "noon", "next": None})), "nodes.thanks.until"),
+        (discounts(nodes=nodes(thanks={"type": "branch", "branches": [], "else": None})), "nodes.thanks.branches"),
+        (
+            discounts(nodes=nodes(thanks={"type": "branch", "branches": [{"next": None}], "else": None})),
+            "nodes.thanks.branches[0].if",
+        ),
+        (
+            discounts(
+                nodes=nodes(
+                    thanks={
+                        "type": "split",
+                        "arms": [
+                            {"name": "a", "percent": 50, "next": None},
+                            {"name": "b", "percent": 40, "next": None},
+                        ],
+                    }
+                )
+            ),
+            "nodes.thanks.arms",
+        ),
+        (
+            discounts(
+                nodes=nodes(
+                    thanks={
+                        "type": "split",
+                        "arms": [
+                            {"name": "a", "percent": 50, "next": "ghost"},
+                            {"name": "b", "percent": 50, "next": None},
+                        ],
+                    }
+                )
+            ),
+            "nodes.thanks.arms[0].next",
+        ),
+        (discounts(nodes=nodes(thanks={"type": "update_profile", "next": None})), "nodes.thanks"),
+        (discounts(nodes=nodes(thanks={"type": "webhook", "url": "ftp://x", "next": None})), "nodes.thanks.url"),
+        (
+            discounts(nodes=nodes(thanks={"type": "webhook", "url": "https://x", "method": "BREW", "next": None})),
+            "nodes.thanks.method",
+        ),
+        (discounts(nodes={"bad id!": {"type": "exit"}}), "nodes.bad id!"),
+    ],
+)
+def test_each_problem_is_named(document, field):
+    assert field in problems(document)
+
+
+def test_all_problems_are_reported_at_once():
+    found = problems(discounts(name="", start="nowhere", reentry={"mode": "twice"}))
+    assert {"name", "start", "reentry.mode"} <= set(found)
+
+
+def test_a_cycle_without_a_wait_is_refused_but_a_cycle_through_a_wait_is_fine():
+    looping = {
+        "a": {"type": "branch", "branches": [{"if": {"tag": "x"}, "next": "b"}], "else": None},
+        "b": {"type": "update_profile", "add_tags": ["x"], "next": "a"},
+    }
+    assert "nodes.a" in problems(discounts(start="a", nodes=looping)) or "nodes.b" in problems(
+        discounts(start="a", nodes=looping)
+    )
+    waiting = {
+        "a": {"type": "send", "channel": "push", "template": "t", "next": "w"},
+        "w": {"type": "delay", "duration": "P1D", "next": "a"},
+    }
+    assert set(parse_journey(discounts(start="a", nodes=waiting)).nodes) == {"a", "w"}
+
+
+def test_templates_are_checked_when_a_lookup_is_given():
+    known = {("sms", "post-purchase-survey")}
+    assert problems(DISCOUNTS, template_exists=lambda channel, name: (channel, name) in known) == [
+        "nodes.nudge.template"
+    ]
+
+
+def test_delay_and_split_shapes():
+    journey = parse_journey(
+        discounts(
+            start="d",
+            nodes={
+                "d": {"type": "delay", "until": "10:00", "next": "s"},
+                "s": {
+                    "type": "split",
+                    "arms": [
+                        {"name": "A", "percent": 90, "next": None},
+                        {"name": "holdout", "percent": 10, "next": None},
+                    ],
+                },
+            },
+        )
+    )
+    delay, split = journey.nodes["d"], journey.nodes["s"]
+    assert isinstance(delay, Delay) and delay.until_time is not None and delay.until_time.hour == 10
+    assert isinstance(split, Split) and [a.percent for a in split.arms] == [90, 10]
