@@ -8,6 +8,7 @@ from rest_framework.routers import SimpleRouter
 from activities import api as activities_api
 from activities import ingestion
 from config import health
+from journeys import api as journeys_api
 
 router = SimpleRouter()
 router.register("profiles", activities_api.ProfileViewSet, basename="profile")
@@ -24,6 +25,7 @@ urlpatterns = [
     path("v1/batch", ingestion.batch, name="ingest-batch"),
     path("v1/import", ingestion.batch, name="ingest-import"),
     # Management API and its schema.
+    path("api/v1/journeys/simulate", journeys_api.JourneySimulateView.as_view(), name="journey-simulate"),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from journeys.document import Journey
 from journeys.engine import (
@@ -115,8 +116,10 @@ def parse_inputs(
         if not isinstance(tags, list) or not isinstance(segments, list):
             raise SimulationError(f"{where}.tags", "tags and segments must be lists")
         timezone = raw.get("timezone") or "UTC"
-        if not isinstance(timezone, str):
-            raise SimulationError(f"{where}.timezone", "must be an IANA time zone name")
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError, TypeError):
+            raise SimulationError(f"{where}.timezone", "must be an IANA time zone name") from None
         people[key] = SimulatedProfile(
             key, dict(traits), frozenset(map(str, tags)), timezone, frozenset(map(str, segments))
         )

@@ -1,7 +1,7 @@
 """Role checks for the management API, enforced on the server for every endpoint.
 
-Reads need `analyst`, writes need `marketer`; a view raises the bar per action with `action_roles`
-(e.g. `{"destroy": Role.OWNER}`).
+Reads need `analyst`, writes need `marketer`; a view sets its own bar with `required_role`, or per
+action with `action_roles` (e.g. `{"destroy": Role.OWNER}`).
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ class HasWorkspaceRole(permissions.BasePermission):
         if not isinstance(request.auth, ApiToken):
             return False
         needed = Role.ANALYST if request.method in permissions.SAFE_METHODS else Role.MARKETER
+        needed = getattr(view, "required_role", needed)
         action = getattr(view, "action", None)
         needed = getattr(view, "action_roles", {}).get(action, needed)
         return request.auth.membership.allows(needed)
