@@ -5,6 +5,11 @@ downtime runs once, not once per missed tick."""
 from celery.schedules import crontab
 
 BEAT_SCHEDULE = {
+    "journeys-fire-timers": {
+        "task": "journeys.fire_timers",
+        "schedule": 5.0,
+        "options": {"expires": 4},
+    },
     "activities-retry-stale-batches": {
         "task": "activities.retry_stale_batches",
         "schedule": 30.0,

@@ -47,6 +47,8 @@ INSTALLED_APPS = [
     "django_htmx",
     "workspaces",
     "activities",
+    "journeys",
+    "messaging",
     "panel",
 ]
 
@@ -231,6 +233,7 @@ NUDGE_MAX_REQUEST_BYTES = 500 * 1024
 NUDGE_ACTIVITY_CONSUMERS = [
     "activities.tracking.profiles_seen_record",
     "activities.tracking.tracked_activities_record",
+    "journeys.runtime.activities_evaluate",
 ]
 # Unprocessed batches older than this are handed to workers again by the periodic sweep.
 NUDGE_PIPELINE_RETRY_SECONDS = env_int("NUDGE_PIPELINE_RETRY_SECONDS", 60, minimum=5)

@@ -3,6 +3,7 @@ stored journeys, versions and their simulate/analytics endpoints arrive with the
 
 from __future__ import annotations
 
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -32,7 +33,7 @@ class JourneySimulateView(APIView):
 
     @extend_schema(
         request=_REQUEST,
-        responses={200: serializers.JSONField(), 400: serializers.JSONField()},
+        responses={200: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT},
         examples=[
             OpenApiExample(
                 "A profile enters",

@@ -407,3 +407,17 @@ def evaluate(
 def event_matches(condition: Condition, properties: Mapping[str, Any], now: datetime) -> bool:
     """For `where` filters on an activity: only its properties are in scope."""
     return evaluate(condition, now=now, event=properties)
+
+
+def segments_in(condition: Condition) -> set[str]:
+    """Every segment id a condition names (to check they exist before a journey goes live)."""
+    match condition:
+        case AllOf(items) | AnyOf(items):
+            return set().union(*(segments_in(item) for item in items)) if items else set()
+        case NotOf(item):
+            return segments_in(item)
+        case InSegment(segment):
+            return {segment}
+        case History(where=where) if where is not None:
+            return segments_in(where)
+    return set()

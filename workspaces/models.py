@@ -20,6 +20,9 @@ class Workspace(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=80, unique=True)
     timezone = models.CharField(max_length=64, default="UTC", help_text="IANA name; fallback for profiles")
+    journeys_generation = models.PositiveBigIntegerField(
+        default=0, help_text="Bumped whenever a journey starts or stops taking entries; workers refresh on change"
+    )
     allow_private_webhooks = models.BooleanField(
         default=False, help_text="Allow webhooks to private and loopback addresses"
     )

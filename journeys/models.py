@@ -1,0 +1,111 @@
+"""Journeys, their published versions, enrollments (one profile's entry into one version) and the
+durable timers that wake enrollments up.
+
+A timer is a row with a due time; the sweep finds due rows through a partial index on unheld timers,
+so its cost follows the number due, not the number waiting. Pausing a journey holds its timers.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from activities.models import Profile
+from workspaces.models import Workspace
+
+
+class JourneyStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    SCHEDULED = "scheduled", "Scheduled"
+    LIVE = "live", "Live"
+    PAUSED = "paused", "Paused"
+    STOPPED = "stopped", "Stopped"
+    ARCHIVED = "archived", "Archived"
+
+
+class Journey(models.Model):
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="journeys")
+    name = models.CharField(max_length=200)
+    status = models.CharField(max_length=16, choices=JourneyStatus.choices, default=JourneyStatus.DRAFT)
+    draft = models.JSONField(help_text="The document being edited; publishing makes it a version")
+    live_version = models.ForeignKey(
+        "JourneyVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at"]
+        indexes = [models.Index(fields=["workspace", "status"], name="journey_ws_status")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class JourneyVersion(models.Model):
+    journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    document = models.JSONField()
+    published_at = models.DateTimeField(auto_now_add=True)
+    published_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+
+    class Meta:
+        ordering = ["journey", "-number"]
+        constraints = [models.UniqueConstraint(fields=["journey", "number"], name="journey_version_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.journey} v{self.number}"
+
+
+class Enrollment(models.Model):
+    """One profile's entry into one journey version, with where it rests and the path it took."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="enrollments")
+    version = models.ForeignKey(JourneyVersion, on_delete=models.PROTECT, related_name="enrollments")
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="enrollments")
+    entry_activity_id = models.BigIntegerField(null=True, blank=True, help_text="The activity that entered it")
+    entered_at = models.DateTimeField()
+    trigger = models.JSONField(default=dict, blank=True, help_text="The entry activity's properties")
+    node = models.CharField(max_length=64, null=True, blank=True)
+    wait_started = models.DateTimeField(null=True, blank=True)
+    due_at = models.DateTimeField(null=True, blank=True)
+    path = models.JSONField(default=list, blank=True)
+    converted_at = models.DateTimeField(null=True, blank=True)
+    exit_at = models.DateTimeField(null=True, blank=True)
+    exit_reason = models.CharField(max_length=32, blank=True)
+
+    class Meta:
+        constraints = [
+            # A profile is never in the same journey twice at the same time (§8.2), enforced here.
+            models.UniqueConstraint(
+                fields=["journey", "profile"], condition=Q(exit_at__isnull=True), name="enrollment_one_active"
+            ),
+            # The same activity, evaluated twice (a retried batch), enters once.
+            models.UniqueConstraint(
+                fields=["journey", "entry_activity_id"],
+                condition=Q(entry_activity_id__isnull=False),
+                name="enrollment_entry_once",
+            ),
+        ]
+        indexes = [models.Index(fields=["journey", "profile", "entered_at"], name="enrollment_history")]
+
+    def __str__(self) -> str:
+        return f"{self.profile_id} in {self.journey_id} since {self.entered_at:%Y-%m-%d %H:%M}"
+
+
+class Timer(models.Model):
+    """When an enrollment must be woken (a wait's timeout, a delay's end). At most one each."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    enrollment = models.OneToOneField(Enrollment, on_delete=models.CASCADE, related_name="timer")
+    due_at = models.DateTimeField()
+    held = models.BooleanField(default=False, help_text="Its journey is paused")
+
+    class Meta:
+        indexes = [models.Index(fields=["due_at"], condition=Q(held=False), name="timer_due")]
+
+    def __str__(self) -> str:
+        return f"timer {self.enrollment_id} at {self.due_at:%Y-%m-%d %H:%M:%S}"

@@ -1,0 +1,323 @@
+"""The live runtime: the engine driven by stored activities (the evaluation pipeline) and by durable
+timers (the sweep), with every effect applied in the same transaction as the state it follows from.
+
+Locks, always in this order: a profile row (FOR NO KEY UPDATE: one evaluation per profile at a time,
+which is what makes entry rules hold under concurrent events), then its enrollments. The sweep claims
+timers with SKIP LOCKED and skips an enrollment another transaction holds, so it never waits in a
+cycle with the evaluation path; a skipped timer fires on the next pass.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from activities.models import Activity, Profile
+from journeys.document import Journey, parse_journey
+from journeys.engine import (
+    ActivityInput,
+    CallWebhook,
+    ChangeProfile,
+    ClearTimer,
+    Context,
+    Effect,
+    Instance,
+    PastEntry,
+    SendMessage,
+    SetTimer,
+    Step,
+    enter,
+    entry_refusal,
+    on_activity,
+    on_timer,
+)
+from journeys.models import Enrollment, JourneyStatus, JourneyVersion, Timer
+from journeys.models import Journey as JourneyRow
+from journeys.subject import ProfileSubject
+from messaging.models import Message, MessageStatus
+from workspaces.models import Workspace
+
+logger = logging.getLogger(__name__)
+
+TAKING_ENTRIES = (JourneyStatus.LIVE, JourneyStatus.SCHEDULED)
+RUNNING = (JourneyStatus.LIVE, JourneyStatus.SCHEDULED, JourneyStatus.PAUSED)
+ATTRIBUTION_LOOKBACK = timedelta(days=400)  # longest conversion window a journey may look back over
+
+
+# --- Live journeys, cached per worker and refreshed when the workspace's generation moves ---------
+
+
+@dataclass(frozen=True)
+class LiveJourney:
+    journey_id: int
+    version_id: int
+    document: Journey
+
+
+_documents: dict[int, Journey] = {}
+_triggers: dict[int, tuple[int, dict[str, list[LiveJourney]]]] = {}
+
+
+def version_document(version: JourneyVersion) -> Journey:
+    """Versions never change, so their parsed documents are cached for the worker's life."""
+    document = _documents.get(version.pk)
+    if document is None:
+        document = _documents[version.pk] = parse_journey(version.document)
+    return document
+
+
+def live_triggers(workspace_id: int) -> dict[str, list[LiveJourney]]:
+    """Journeys taking entries, by entry event name: an activity costs O(journeys it triggers)."""
+    generation = Workspace.objects.filter(pk=workspace_id).values_list("journeys_generation", flat=True).first()
+    cached = _triggers.get(workspace_id)
+    if cached is not None and cached[0] == generation:
+        return cached[1]
+    index: dict[str, list[LiveJourney]] = {}
+    rows = JourneyRow.objects.filter(
+        workspace_id=workspace_id, status__in=TAKING_ENTRIES, live_version__isnull=False
+    ).select_related("live_version")
+    for row in rows:
+        assert row.live_version is not None
+        document = version_document(row.live_version)
+        if document.entry.type == "event" and document.entry.event:
+            index.setdefault(document.entry.event, []).append(LiveJourney(row.pk, row.live_version.pk, document))
+    _triggers[workspace_id] = (generation or 0, index)
+    return index
+
+
+# --- Enrollment state <-> engine instance ----------------------------------------------------------
+
+
+def instance_of(enrollment: Enrollment) -> Instance:
+    return Instance(
+        entered_at=enrollment.entered_at,
+        trigger=enrollment.trigger,
+        node=enrollment.node,
+        wait_started=enrollment.wait_started,
+        due_at=enrollment.due_at,
+        path=[Step(datetime.fromisoformat(s["at"]), s["node"], s["outcome"]) for s in enrollment.path],
+        converted_at=enrollment.converted_at,
+        exit_at=enrollment.exit_at,
+        exit_reason=enrollment.exit_reason or None,
+    )
+
+
+def instance_store(enrollment: Enrollment, instance: Instance) -> None:
+    enrollment.node, enrollment.wait_started, enrollment.due_at = instance.node, instance.wait_started, instance.due_at
+    enrollment.path = [{"at": s.at.isoformat(), "node": s.node, "outcome": s.outcome} for s in instance.path]
+    enrollment.converted_at, enrollment.exit_at = instance.converted_at, instance.exit_at
+    enrollment.exit_reason = instance.exit_reason or ""
+
+
+def _context(profile: Profile, journey_id: int) -> Context:
+    subject = ProfileSubject(profile)
+    tz = profile.timezone or profile.workspace.timezone
+
+    def change(effect: ChangeProfile) -> None:
+        profile.traits = {**profile.traits, **effect.traits}
+        profile.tags = sorted((set(profile.tags) | set(effect.add_tags)) - set(effect.remove_tags))
+        profile.save(update_fields=["traits", "tags", "updated_at"])
+
+    return Context(
+        subject=subject, profile_key=str(profile.pk), journey_key=str(journey_id), timezone=tz, on_profile_change=change
+    )
+
+
+def _apply(enrollment: Enrollment, effects: list[Effect], *, paused: bool) -> None:
+    """Write what the engine decided, in the caller's transaction."""
+    for effect in effects:
+        match effect:
+            case SetTimer(at):
+                Timer.objects.update_or_create(
+                    enrollment=enrollment,
+                    defaults={"due_at": at, "held": paused, "workspace_id": enrollment.workspace_id},
+                )
+            case ClearTimer():
+                Timer.objects.filter(enrollment=enrollment).delete()
+            case SendMessage(node, channel, template, at):
+                _message(enrollment, node, channel, template, {"event": enrollment.trigger}, paused)
+            case CallWebhook(node, url, method, headers, body, at):
+                request = {
+                    "url": url,
+                    "method": method,
+                    "headers": dict(headers),
+                    "body": body,
+                    "event": enrollment.trigger,
+                }
+                _message(enrollment, node, "webhook", "", request, paused)
+
+
+def _message(
+    enrollment: Enrollment, node: str, channel: str, template: str, payload: dict[str, Any], paused: bool
+) -> None:
+    """One message per (enrollment, node, version): a replayed step finds the row and adds nothing."""
+    Message.objects.get_or_create(
+        idempotency_key=f"journey:{enrollment.pk}:{node}:{enrollment.version_id}",
+        defaults={
+            "workspace_id": enrollment.workspace_id,
+            "profile_id": enrollment.profile_id,
+            "enrollment": enrollment,
+            "node": node,
+            "channel": channel,
+            "template": template,
+            "payload": payload,
+            "status": MessageStatus.HELD if paused else MessageStatus.QUEUED,
+        },
+    )
+
+
+# --- The evaluation pipeline's consumer -----------------------------------------------------------
+
+
+def activities_evaluate(workspace_id: int, activities: list[Activity]) -> None:
+    """Run every activity of a stored batch through the journeys, profile by profile, in time order."""
+    triggers = live_triggers(workspace_id)
+    by_profile: dict[int, list[Activity]] = {}
+    for activity in activities:
+        by_profile.setdefault(activity.profile_id, []).append(activity)
+    for profile_id in sorted(by_profile):
+        profile = _lock_profile(profile_id)
+        if profile is None or profile.merged_into_id is not None:
+            continue
+        for activity in sorted(by_profile[profile_id], key=lambda a: (a.timestamp, a.pk)):
+            _evaluate(profile, activity, triggers)
+
+
+def _lock_profile(profile_id: int) -> Profile | None:
+    rows = Profile.objects.select_related("workspace").filter(pk=profile_id)
+    if connection.features.has_select_for_update:
+        rows = rows.select_for_update(no_key=True, of=("self",))
+    return rows.first()
+
+
+def _evaluate(profile: Profile, activity: Activity, triggers: dict[str, list[LiveJourney]]) -> None:
+    given = ActivityInput(activity.name, activity.properties, activity.timestamp)
+    open_enrollments = (
+        (
+            Enrollment.objects.select_for_update(of=("self",))
+            if connection.features.has_select_for_update
+            else Enrollment.objects
+        )
+        .filter(
+            # Inside the journey, or finished but still inside a conversion attribution window.
+            Q(exit_at__isnull=True)
+            | Q(
+                exit_reason="completed",
+                converted_at__isnull=True,
+                entered_at__gte=activity.timestamp - ATTRIBUTION_LOOKBACK,
+            ),
+            profile=profile,
+            journey__status__in=RUNNING,
+        )
+        .select_related("version", "journey")
+        .order_by("pk")
+    )
+    for enrollment in open_enrollments:
+        document = version_document(enrollment.version)
+        instance = instance_of(enrollment)
+        effects = on_activity(document, instance, given, _context(profile, enrollment.journey_id))
+        if effects:
+            instance_store(enrollment, instance)
+            enrollment.save()
+            _apply(enrollment, effects, paused=enrollment.journey.status == JourneyStatus.PAUSED)
+    for live in triggers.get(activity.name, []):
+        _try_enter(profile, activity, given, live)
+
+
+def _try_enter(profile: Profile, activity: Activity, given: ActivityInput, live: LiveJourney) -> str | None:
+    """Enter the profile if the rules allow; the reason it may not otherwise."""
+    past = [
+        PastEntry(entered_at, exit_at is None)
+        for entered_at, exit_at in Enrollment.objects.filter(journey_id=live.journey_id, profile=profile).values_list(
+            "entered_at", "exit_at"
+        )
+    ]
+    ctx = _context(profile, live.journey_id)
+    reason = entry_refusal(live.document, at=given.timestamp, activity=given, subject=ctx.subject, entries=past)
+    if reason is not None:
+        return reason
+    if Enrollment.objects.filter(journey_id=live.journey_id, entry_activity_id=activity.pk).exists():
+        return "active"  # this activity already entered (a retried batch)
+    instance, effects = enter(live.document, at=given.timestamp, trigger=given.properties, ctx=ctx)
+    enrollment = Enrollment(
+        workspace_id=profile.workspace_id,
+        journey_id=live.journey_id,
+        version_id=live.version_id,
+        profile=profile,
+        entry_activity_id=activity.pk,
+        entered_at=instance.entered_at,
+        trigger=dict(instance.trigger),
+    )
+    instance_store(enrollment, instance)
+    enrollment.save()
+    _apply(enrollment, effects, paused=False)
+    return None
+
+
+# --- The timer sweep --------------------------------------------------------------------------------
+
+
+def timers_fire(*, now: datetime | None = None, batch_size: int = 500, max_batches: int = 100) -> int:
+    """Fire due timers in bounded batches, oldest first; returns how many fired."""
+    fired = 0
+    for _ in range(max_batches):
+        claimed, done = _fire_batch(now or timezone.now(), batch_size)
+        fired += done
+        if claimed < batch_size:
+            return fired
+    return fired
+
+
+def _fire_batch(now: datetime, batch_size: int) -> tuple[int, int]:
+    """(timers claimed, timers that moved an enrollment) for one bounded batch."""
+    with transaction.atomic():
+        claim = Timer.objects.filter(held=False, due_at__lte=now).order_by("due_at", "pk")
+        if connection.features.has_select_for_update:
+            claim = claim.select_for_update(skip_locked=True)
+        timers = list(claim[:batch_size])
+        fired = 0
+        for timer in timers:
+            rows = Enrollment.objects.select_related("version", "journey", "profile__workspace").filter(
+                pk=timer.enrollment_id
+            )
+            if connection.features.has_select_for_update:
+                rows = rows.select_for_update(skip_locked=True, of=("self",))
+            enrollment = rows.first()
+            if enrollment is None:
+                continue  # an evaluation holds it; the timer stays for the next pass
+            if enrollment.journey.status == JourneyStatus.PAUSED:
+                Timer.objects.filter(pk=timer.pk).update(held=True)
+                continue
+            instance = instance_of(enrollment)
+            effects = on_timer(
+                version_document(enrollment.version),
+                instance,
+                now=now,
+                ctx=_context(enrollment.profile, enrollment.journey_id),
+            )
+            Timer.objects.filter(pk=timer.pk).delete()
+            if effects:
+                instance_store(enrollment, instance)
+                enrollment.save()
+                _apply(enrollment, effects, paused=False)
+                fired += 1
+        return len(timers), fired
+
+
+def timers_release(journey: JourneyRow) -> int:
+    """On resume: held timers fire again (in due order, by the sweep's ordering)."""
+    return Timer.objects.filter(enrollment__journey=journey, held=True).update(held=False)
+
+
+def timers_hold(journey: JourneyRow) -> int:
+    return Timer.objects.filter(enrollment__journey=journey, held=False).update(held=True)
+
+
+def generation_bump(workspace_id: int) -> None:
+    Workspace.objects.filter(pk=workspace_id).update(journeys_generation=F("journeys_generation") + 1)

@@ -1,0 +1,143 @@
+"""Writes on journeys: create, edit the draft, publish a version, pause, resume, stop. Each is a
+guarded transition (an illegal source state is refused) and lands in the audit log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from journeys import engine, runtime
+from journeys.document import DocumentError, Problem, parse_journey
+from journeys.document import Journey as Document
+from journeys.models import Enrollment, Journey, JourneyStatus, JourneyVersion, Timer
+from messaging.models import Message, MessageStatus
+from segments.conditions import segments_in
+from workspaces.models import Workspace
+from workspaces.services import audit_log_append
+
+
+class TransitionError(ValueError):
+    """The journey is not in a state that allows this."""
+
+
+def _guard(journey: Journey, allowed: tuple[str, ...], action: str) -> None:
+    if journey.status not in allowed:
+        raise TransitionError(f"cannot {action} a {journey.status} journey")
+
+
+def _segments_named(document: Document) -> list[Problem]:
+    """Segments do not exist yet, so a document that names one cannot go live."""
+    named: list[tuple[str, set[str]]] = [
+        ("audience.segments", set(document.audience_segments)),
+        ("audience.exclude_segments", set(document.exclude_segments)),
+        ("entry.where", segments_in(document.entry.where)),
+    ]
+    if document.conversion is not None:
+        named.append(("conversion.where", segments_in(document.conversion.where)))
+    for node in document.nodes.values():
+        for attribute in ("where", "branches"):
+            value = getattr(node, attribute, None)
+            conditions = [value] if attribute == "where" else [c for c, _ in (value or ())]
+            ids = set().union(*(segments_in(c) for c in conditions if c is not None)) if conditions else set()
+            named.append((f"nodes.{node.id}.{attribute}", ids))
+    return [Problem(field, f"segment {sorted(ids)[0]!r} does not exist") for field, ids in named if ids]
+
+
+def journey_create(*, workspace: Workspace, actor: User | None, document: dict[str, Any]) -> Journey:
+    name = document.get("name") if isinstance(document.get("name"), str) else ""
+    journey = Journey.objects.create(
+        workspace=workspace, name=(name or "Untitled journey")[:200], draft=document, created_by=actor
+    )
+    audit_log_append(workspace=workspace, actor=actor, action="created", obj=journey)
+    return journey
+
+
+def journey_update_draft(*, journey: Journey, actor: User | None, document: dict[str, Any]) -> Journey:
+    _guard(journey, (JourneyStatus.DRAFT, JourneyStatus.LIVE, JourneyStatus.PAUSED, JourneyStatus.SCHEDULED), "edit")
+    journey.draft = document
+    if isinstance(document.get("name"), str) and document["name"]:
+        journey.name = document["name"][:200]
+    journey.save(update_fields=["draft", "name", "updated_at"])
+    audit_log_append(workspace=journey.workspace, actor=actor, action="changed", obj=journey)
+    return journey
+
+
+@transaction.atomic
+def journey_publish(*, journey: Journey, actor: User | None) -> JourneyVersion:
+    """Validate the draft and make it the version new entries use; profiles inside stay on theirs."""
+    journey = Journey.objects.select_for_update().get(pk=journey.pk)
+    _guard(journey, (JourneyStatus.DRAFT, JourneyStatus.LIVE, JourneyStatus.PAUSED, JourneyStatus.SCHEDULED), "publish")
+    document = parse_journey(journey.draft)
+    problems = _segments_named(document)
+    if problems:
+        raise DocumentError(problems)
+    number = (journey.versions.aggregate(last=Max("number"))["last"] or 0) + 1
+    version = JourneyVersion.objects.create(journey=journey, number=number, document=journey.draft, published_by=actor)
+    journey.live_version = version
+    journey.name = document.name
+    if journey.status != JourneyStatus.PAUSED:
+        starts_later = document.schedule_start is not None and document.schedule_start > timezone.now()
+        journey.status = JourneyStatus.SCHEDULED if starts_later else JourneyStatus.LIVE
+    journey.save(update_fields=["live_version", "name", "status", "updated_at"])
+    runtime.generation_bump(journey.workspace_id)
+    audit_log_append(
+        workspace=journey.workspace, actor=actor, action="published", obj=journey, changes={"version": number}
+    )
+    return version
+
+
+@transaction.atomic
+def journey_pause(*, journey: Journey, actor: User | None) -> Journey:
+    """No new entries; timers and sends are held until resume."""
+    journey = Journey.objects.select_for_update().get(pk=journey.pk)
+    _guard(journey, (JourneyStatus.LIVE, JourneyStatus.SCHEDULED), "pause")
+    journey.status = JourneyStatus.PAUSED
+    journey.save(update_fields=["status", "updated_at"])
+    runtime.timers_hold(journey)
+    runtime.generation_bump(journey.workspace_id)
+    audit_log_append(workspace=journey.workspace, actor=actor, action="paused", obj=journey)
+    return journey
+
+
+@transaction.atomic
+def journey_resume(*, journey: Journey, actor: User | None) -> Journey:
+    """Entries again; held timers fire (oldest first) and held messages go out."""
+    journey = Journey.objects.select_for_update().get(pk=journey.pk)
+    _guard(journey, (JourneyStatus.PAUSED,), "resume")
+    journey.status = JourneyStatus.LIVE
+    journey.save(update_fields=["status", "updated_at"])
+    runtime.timers_release(journey)
+    Message.objects.filter(enrollment__journey=journey, status=MessageStatus.HELD).update(status=MessageStatus.QUEUED)
+    runtime.generation_bump(journey.workspace_id)
+    audit_log_append(workspace=journey.workspace, actor=actor, action="resumed", obj=journey)
+    return journey
+
+
+@transaction.atomic
+def journey_stop(*, journey: Journey, actor: User | None) -> int:
+    """Everyone inside exits (journey_stopped); held messages are dropped. Returns how many exited."""
+    journey = Journey.objects.select_for_update().get(pk=journey.pk)
+    _guard(journey, (JourneyStatus.LIVE, JourneyStatus.SCHEDULED, JourneyStatus.PAUSED), "stop")
+    journey.status = JourneyStatus.STOPPED
+    journey.save(update_fields=["status", "updated_at"])
+    now = timezone.now()
+    exited = 0
+    for enrollment in Enrollment.objects.filter(journey=journey, exit_at__isnull=True).select_for_update():
+        instance = runtime.instance_of(enrollment)
+        engine.stop(instance, at=now, reason="journey_stopped")
+        runtime.instance_store(enrollment, instance)
+        enrollment.save()
+        exited += 1
+    Timer.objects.filter(enrollment__journey=journey).delete()
+    Message.objects.filter(enrollment__journey=journey, status=MessageStatus.HELD).update(
+        status=MessageStatus.SUPPRESSED, status_reason="journey stopped"
+    )
+    runtime.generation_bump(journey.workspace_id)
+    audit_log_append(
+        workspace=journey.workspace, actor=actor, action="stopped", obj=journey, changes={"exited": exited}
+    )
+    return exited

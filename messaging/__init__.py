@@ -1,0 +1,1 @@
+"""Messages: the outbox that journey steps write and providers deliver."""
