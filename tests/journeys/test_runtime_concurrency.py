@@ -1,0 +1,94 @@
+"""Concurrency on the live path: parallel trigger events for one profile enter once; two sweepers on
+the same due timers fire each exactly once."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.utils import timezone
+
+from activities.models import EvaluationBatch
+from activities.pipeline import batch_process
+from journeys.models import Enrollment, Timer
+from journeys.runtime import timers_fire
+from journeys.services import journey_create, journey_publish
+from messaging.models import Message
+from tests.conftest import SegmentClient
+from tests.journeys.documents import discounts
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _parallel(count: int, work) -> list:
+    barrier, results, errors = threading.Barrier(count), [], []
+
+    def run(index: int) -> None:
+        try:
+            barrier.wait()
+            results.append(work(index))
+        except BaseException as error:  # re-raised in the test thread
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return results
+
+
+def _live(acme, **changes):
+    journey = journey_create(
+        workspace=acme.workspace, actor=acme.owner, document=discounts(schedule={}, reentry={}, **changes)
+    )
+    journey_publish(journey=journey, actor=acme.owner)
+    return journey
+
+
+def test_parallel_trigger_events_for_one_profile_enter_once(acme):
+    journey = _live(acme)
+    segment = SegmentClient(Client(), acme.write_key)
+    for i in range(8):
+        segment.post(
+            "/v1/track",
+            {
+                "userId": "zed",
+                "event": "screen_view",
+                "messageId": f"v{i}",
+                "properties": {"screen_name": "Spring Discounts"},
+            },
+        )
+    batches = list(EvaluationBatch.objects.values_list("pk", flat=True))
+    assert len(batches) == 8
+    _parallel(8, lambda i: batch_process(batches[i]))
+    assert Enrollment.objects.filter(journey=journey).count() == 1
+    assert not EvaluationBatch.objects.exists()
+
+
+def test_two_sweepers_fire_each_due_timer_exactly_once(acme):
+    journey = _live(acme)
+    segment = SegmentClient(Client(), acme.write_key)
+    for i in range(60):
+        segment.post(
+            "/v1/track", {"userId": f"u{i}", "event": "screen_view", "properties": {"screen_name": "Spring Discounts"}}
+        )
+    for batch in EvaluationBatch.objects.order_by("pk"):
+        batch_process(batch.pk)
+    assert Timer.objects.count() == 60
+    Timer.objects.update(due_at=timezone.now() - timedelta(minutes=1))
+    Enrollment.objects.update(due_at=timezone.now() - timedelta(minutes=1))
+    fired = _parallel(2, lambda i: timers_fire(batch_size=7))
+    assert sum(fired) == 60
+    assert not Timer.objects.exists()
+    assert Message.objects.filter(enrollment__journey=journey, template="liked-this-item").count() == 60
+    for enrollment in Enrollment.objects.filter(journey=journey):
+        assert [step["outcome"] for step in enrollment.path] == ["on_timeout", "next"]
+        assert enrollment.exit_reason == "completed"
