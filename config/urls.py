@@ -10,9 +10,19 @@ from activities import ingestion
 from config import health
 from journeys import api as journeys_api
 
-router = SimpleRouter()
+
+class OptionalSlashRouter(SimpleRouter):
+    """Routes answer with and without the trailing slash (`/journeys/1/simulate` as in the brief)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.trailing_slash = "/?"
+
+
+router = OptionalSlashRouter()
 router.register("profiles", activities_api.ProfileViewSet, basename="profile")
 router.register("activities", activities_api.ActivityViewSet, basename="activity")
+router.register("journeys", journeys_api.JourneyViewSet, basename="journey")
 
 urlpatterns = [
     # Ingestion: the Segment HTTP Tracking API.

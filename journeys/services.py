@@ -141,3 +141,11 @@ def journey_stop(*, journey: Journey, actor: User | None) -> int:
         workspace=journey.workspace, actor=actor, action="stopped", obj=journey, changes={"exited": exited}
     )
     return exited
+
+
+def journey_delete(*, journey: Journey, actor: User | None) -> None:
+    """Only a journey that never went live can be deleted; others are stopped (and archived)."""
+    if journey.versions.exists():
+        raise TransitionError("a journey that was published cannot be deleted; stop it instead")
+    audit_log_append(workspace=journey.workspace, actor=actor, action="deleted", obj=journey)
+    journey.delete()

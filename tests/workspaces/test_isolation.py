@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib import admin
 from django.contrib.auth.models import User
 from django.test import Client
 
-from activities.models import Activity, Profile
+from activities.models import Activity, EvaluationBatch, Profile
+from activities.pipeline import batch_process
+from journeys.models import Enrollment
+from journeys.services import journey_create, journey_publish
+from messaging.models import Message
 from tests.conftest import SegmentClient
 from workspaces.models import Role
 
@@ -16,9 +21,26 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def both(acme, globex, client):
     for tenant, secret in ((acme, "acme-secret"), (globex, "globex-secret")):
+        journey = journey_create(
+            workspace=tenant.workspace,
+            actor=tenant.owner,
+            document={
+                "name": f"{secret} journey",
+                "entry": {"type": "event", "event": f"{secret}-event"},
+                "start": "s",
+                "nodes": {
+                    "s": {"type": "send", "channel": "push", "template": f"{secret}-template", "next": "w"},
+                    "w": {"type": "delay", "duration": "P1D", "next": None},
+                },
+            },
+        )
+        journey_publish(journey=journey, actor=tenant.owner)
         segment = SegmentClient(client, tenant.write_key)
         segment.post("/v1/identify", {"userId": "same-user", "traits": {"secret": secret}})
         segment.post("/v1/track", {"userId": "same-user", "event": f"{secret}-event"})
+    for batch in EvaluationBatch.objects.order_by("pk"):  # tracked activities, enrollments, timers, messages
+        batch_process(batch.pk)
+    assert Enrollment.objects.count() == 2 and Message.objects.count() == 2
     return acme, globex
 
 
@@ -88,16 +110,8 @@ def _staff(tenant, role: str) -> Client:
     return browser
 
 
-ADMIN_PAGES = [
-    "activities/profile",
-    "activities/activity",
-    "activities/trackedactivity",
-    "workspaces/writekey",
-    "workspaces/apitoken",
-    "workspaces/auditlogentry",
-    "workspaces/membership",
-    "workspaces/workspace",
-]
+# Every page the admin has, so a model added later is checked too.
+ADMIN_PAGES = sorted(f"{model._meta.app_label}/{model._meta.model_name}" for model in admin.site._registry)
 
 
 @pytest.mark.parametrize("page", ADMIN_PAGES)
