@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import IntegrityError, connection
+from django.utils.module_loading import import_string
 
 from activities.models import Activity, Identity, IdentityKind, Profile, PushDevice
 from activities.segment_spec import Message
@@ -233,4 +235,6 @@ def profile_merge(*, source_id: int, target_id: int, force: bool = False) -> boo
         merged_into=target, user_id=None, traits={}, tags=[], consent={}, email="", phone=""
     )
     Profile.objects.filter(merged_into=source).update(merged_into=target)
+    for hook in settings.NUDGE_PROFILE_MERGED_HOOKS:
+        import_string(hook)(source, target)  # journeys: enrollments follow the person
     return True

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.utils.module_loading import import_string
 
 from activities.identity import profiles_lock
 from activities.models import Activity, Profile
@@ -60,6 +62,8 @@ def profile_delete(*, profile: Profile, actor: User | None) -> None:
     that names the person (the audit entry records only the internal id)."""
     profile = profiles_lock([profile.pk])[profile.pk]
     workspace, profile_id = profile.workspace, profile.pk
+    for hook in settings.NUDGE_PROFILE_DELETED_HOOKS:
+        import_string(hook)(profile)  # journeys: every active entry exits as profile_deleted
     Activity.objects.filter(profile_id=profile_id).delete()
     Profile.objects.filter(merged_into_id=profile_id).delete()
     profile.delete()

@@ -235,6 +235,9 @@ NUDGE_ACTIVITY_CONSUMERS = [
     "activities.tracking.tracked_activities_record",
     "journeys.runtime.activities_evaluate",
 ]
+# Called when a profile is deleted (before) and merged into another (after the move), in this order.
+NUDGE_PROFILE_DELETED_HOOKS = ["journeys.runtime.profile_deleted"]
+NUDGE_PROFILE_MERGED_HOOKS = ["journeys.runtime.profile_merged"]
 # Unprocessed batches older than this are handed to workers again by the periodic sweep.
 NUDGE_PIPELINE_RETRY_SECONDS = env_int("NUDGE_PIPELINE_RETRY_SECONDS", 60, minimum=5)
 

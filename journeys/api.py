@@ -8,8 +8,8 @@ from typing import Any
 import django_filters
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, status, viewsets
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ParseError
 from rest_framework.request import Request
@@ -20,6 +20,7 @@ from activities.api import Pagination
 from journeys import services
 from journeys.document import DocumentError, parse_journey
 from journeys.models import Journey, JourneyStatus
+from journeys.selectors import journey_analytics
 from journeys.serializers import JourneyDetailSerializer, JourneySerializer, JourneyVersionSerializer
 from journeys.simulator import SimulationError, simulate
 from workspaces.models import Role
@@ -142,6 +143,29 @@ class JourneyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         page = self.paginate_queryset(versions)
         return self.get_paginated_response(JourneyVersionSerializer(page, many=True).data)
 
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("version", int, description="Only this version's numbers"),
+            OpenApiParameter("since", OpenApiTypes.DATE),
+            OpenApiParameter("until", OpenApiTypes.DATE),
+        ],
+        responses={200: OpenApiTypes.OBJECT},
+    )
+    @action(detail=True, methods=["get"])
+    def analytics(self, request: Request, pk: str | None = None) -> Response:
+        """Entries, unique profiles, active now, conversions, exits by reason; per node arrivals,
+        waiting now, edges taken and messages written; totals and per (UTC) day."""
+        params = AnalyticsQuery(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        return Response(
+            journey_analytics(
+                journey=self.get_object(),
+                version_number=params.validated_data.get("version"),
+                since=params.validated_data.get("since"),
+                until=params.validated_data.get("until"),
+            )
+        )
+
     @extend_schema(request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT})
     @action(detail=True, methods=["post"])
     def simulate(self, request: Request, pk: str | None = None) -> Response:
@@ -151,6 +175,12 @@ class JourneyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         use_draft = data.get("use") == "draft" or journey.live_version is None
         document = journey.draft if use_draft or journey.live_version is None else journey.live_version.document
         return _simulation(document, data)
+
+
+class AnalyticsQuery(serializers.Serializer):
+    version = serializers.IntegerField(required=False, min_value=1)
+    since = serializers.DateField(required=False)
+    until = serializers.DateField(required=False)
 
 
 class JourneySimulateView(APIView):

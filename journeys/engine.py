@@ -127,6 +127,12 @@ class ClearTimer:
 
 
 @dataclass(frozen=True)
+class NodeEntered:
+    node: str
+    at: datetime
+
+
+@dataclass(frozen=True)
 class EdgeTaken:
     node: str
     outcome: str
@@ -144,7 +150,9 @@ class Exited:
     at: datetime
 
 
-Effect = SendMessage | ChangeProfile | CallWebhook | SetTimer | ClearTimer | EdgeTaken | Converted | Exited
+Effect = (
+    SendMessage | ChangeProfile | CallWebhook | SetTimer | ClearTimer | NodeEntered | EdgeTaken | Converted | Exited
+)
 
 
 # --- Entry ------------------------------------------------------------------------------------------
@@ -272,6 +280,7 @@ def _run(journey: Journey, instance: Instance, node_id: str | None, at: datetime
         if node_id is None:
             return effects + _exit(instance, "completed", at)
         node = journey.nodes[node_id]
+        effects.append(NodeEntered(node.id, at))
         outcome, following, rest_until = _visit(node, instance, at, ctx, effects)
         if rest_until is not None:
             instance.node, instance.wait_started, instance.due_at = node.id, at, rest_until

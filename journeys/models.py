@@ -90,7 +90,11 @@ class Enrollment(models.Model):
                 name="enrollment_entry_once",
             ),
         ]
-        indexes = [models.Index(fields=["journey", "profile", "entered_at"], name="enrollment_history")]
+        indexes = [
+            models.Index(fields=["journey", "profile", "entered_at"], name="enrollment_history"),
+            # "Waiting now" per node, for reports and the drawn flow.
+            models.Index(fields=["journey", "node"], condition=Q(exit_at__isnull=True), name="enrollment_waiting"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.profile_id} in {self.journey_id} since {self.entered_at:%Y-%m-%d %H:%M}"
@@ -109,3 +113,27 @@ class Timer(models.Model):
 
     def __str__(self) -> str:
         return f"timer {self.enrollment_id} at {self.due_at:%Y-%m-%d %H:%M:%S}"
+
+
+class JourneyStat(models.Model):
+    """A daily counter (UTC days) per journey version: entries, conversions, exits by reason, node
+    arrivals, edges taken, messages written. Incremented once per batch by an upsert, so a report
+    reads a few rows per day instead of scanning enrollments."""
+
+    journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="stats")
+    version = models.ForeignKey(JourneyVersion, on_delete=models.CASCADE, related_name="stats")
+    day = models.DateField()
+    metric = models.CharField(max_length=32)
+    node = models.CharField(max_length=64, blank=True)
+    outcome = models.CharField(max_length=64, blank=True)
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["journey", "version", "day", "metric", "node", "outcome"], name="journey_stat_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.journey_id} v{self.version_id} {self.day} {self.metric} {self.node} {self.outcome}"

@@ -26,8 +26,12 @@ from journeys.engine import (
     ChangeProfile,
     ClearTimer,
     Context,
+    Converted,
+    EdgeTaken,
     Effect,
+    Exited,
     Instance,
+    NodeEntered,
     PastEntry,
     SendMessage,
     SetTimer,
@@ -37,7 +41,8 @@ from journeys.engine import (
     on_activity,
     on_timer,
 )
-from journeys.models import Enrollment, JourneyStatus, JourneyVersion, Timer
+from journeys.engine import stop as engine_stop
+from journeys.models import Enrollment, JourneyStat, JourneyStatus, JourneyVersion, Timer
 from journeys.models import Journey as JourneyRow
 from journeys.subject import ProfileSubject
 from messaging.models import Message, MessageStatus
@@ -91,6 +96,36 @@ def live_triggers(workspace_id: int) -> dict[str, list[LiveJourney]]:
     return index
 
 
+# --- Analytics counters, gathered per batch and written once ------------------------------------
+
+
+class Stats:
+    """Counter increments of one transaction, flushed as one upsert per distinct key (in key order,
+    so concurrent flushes lock rows in the same order)."""
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple[int, int, str, str, str, str], int] = {}
+
+    def add(self, enrollment: Enrollment, at: datetime, metric: str, node: str = "", outcome: str = "") -> None:
+        key = (enrollment.journey_id, enrollment.version_id, at.date().isoformat(), metric, node, outcome)
+        self.counts[key] = self.counts.get(key, 0) + 1
+
+    def flush(self) -> None:
+        if not self.counts:
+            return
+        table = JourneyStat._meta.db_table
+        rows = sorted(self.counts.items())
+        values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(rows))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} (journey_id, version_id, day, metric, node, outcome, count) VALUES {values} "
+                f"ON CONFLICT (journey_id, version_id, day, metric, node, outcome) "
+                f"DO UPDATE SET count = {table}.count + excluded.count",
+                [value for key, count in rows for value in (*key, count)],
+            )
+        self.counts.clear()
+
+
 # --- Enrollment state <-> engine instance ----------------------------------------------------------
 
 
@@ -129,10 +164,18 @@ def _context(profile: Profile, journey_id: int) -> Context:
     )
 
 
-def _apply(enrollment: Enrollment, effects: list[Effect], *, paused: bool) -> None:
+def apply_effects(enrollment: Enrollment, effects: list[Effect], *, paused: bool, stats: Stats) -> None:
     """Write what the engine decided, in the caller's transaction."""
     for effect in effects:
         match effect:
+            case NodeEntered(node, at):
+                stats.add(enrollment, at, "node_entered", node)
+            case EdgeTaken(node, outcome, at):
+                stats.add(enrollment, at, "edge", node, outcome)
+            case Converted(at):
+                stats.add(enrollment, at, "converted")
+            case Exited(reason, at):
+                stats.add(enrollment, at, "exited", outcome=reason)
             case SetTimer(at):
                 Timer.objects.update_or_create(
                     enrollment=enrollment,
@@ -141,7 +184,8 @@ def _apply(enrollment: Enrollment, effects: list[Effect], *, paused: bool) -> No
             case ClearTimer():
                 Timer.objects.filter(enrollment=enrollment).delete()
             case SendMessage(node, channel, template, at):
-                _message(enrollment, node, channel, template, {"event": enrollment.trigger}, paused)
+                if _message(enrollment, node, channel, template, {"event": enrollment.trigger}, paused):
+                    stats.add(enrollment, at, "message", node)
             case CallWebhook(node, url, method, headers, body, at):
                 request = {
                     "url": url,
@@ -150,14 +194,15 @@ def _apply(enrollment: Enrollment, effects: list[Effect], *, paused: bool) -> No
                     "body": body,
                     "event": enrollment.trigger,
                 }
-                _message(enrollment, node, "webhook", "", request, paused)
+                if _message(enrollment, node, "webhook", "", request, paused):
+                    stats.add(enrollment, at, "message", node)
 
 
 def _message(
     enrollment: Enrollment, node: str, channel: str, template: str, payload: dict[str, Any], paused: bool
-) -> None:
+) -> bool:
     """One message per (enrollment, node, version): a replayed step finds the row and adds nothing."""
-    Message.objects.get_or_create(
+    _, created = Message.objects.get_or_create(
         idempotency_key=f"journey:{enrollment.pk}:{node}:{enrollment.version_id}",
         defaults={
             "workspace_id": enrollment.workspace_id,
@@ -170,6 +215,7 @@ def _message(
             "status": MessageStatus.HELD if paused else MessageStatus.QUEUED,
         },
     )
+    return created
 
 
 # --- The evaluation pipeline's consumer -----------------------------------------------------------
@@ -178,6 +224,7 @@ def _message(
 def activities_evaluate(workspace_id: int, activities: list[Activity]) -> None:
     """Run every activity of a stored batch through the journeys, profile by profile, in time order."""
     triggers = live_triggers(workspace_id)
+    stats = Stats()
     by_profile: dict[int, list[Activity]] = {}
     for activity in activities:
         by_profile.setdefault(activity.profile_id, []).append(activity)
@@ -186,7 +233,8 @@ def activities_evaluate(workspace_id: int, activities: list[Activity]) -> None:
         if profile is None or profile.merged_into_id is not None:
             continue
         for activity in sorted(by_profile[profile_id], key=lambda a: (a.timestamp, a.pk)):
-            _evaluate(profile, activity, triggers)
+            _evaluate(profile, activity, triggers, stats)
+    stats.flush()
 
 
 def _lock_profile(profile_id: int) -> Profile | None:
@@ -196,7 +244,7 @@ def _lock_profile(profile_id: int) -> Profile | None:
     return rows.first()
 
 
-def _evaluate(profile: Profile, activity: Activity, triggers: dict[str, list[LiveJourney]]) -> None:
+def _evaluate(profile: Profile, activity: Activity, triggers: dict[str, list[LiveJourney]], stats: Stats) -> None:
     given = ActivityInput(activity.name, activity.properties, activity.timestamp)
     open_enrollments = (
         (
@@ -225,12 +273,14 @@ def _evaluate(profile: Profile, activity: Activity, triggers: dict[str, list[Liv
         if effects:
             instance_store(enrollment, instance)
             enrollment.save()
-            _apply(enrollment, effects, paused=enrollment.journey.status == JourneyStatus.PAUSED)
+            apply_effects(enrollment, effects, paused=enrollment.journey.status == JourneyStatus.PAUSED, stats=stats)
     for live in triggers.get(activity.name, []):
-        _try_enter(profile, activity, given, live)
+        _try_enter(profile, activity, given, live, stats)
 
 
-def _try_enter(profile: Profile, activity: Activity, given: ActivityInput, live: LiveJourney) -> str | None:
+def _try_enter(
+    profile: Profile, activity: Activity, given: ActivityInput, live: LiveJourney, stats: Stats
+) -> str | None:
     """Enter the profile if the rules allow; the reason it may not otherwise."""
     past = [
         PastEntry(entered_at, exit_at is None)
@@ -256,7 +306,8 @@ def _try_enter(profile: Profile, activity: Activity, given: ActivityInput, live:
     )
     instance_store(enrollment, instance)
     enrollment.save()
-    _apply(enrollment, effects, paused=False)
+    stats.add(enrollment, instance.entered_at, "entered")
+    apply_effects(enrollment, effects, paused=False, stats=stats)
     return None
 
 
@@ -281,7 +332,7 @@ def _fire_batch(now: datetime, batch_size: int) -> tuple[int, int]:
         if connection.features.has_select_for_update:
             claim = claim.select_for_update(skip_locked=True)
         timers = list(claim[:batch_size])
-        fired = 0
+        fired, stats = 0, Stats()
         for timer in timers:
             rows = Enrollment.objects.select_related("version", "journey", "profile__workspace").filter(
                 pk=timer.enrollment_id
@@ -305,8 +356,9 @@ def _fire_batch(now: datetime, batch_size: int) -> tuple[int, int]:
             if effects:
                 instance_store(enrollment, instance)
                 enrollment.save()
-                _apply(enrollment, effects, paused=False)
+                apply_effects(enrollment, effects, paused=False, stats=stats)
                 fired += 1
+        stats.flush()
         return len(timers), fired
 
 
@@ -321,3 +373,41 @@ def timers_hold(journey: JourneyRow) -> int:
 
 def generation_bump(workspace_id: int) -> None:
     Workspace.objects.filter(pk=workspace_id).update(journeys_generation=F("journeys_generation") + 1)
+
+
+# --- Profiles leaving: deleted (privacy) or merged into another --------------------------------------
+
+
+def enrollments_end(enrollments: list[Enrollment], *, reason: str, at: datetime, stats: Stats) -> int:
+    """Exit active enrollments from outside the engine (journey stopped, profile deleted)."""
+    for enrollment in enrollments:
+        instance = instance_of(enrollment)
+        apply_effects(enrollment, engine_stop(instance, at=at, reason=reason), paused=False, stats=stats)
+        instance_store(enrollment, instance)
+        enrollment.save()
+    return len(enrollments)
+
+
+def profile_deleted(profile: Profile) -> None:
+    """Before a privacy deletion removes a profile (and, by cascade, its enrollments): count the exits."""
+    stats = Stats()
+    active = list(Enrollment.objects.select_for_update().filter(profile=profile, exit_at__isnull=True))
+    enrollments_end(active, reason="profile_deleted", at=timezone.now(), stats=stats)
+    stats.flush()
+
+
+def profile_merged(source: Profile, target: Profile) -> None:
+    """Journey state follows a merge. Where both were inside the same journey the identified profile's
+    entry continues and the anonymous one's ends (profile_deleted: that profile is gone)."""
+    stats = Stats()
+    target_journeys = set(
+        Enrollment.objects.filter(profile=target, exit_at__isnull=True).values_list("journey_id", flat=True)
+    )
+    duplicates = list(
+        Enrollment.objects.select_for_update().filter(
+            profile=source, exit_at__isnull=True, journey_id__in=target_journeys
+        )
+    )
+    enrollments_end(duplicates, reason="profile_deleted", at=timezone.now(), stats=stats)
+    stats.flush()
+    Enrollment.objects.filter(profile=source).update(profile=target)

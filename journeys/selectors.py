@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from journeys.models import Enrollment
+from django.db.models import Count, Sum
+
+from journeys.models import Enrollment, Journey, JourneyStat
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -42,3 +44,50 @@ def enrollments_report(*, journey_id: int, profile_id: int) -> list[dict[str, An
             }
         )
     return report
+
+
+def journey_analytics(
+    *, journey: Journey, version_number: int | None = None, since: date | None = None, until: date | None = None
+) -> dict[str, Any]:
+    """§8.7: totals and per-day counts from the counters, plus who is inside now (index reads only)."""
+    stats = JourneyStat.objects.filter(journey=journey)
+    enrollments = Enrollment.objects.filter(journey=journey)
+    if version_number is not None:
+        stats = stats.filter(version__number=version_number)
+        enrollments = enrollments.filter(version__number=version_number)
+    if since is not None:
+        stats = stats.filter(day__gte=since)
+    if until is not None:
+        stats = stats.filter(day__lte=until)
+    totals: dict[str, Any] = {"entered": 0, "converted": 0, "exits": {}}
+    nodes: dict[str, dict[str, Any]] = {}
+    per_day: dict[str, dict[str, int]] = {}
+    rows = stats.values_list("day", "metric", "node", "outcome").annotate(total=Sum("count")).order_by("day")
+    for day, metric, node, outcome, total in rows:
+        daily = per_day.setdefault(day.isoformat(), {"entered": 0, "converted": 0, "exited": 0})
+        if metric in ("entered", "converted"):
+            totals[metric] += total
+            daily[metric] += total
+        elif metric == "exited":
+            totals["exits"][outcome] = totals["exits"].get(outcome, 0) + total
+            daily["exited"] += total
+        else:
+            entry = nodes.setdefault(node, {"entered": 0, "waiting": 0, "edges": {}, "messages": 0})
+            if metric == "node_entered":
+                entry["entered"] += total
+            elif metric == "edge":
+                entry["edges"][outcome] = entry["edges"].get(outcome, 0) + total
+            elif metric == "message":
+                entry["messages"] += total
+    for node, waiting in (
+        enrollments.filter(exit_at__isnull=True, node__isnull=False).values_list("node").annotate(n=Count("pk"))
+    ):
+        nodes.setdefault(node, {"entered": 0, "waiting": 0, "edges": {}, "messages": 0})["waiting"] = waiting
+    totals["active"] = enrollments.filter(exit_at__isnull=True).count()
+    totals["unique_profiles"] = enrollments.values("profile").distinct().count()
+    totals["conversion_rate"] = round(totals["converted"] / totals["entered"], 4) if totals["entered"] else 0.0
+    return {
+        "totals": totals,
+        "nodes": nodes,
+        "per_day": [{"day": day, **counts} for day, counts in sorted(per_day.items())],
+    }

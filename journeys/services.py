@@ -10,7 +10,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from journeys import engine, runtime
+from journeys import runtime
 from journeys.document import DocumentError, Problem, parse_journey
 from journeys.document import Journey as Document
 from journeys.models import Enrollment, Journey, JourneyStatus, JourneyVersion, Timer
@@ -124,14 +124,10 @@ def journey_stop(*, journey: Journey, actor: User | None) -> int:
     _guard(journey, (JourneyStatus.LIVE, JourneyStatus.SCHEDULED, JourneyStatus.PAUSED), "stop")
     journey.status = JourneyStatus.STOPPED
     journey.save(update_fields=["status", "updated_at"])
-    now = timezone.now()
-    exited = 0
-    for enrollment in Enrollment.objects.filter(journey=journey, exit_at__isnull=True).select_for_update():
-        instance = runtime.instance_of(enrollment)
-        engine.stop(instance, at=now, reason="journey_stopped")
-        runtime.instance_store(enrollment, instance)
-        enrollment.save()
-        exited += 1
+    stats = runtime.Stats()
+    active = list(Enrollment.objects.filter(journey=journey, exit_at__isnull=True).select_for_update())
+    exited = runtime.enrollments_end(active, reason="journey_stopped", at=timezone.now(), stats=stats)
+    stats.flush()
     Timer.objects.filter(enrollment__journey=journey).delete()
     Message.objects.filter(enrollment__journey=journey, status=MessageStatus.HELD).update(
         status=MessageStatus.SUPPRESSED, status_reason="journey stopped"

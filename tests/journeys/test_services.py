@@ -139,3 +139,44 @@ def test_conversion_exits_a_waiting_profile_and_clears_its_timer(acme, send):
     enrollment = Enrollment.objects.get()
     assert enrollment.exit_reason == "converted" and enrollment.converted_at is not None
     assert not Timer.objects.exists() and not Message.objects.exists()
+
+
+def test_deleting_a_profile_exits_its_journeys_as_profile_deleted(acme, send, client):
+    journey = live(acme)
+    send("ann", "screen_view", screen_name="Spring Discounts")
+    ann = Enrollment.objects.get().profile
+    assert client.delete(f"/api/v1/profiles/{ann.pk}/", **acme.auth("owner")).status_code == 204
+    assert not Enrollment.objects.exists() and not Timer.objects.exists()
+    analytics = client.get(f"/api/v1/journeys/{journey.pk}/analytics", **acme.auth()).json()
+    assert analytics["totals"]["exits"] == {"profile_deleted": 1}
+
+
+def test_journey_state_follows_a_merge(acme, send):
+    live(acme)
+    segment = SegmentClient(Client(), acme.write_key)
+    segment.post(
+        "/v1/track", {"anonymousId": "anon", "event": "screen_view", "properties": {"screen_name": "Spring Discounts"}}
+    )
+    segment.post("/v1/identify", {"anonymousId": "anon", "userId": "ann"})
+    for batch in EvaluationBatch.objects.order_by("pk"):
+        batch_process(batch.pk)
+    enrollment = Enrollment.objects.get()
+    assert enrollment.profile.user_id == "ann" and enrollment.exit_at is None
+    send("ann", "add_to_favorites")
+    assert Message.objects.get().template == "post-purchase-survey"
+
+
+def test_a_merge_of_two_profiles_inside_one_journey_keeps_one_entry(acme, send):
+    live(acme)
+    send("ann", "screen_view", screen_name="Spring Discounts")
+    segment = SegmentClient(Client(), acme.write_key)
+    segment.post(
+        "/v1/track", {"anonymousId": "anon", "event": "screen_view", "properties": {"screen_name": "Spring Discounts"}}
+    )
+    for batch in EvaluationBatch.objects.order_by("pk"):
+        batch_process(batch.pk)
+    assert Enrollment.objects.filter(exit_at__isnull=True).count() == 2
+    segment.post("/v1/identify", {"anonymousId": "anon", "userId": "ann"})
+    active = Enrollment.objects.filter(exit_at__isnull=True)
+    assert active.count() == 1 and active.get().profile.user_id == "ann"
+    assert Enrollment.objects.get(exit_at__isnull=False).exit_reason == "profile_deleted"

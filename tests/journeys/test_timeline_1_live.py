@@ -76,3 +76,24 @@ def test_timeline_1_live_equals_the_simulator(acme, segment: SegmentClient):
             user_id
         )
     assert not Timer.objects.filter(enrollment__journey=journey, enrollment__exit_at__isnull=False).exists()
+
+
+def test_timeline_1_analytics(acme, segment: SegmentClient, client):
+    test_timeline_1_live_equals_the_simulator(acme, segment)
+    journey = Journey.objects.get(workspace=acme.workspace)
+    answer = client.get(f"/api/v1/journeys/{journey.pk}/analytics", **acme.auth("analyst")).json()
+    totals = answer["totals"]
+    assert (totals["entered"], totals["converted"], totals["unique_profiles"], totals["active"]) == (4, 1, 2, 0)
+    assert totals["exits"] == {"completed": 4} and totals["conversion_rate"] == 0.25
+    assert answer["nodes"]["fav"] == {
+        "entered": 4,
+        "waiting": 0,
+        "edges": {"on_performed": 1, "on_timeout": 3},
+        "messages": 0,
+    }
+    assert answer["nodes"]["thanks"]["messages"] == 1 and answer["nodes"]["nudge"]["messages"] == 3
+    days = {row["day"]: row for row in answer["per_day"]}
+    assert days["2024-12-17"]["entered"] == 2 and days["2024-12-20"]["converted"] == 1
+    since = client.get(f"/api/v1/journeys/{journey.pk}/analytics?since=2025-01-01", **acme.auth("analyst")).json()
+    assert since["totals"]["entered"] == 1
+    assert client.get(f"/api/v1/journeys/{journey.pk}/analytics?since=soon", **acme.auth()).status_code == 400
