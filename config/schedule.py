@@ -10,6 +10,11 @@ BEAT_SCHEDULE = {
         "schedule": 5.0,
         "options": {"expires": 4},
     },
+    "journeys-enter-scheduled": {
+        "task": "journeys.enter_scheduled",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
     "activities-retry-stale-batches": {
         "task": "activities.retry_stale_batches",
         "schedule": 30.0,

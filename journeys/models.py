@@ -137,3 +137,21 @@ class JourneyStat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.journey_id} v{self.version_id} {self.day} {self.metric} {self.node} {self.outcome}"
+
+
+class ScheduledRun(models.Model):
+    """One scheduled entry of a segment journey (its start, or one daily recurrence), walked through the
+    audience in committed batches: `cursor` is the last profile id handled, so a run that dies resumes
+    where it stopped and never enters anyone twice."""
+
+    journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="scheduled_runs")
+    moment = models.DateTimeField()
+    cursor = models.BigIntegerField(default=0)
+    entered = models.PositiveIntegerField(default=0)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["journey", "moment"], name="scheduled_run_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.journey} at {self.moment:%Y-%m-%d %H:%M}"

@@ -150,7 +150,7 @@ def instance_store(enrollment: Enrollment, instance: Instance) -> None:
     enrollment.exit_reason = instance.exit_reason or ""
 
 
-def _context(profile: Profile, journey_id: int) -> Context:
+def context_for(profile: Profile, journey_id: int) -> Context:
     subject = ProfileSubject(profile)
     tz = profile.timezone or profile.workspace.timezone
 
@@ -269,7 +269,7 @@ def _evaluate(profile: Profile, activity: Activity, triggers: dict[str, list[Liv
     for enrollment in open_enrollments:
         document = version_document(enrollment.version)
         instance = instance_of(enrollment)
-        effects = on_activity(document, instance, given, _context(profile, enrollment.journey_id))
+        effects = on_activity(document, instance, given, context_for(profile, enrollment.journey_id))
         if effects:
             instance_store(enrollment, instance)
             enrollment.save()
@@ -288,7 +288,7 @@ def _try_enter(
             "entered_at", "exit_at"
         )
     ]
-    ctx = _context(profile, live.journey_id)
+    ctx = context_for(profile, live.journey_id)
     reason = entry_refusal(live.document, at=given.timestamp, activity=given, subject=ctx.subject, entries=past)
     if reason is not None:
         return reason
@@ -350,7 +350,7 @@ def _fire_batch(now: datetime, batch_size: int) -> tuple[int, int]:
                 version_document(enrollment.version),
                 instance,
                 now=now,
-                ctx=_context(enrollment.profile, enrollment.journey_id),
+                ctx=context_for(enrollment.profile, enrollment.journey_id),
             )
             Timer.objects.filter(pk=timer.pk).delete()
             if effects:

@@ -1,0 +1,120 @@
+"""Scheduled (`segment`) entries: at `schedule.start_at`, and again daily at `entry.every_day_at` in the
+workspace's time zone, every profile of the audience is offered entry (entry rules apply), in committed
+batches of profiles. Runs are rows (ScheduledRun), so a beat tick that dies is resumed by the next.
+
+Until segments exist the audience is every profile of the workspace.
+"""
+
+from __future__ import annotations
+
+import time as clock
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from activities.models import Profile
+from journeys.document import Journey as Document
+from journeys.engine import PastEntry, enter, entry_refusal
+from journeys.models import Enrollment, Journey, JourneyStatus, ScheduledRun
+from journeys.runtime import Stats, apply_effects, context_for, instance_store, version_document
+
+BATCH = 500
+
+
+def due_moment(document: Document, now: datetime, workspace_timezone: str) -> datetime | None:
+    """The latest scheduled entry moment at or before now (missed daily runs are not repeated)."""
+    start = document.schedule_start
+    if start is None or start > now or (document.schedule_end is not None and now >= document.schedule_end):
+        return None
+    every = document.entry.every_day_at
+    if every is None:
+        return start
+    try:
+        zone = ZoneInfo(workspace_timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo("UTC")
+    local = now.astimezone(zone)
+    today = datetime(local.year, local.month, local.day, every.hour, every.minute, tzinfo=zone)
+    latest = today if today <= local else today - timedelta(days=1)
+    return max(start, latest.astimezone(start.tzinfo))
+
+
+def journeys_enter_scheduled(*, now: datetime | None = None, budget_seconds: float = 50.0) -> int:
+    """Run (or resume) every due scheduled entry; returns how many profiles entered."""
+    moment_now = now or timezone.now()
+    started = clock.monotonic()
+    entered = 0
+    journeys = Journey.objects.filter(
+        status__in=(JourneyStatus.LIVE, JourneyStatus.SCHEDULED), live_version__isnull=False
+    ).select_related("live_version", "workspace")
+    for journey in journeys:
+        assert journey.live_version is not None
+        document = version_document(journey.live_version)
+        if journey.status == JourneyStatus.SCHEDULED and (
+            document.schedule_start is None or document.schedule_start <= moment_now
+        ):
+            Journey.objects.filter(pk=journey.pk, status=JourneyStatus.SCHEDULED).update(status=JourneyStatus.LIVE)
+        if document.entry.type != "segment":
+            continue
+        moment = due_moment(document, moment_now, journey.workspace.timezone)
+        if moment is None:
+            continue
+        run, _ = ScheduledRun.objects.get_or_create(journey=journey, moment=moment)
+        while run.finished_at is None and clock.monotonic() - started < budget_seconds:
+            entered += _run_batch(run, journey, document)
+    return entered
+
+
+@transaction.atomic
+def _run_batch(run: ScheduledRun, journey: Journey, document: Document) -> int:
+    locked = ScheduledRun.objects.filter(pk=run.pk)
+    if connection.features.has_select_for_update:
+        locked = locked.select_for_update()
+    current = locked.get()
+    if current.finished_at is not None:
+        run.finished_at = current.finished_at
+        return 0
+    profiles = (
+        Profile.objects.filter(workspace_id=journey.workspace_id, merged_into__isnull=True, pk__gt=current.cursor)
+        .select_related("workspace")
+        .order_by("pk")
+    )
+    if connection.features.has_select_for_update:
+        profiles = profiles.select_for_update(no_key=True, of=("self",))
+    batch = list(profiles[:BATCH])
+    stats, entered = Stats(), 0
+    assert journey.live_version is not None
+    for profile in batch:
+        past = [
+            PastEntry(at, exit_at is None)
+            for at, exit_at in Enrollment.objects.filter(journey=journey, profile=profile).values_list(
+                "entered_at", "exit_at"
+            )
+        ]
+        ctx = context_for(profile, journey.pk)
+        if entry_refusal(document, at=current.moment, activity=None, subject=ctx.subject, entries=past) is not None:
+            continue
+        instance, effects = enter(document, at=current.moment, trigger={}, ctx=ctx)
+        enrollment = Enrollment(
+            workspace_id=journey.workspace_id,
+            journey=journey,
+            version=journey.live_version,
+            profile=profile,
+            entered_at=instance.entered_at,
+            trigger={},
+        )
+        instance_store(enrollment, instance)
+        enrollment.save()
+        stats.add(enrollment, instance.entered_at, "entered")
+        apply_effects(enrollment, effects, paused=False, stats=stats)
+        entered += 1
+    stats.flush()
+    current.cursor = batch[-1].pk if batch else current.cursor
+    current.entered += entered
+    if len(batch) < BATCH:
+        current.finished_at = timezone.now()
+    current.save(update_fields=["cursor", "entered", "finished_at"])
+    run.cursor, run.entered, run.finished_at = current.cursor, current.entered, current.finished_at
+    return entered
