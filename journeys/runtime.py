@@ -9,6 +9,7 @@ cycle with the evaluation path; a skipped timer fires on the next pass.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -99,18 +100,83 @@ def live_triggers(workspace_id: int) -> dict[str, list[LiveJourney]]:
 # --- Analytics counters, gathered per batch and written once ------------------------------------
 
 
-class Stats:
-    """Counter increments of one transaction, flushed as one upsert per distinct key (in key order,
-    so concurrent flushes lock rows in the same order)."""
+class Writes:
+    """Everything one transaction of the runtime writes besides new enrollments: counter increments,
+    outbox messages, timer changes and enrollment state. Gathered while the engine runs and written
+    at the end with a handful of set-based statements, whatever the batch size (rows in key order, so
+    concurrent flushes lock in the same order)."""
 
     def __init__(self) -> None:
         self.counts: dict[tuple[int, int, str, str, str, str], int] = {}
+        self.messages: list[Message] = []
+        self.timers: dict[int, tuple[datetime, bool, int] | None] = {}  # enrollment → (due, held, ws) or cleared
+        self.enrollments: dict[int, Enrollment] = {}
 
-    def add(self, enrollment: Enrollment, at: datetime, metric: str, node: str = "", outcome: str = "") -> None:
+    def count(self, enrollment: Enrollment, at: datetime, metric: str, node: str = "", outcome: str = "") -> None:
         key = (enrollment.journey_id, enrollment.version_id, at.date().isoformat(), metric, node, outcome)
         self.counts[key] = self.counts.get(key, 0) + 1
 
+    def changed(self, enrollment: Enrollment) -> None:
+        self.enrollments[enrollment.pk] = enrollment
+
     def flush(self) -> None:
+        self._enrollments()
+        self._timers()
+        if self.messages:
+            # One message per step: the idempotency key is unique, a replayed step adds nothing.
+            Message.objects.bulk_create(self.messages, ignore_conflicts=True)
+        self._counts()
+        self.counts, self.messages, self.timers, self.enrollments = {}, [], {}, {}
+
+    def _enrollments(self) -> None:
+        if not self.enrollments:
+            return
+        table = Enrollment._meta.db_table
+        pg = connection.vendor == "postgresql"
+        cast = {"id": "::bigint", "ts": "::timestamptz", "json": "::jsonb"} if pg else {"id": "", "ts": "", "json": ""}
+        row = (
+            f"(%s{cast['id']}, %s, %s{cast['ts']}, %s{cast['ts']}, %s{cast['json']}, %s{cast['ts']}, "
+            f"%s{cast['ts']}, %s)"
+        )
+        rows = [self.enrollments[pk] for pk in sorted(self.enrollments)]
+        params: list[Any] = []
+        for e in rows:
+            params += [
+                e.pk,
+                e.node,
+                e.wait_started,
+                e.due_at,
+                json.dumps(e.path),
+                e.converted_at,
+                e.exit_at,
+                e.exit_reason,
+            ]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"WITH v(id, node, wait_started, due_at, path, converted_at, exit_at, exit_reason) AS "
+                f"(VALUES {', '.join([row] * len(rows))}) "
+                f"UPDATE {table} SET node = v.node, wait_started = v.wait_started, due_at = v.due_at, "
+                f"path = v.path, converted_at = v.converted_at, exit_at = v.exit_at, exit_reason = v.exit_reason "
+                f"FROM v WHERE {table}.id = v.id",
+                params,
+            )
+
+    def _timers(self) -> None:
+        if not self.timers:
+            return
+        cleared = sorted(pk for pk, timer in self.timers.items() if timer is None)
+        if cleared:
+            Timer.objects.filter(enrollment_id__in=cleared).delete()
+        kept = sorted((pk, timer) for pk, timer in self.timers.items() if timer is not None)
+        if kept:
+            Timer.objects.bulk_create(
+                [Timer(enrollment_id=pk, due_at=due, held=held, workspace_id=ws) for pk, (due, held, ws) in kept],
+                update_conflicts=True,
+                unique_fields=["enrollment"],
+                update_fields=["due_at", "held"],
+            )
+
+    def _counts(self) -> None:
         if not self.counts:
             return
         table = JourneyStat._meta.db_table
@@ -123,7 +189,6 @@ class Stats:
                 f"DO UPDATE SET count = {table}.count + excluded.count",
                 [value for key, count in rows for value in (*key, count)],
             )
-        self.counts.clear()
 
 
 # --- Enrollment state <-> engine instance ----------------------------------------------------------
@@ -164,28 +229,28 @@ def context_for(profile: Profile, journey_id: int) -> Context:
     )
 
 
-def apply_effects(enrollment: Enrollment, effects: list[Effect], *, paused: bool, stats: Stats) -> None:
-    """Write what the engine decided, in the caller's transaction."""
+def apply_effects(enrollment: Enrollment, effects: list[Effect], *, paused: bool, writes: Writes) -> None:
+    """Record what the engine decided; `writes.flush()` writes it in the caller's transaction."""
+    writes.changed(enrollment)
     for effect in effects:
         match effect:
             case NodeEntered(node, at):
-                stats.add(enrollment, at, "node_entered", node)
+                writes.count(enrollment, at, "node_entered", node)
             case EdgeTaken(node, outcome, at):
-                stats.add(enrollment, at, "edge", node, outcome)
+                writes.count(enrollment, at, "edge", node, outcome)
             case Converted(at):
-                stats.add(enrollment, at, "converted")
+                writes.count(enrollment, at, "converted")
             case Exited(reason, at):
-                stats.add(enrollment, at, "exited", outcome=reason)
+                writes.count(enrollment, at, "exited", outcome=reason)
             case SetTimer(at):
-                Timer.objects.update_or_create(
-                    enrollment=enrollment,
-                    defaults={"due_at": at, "held": paused, "workspace_id": enrollment.workspace_id},
-                )
+                writes.timers[enrollment.pk] = (at, paused, enrollment.workspace_id)
             case ClearTimer():
-                Timer.objects.filter(enrollment=enrollment).delete()
+                writes.timers[enrollment.pk] = None
             case SendMessage(node, channel, template, at):
-                if _message(enrollment, node, channel, template, {"event": enrollment.trigger}, paused):
-                    stats.add(enrollment, at, "message", node)
+                writes.messages.append(
+                    _message(enrollment, node, channel, template, {"event": enrollment.trigger}, paused)
+                )
+                writes.count(enrollment, at, "message", node)
             case CallWebhook(node, url, method, headers, body, at):
                 request = {
                     "url": url,
@@ -194,28 +259,24 @@ def apply_effects(enrollment: Enrollment, effects: list[Effect], *, paused: bool
                     "body": body,
                     "event": enrollment.trigger,
                 }
-                if _message(enrollment, node, "webhook", "", request, paused):
-                    stats.add(enrollment, at, "message", node)
+                writes.messages.append(_message(enrollment, node, "webhook", "", request, paused))
+                writes.count(enrollment, at, "message", node)
 
 
 def _message(
     enrollment: Enrollment, node: str, channel: str, template: str, payload: dict[str, Any], paused: bool
-) -> bool:
-    """One message per (enrollment, node, version): a replayed step finds the row and adds nothing."""
-    _, created = Message.objects.get_or_create(
+) -> Message:
+    return Message(
         idempotency_key=f"journey:{enrollment.pk}:{node}:{enrollment.version_id}",
-        defaults={
-            "workspace_id": enrollment.workspace_id,
-            "profile_id": enrollment.profile_id,
-            "enrollment": enrollment,
-            "node": node,
-            "channel": channel,
-            "template": template,
-            "payload": payload,
-            "status": MessageStatus.HELD if paused else MessageStatus.QUEUED,
-        },
+        workspace_id=enrollment.workspace_id,
+        profile_id=enrollment.profile_id,
+        enrollment=enrollment,
+        node=node,
+        channel=channel,
+        template=template,
+        payload=payload,
+        status=MessageStatus.HELD if paused else MessageStatus.QUEUED,
     )
-    return created
 
 
 # --- The evaluation pipeline's consumer -----------------------------------------------------------
@@ -224,7 +285,7 @@ def _message(
 def activities_evaluate(workspace_id: int, activities: list[Activity]) -> None:
     """Run every activity of a stored batch through the journeys, profile by profile, in time order."""
     triggers = live_triggers(workspace_id)
-    stats = Stats()
+    writes = Writes()
     by_profile: dict[int, list[Activity]] = {}
     for activity in activities:
         by_profile.setdefault(activity.profile_id, []).append(activity)
@@ -233,8 +294,8 @@ def activities_evaluate(workspace_id: int, activities: list[Activity]) -> None:
         if profile is None or profile.merged_into_id is not None:
             continue
         for activity in sorted(by_profile[profile_id], key=lambda a: (a.timestamp, a.pk)):
-            _evaluate(profile, activity, triggers, stats)
-    stats.flush()
+            _evaluate(profile, activity, triggers, writes)
+    writes.flush()
 
 
 def _lock_profile(profile_id: int) -> Profile | None:
@@ -244,7 +305,7 @@ def _lock_profile(profile_id: int) -> Profile | None:
     return rows.first()
 
 
-def _evaluate(profile: Profile, activity: Activity, triggers: dict[str, list[LiveJourney]], stats: Stats) -> None:
+def _evaluate(profile: Profile, activity: Activity, triggers: dict[str, list[LiveJourney]], writes: Writes) -> None:
     given = ActivityInput(activity.name, activity.properties, activity.timestamp)
     open_enrollments = (
         (
@@ -272,14 +333,15 @@ def _evaluate(profile: Profile, activity: Activity, triggers: dict[str, list[Liv
         effects = on_activity(document, instance, given, context_for(profile, enrollment.journey_id))
         if effects:
             instance_store(enrollment, instance)
-            enrollment.save()
-            apply_effects(enrollment, effects, paused=enrollment.journey.status == JourneyStatus.PAUSED, stats=stats)
+            apply_effects(enrollment, effects, paused=enrollment.journey.status == JourneyStatus.PAUSED, writes=writes)
     for live in triggers.get(activity.name, []):
-        _try_enter(profile, activity, given, live, stats)
+        _try_enter(profile, activity, given, live, writes)
+    # The profile's next activity reads enrollments back from the database: write this one's effects now.
+    writes.flush()
 
 
 def _try_enter(
-    profile: Profile, activity: Activity, given: ActivityInput, live: LiveJourney, stats: Stats
+    profile: Profile, activity: Activity, given: ActivityInput, live: LiveJourney, writes: Writes
 ) -> str | None:
     """Enter the profile if the rules allow; the reason it may not otherwise."""
     past = [
@@ -306,8 +368,8 @@ def _try_enter(
     )
     instance_store(enrollment, instance)
     enrollment.save()
-    stats.add(enrollment, instance.entered_at, "entered")
-    apply_effects(enrollment, effects, paused=False, stats=stats)
+    writes.count(enrollment, instance.entered_at, "entered")
+    apply_effects(enrollment, effects, paused=False, writes=writes)
     return None
 
 
@@ -326,39 +388,36 @@ def timers_fire(*, now: datetime | None = None, batch_size: int = 500, max_batch
 
 
 def _fire_batch(now: datetime, batch_size: int) -> tuple[int, int]:
-    """(timers claimed, timers that moved an enrollment) for one bounded batch."""
+    """(timers claimed, timers that moved an enrollment) for one bounded batch, in one transaction."""
     with transaction.atomic():
         claim = Timer.objects.filter(held=False, due_at__lte=now).order_by("due_at", "pk")
         if connection.features.has_select_for_update:
             claim = claim.select_for_update(skip_locked=True)
-        timers = list(claim[:batch_size])
-        fired, stats = 0, Stats()
-        for timer in timers:
-            rows = Enrollment.objects.select_related("version", "journey", "profile__workspace").filter(
-                pk=timer.enrollment_id
-            )
-            if connection.features.has_select_for_update:
-                rows = rows.select_for_update(skip_locked=True, of=("self",))
-            enrollment = rows.first()
-            if enrollment is None:
-                continue  # an evaluation holds it; the timer stays for the next pass
+        timers = list(claim.values_list("enrollment_id", flat=True)[:batch_size])
+        rows = (
+            Enrollment.objects.select_related("version", "journey", "profile__workspace")
+            .filter(pk__in=timers)
+            .order_by("pk")
+        )
+        if connection.features.has_select_for_update:
+            # An enrollment an evaluation holds is skipped; its timer stays for the next pass.
+            rows = rows.select_for_update(skip_locked=True, of=("self",))
+        writes, fired, paused = Writes(), 0, []
+        for enrollment in rows:
             if enrollment.journey.status == JourneyStatus.PAUSED:
-                Timer.objects.filter(pk=timer.pk).update(held=True)
+                paused.append(enrollment.pk)
                 continue
             instance = instance_of(enrollment)
-            effects = on_timer(
-                version_document(enrollment.version),
-                instance,
-                now=now,
-                ctx=context_for(enrollment.profile, enrollment.journey_id),
-            )
-            Timer.objects.filter(pk=timer.pk).delete()
+            ctx = context_for(enrollment.profile, enrollment.journey_id)
+            effects = on_timer(version_document(enrollment.version), instance, now=now, ctx=ctx)
+            writes.timers[enrollment.pk] = None  # this timer is spent, whatever it did
             if effects:
                 instance_store(enrollment, instance)
-                enrollment.save()
-                apply_effects(enrollment, effects, paused=False, stats=stats)
+                apply_effects(enrollment, effects, paused=False, writes=writes)
                 fired += 1
-        stats.flush()
+        if paused:
+            Timer.objects.filter(enrollment_id__in=paused).update(held=True)
+        writes.flush()
         return len(timers), fired
 
 
@@ -378,28 +437,28 @@ def generation_bump(workspace_id: int) -> None:
 # --- Profiles leaving: deleted (privacy) or merged into another --------------------------------------
 
 
-def enrollments_end(enrollments: list[Enrollment], *, reason: str, at: datetime, stats: Stats) -> int:
+def enrollments_end(enrollments: list[Enrollment], *, reason: str, at: datetime, writes: Writes) -> int:
     """Exit active enrollments from outside the engine (journey stopped, profile deleted)."""
     for enrollment in enrollments:
         instance = instance_of(enrollment)
-        apply_effects(enrollment, engine_stop(instance, at=at, reason=reason), paused=False, stats=stats)
+        effects = engine_stop(instance, at=at, reason=reason)
         instance_store(enrollment, instance)
-        enrollment.save()
+        apply_effects(enrollment, effects, paused=False, writes=writes)
     return len(enrollments)
 
 
 def profile_deleted(profile: Profile) -> None:
     """Before a privacy deletion removes a profile (and, by cascade, its enrollments): count the exits."""
-    stats = Stats()
+    writes = Writes()
     active = list(Enrollment.objects.select_for_update().filter(profile=profile, exit_at__isnull=True))
-    enrollments_end(active, reason="profile_deleted", at=timezone.now(), stats=stats)
-    stats.flush()
+    enrollments_end(active, reason="profile_deleted", at=timezone.now(), writes=writes)
+    writes.flush()
 
 
 def profile_merged(source: Profile, target: Profile) -> None:
     """Journey state follows a merge. Where both were inside the same journey the identified profile's
     entry continues and the anonymous one's ends (profile_deleted: that profile is gone)."""
-    stats = Stats()
+    writes = Writes()
     target_journeys = set(
         Enrollment.objects.filter(profile=target, exit_at__isnull=True).values_list("journey_id", flat=True)
     )
@@ -408,6 +467,6 @@ def profile_merged(source: Profile, target: Profile) -> None:
             profile=source, exit_at__isnull=True, journey_id__in=target_journeys
         )
     )
-    enrollments_end(duplicates, reason="profile_deleted", at=timezone.now(), stats=stats)
-    stats.flush()
+    enrollments_end(duplicates, reason="profile_deleted", at=timezone.now(), writes=writes)
+    writes.flush()
     Enrollment.objects.filter(profile=source).update(profile=target)

@@ -18,7 +18,7 @@ from activities.models import Profile
 from journeys.document import Journey as Document
 from journeys.engine import PastEntry, enter, entry_refusal
 from journeys.models import Enrollment, Journey, JourneyStatus, ScheduledRun
-from journeys.runtime import Stats, apply_effects, context_for, instance_store, version_document
+from journeys.runtime import Writes, apply_effects, context_for, instance_store, version_document
 
 BATCH = 500
 
@@ -84,7 +84,7 @@ def _run_batch(run: ScheduledRun, journey: Journey, document: Document) -> int:
     if connection.features.has_select_for_update:
         profiles = profiles.select_for_update(no_key=True, of=("self",))
     batch = list(profiles[:BATCH])
-    stats, entered = Stats(), 0
+    writes, entered = Writes(), 0
     assert journey.live_version is not None
     for profile in batch:
         past = [
@@ -107,10 +107,10 @@ def _run_batch(run: ScheduledRun, journey: Journey, document: Document) -> int:
         )
         instance_store(enrollment, instance)
         enrollment.save()
-        stats.add(enrollment, instance.entered_at, "entered")
-        apply_effects(enrollment, effects, paused=False, stats=stats)
+        writes.count(enrollment, instance.entered_at, "entered")
+        apply_effects(enrollment, effects, paused=False, writes=writes)
         entered += 1
-    stats.flush()
+    writes.flush()
     current.cursor = batch[-1].pk if batch else current.cursor
     current.entered += entered
     if len(batch) < BATCH:

@@ -124,10 +124,10 @@ def journey_stop(*, journey: Journey, actor: User | None) -> int:
     _guard(journey, (JourneyStatus.LIVE, JourneyStatus.SCHEDULED, JourneyStatus.PAUSED), "stop")
     journey.status = JourneyStatus.STOPPED
     journey.save(update_fields=["status", "updated_at"])
-    stats = runtime.Stats()
+    writes = runtime.Writes()
     active = list(Enrollment.objects.filter(journey=journey, exit_at__isnull=True).select_for_update())
-    exited = runtime.enrollments_end(active, reason="journey_stopped", at=timezone.now(), stats=stats)
-    stats.flush()
+    exited = runtime.enrollments_end(active, reason="journey_stopped", at=timezone.now(), writes=writes)
+    writes.flush()
     Timer.objects.filter(enrollment__journey=journey).delete()
     Message.objects.filter(enrollment__journey=journey, status=MessageStatus.HELD).update(
         status=MessageStatus.SUPPRESSED, status_reason="journey stopped"
