@@ -78,6 +78,14 @@ def version_document(version: JourneyVersion) -> Journey:
     return document
 
 
+def document_for(version_id: int) -> Journey:
+    """The parsed document of a version, read from the database only the first time."""
+    document = _documents.get(version_id)
+    if document is None:
+        document = version_document(JourneyVersion.objects.get(pk=version_id))
+    return document
+
+
 def live_triggers(workspace_id: int) -> dict[str, list[LiveJourney]]:
     """Journeys taking entries, by entry event name: an activity costs O(journeys it triggers)."""
     generation = Workspace.objects.filter(pk=workspace_id).values_list("journeys_generation", flat=True).first()
@@ -324,11 +332,11 @@ def _evaluate(profile: Profile, activity: Activity, triggers: dict[str, list[Liv
             profile=profile,
             journey__status__in=RUNNING,
         )
-        .select_related("version", "journey")
+        .select_related("journey")
         .order_by("pk")
     )
     for enrollment in open_enrollments:
-        document = version_document(enrollment.version)
+        document = document_for(enrollment.version_id)
         instance = instance_of(enrollment)
         effects = on_activity(document, instance, given, context_for(profile, enrollment.journey_id))
         if effects:
@@ -394,11 +402,7 @@ def _fire_batch(now: datetime, batch_size: int) -> tuple[int, int]:
         if connection.features.has_select_for_update:
             claim = claim.select_for_update(skip_locked=True)
         timers = list(claim.values_list("enrollment_id", flat=True)[:batch_size])
-        rows = (
-            Enrollment.objects.select_related("version", "journey", "profile__workspace")
-            .filter(pk__in=timers)
-            .order_by("pk")
-        )
+        rows = Enrollment.objects.select_related("journey", "profile__workspace").filter(pk__in=timers).order_by("pk")
         if connection.features.has_select_for_update:
             # An enrollment an evaluation holds is skipped; its timer stays for the next pass.
             rows = rows.select_for_update(skip_locked=True, of=("self",))
@@ -409,7 +413,7 @@ def _fire_batch(now: datetime, batch_size: int) -> tuple[int, int]:
                 continue
             instance = instance_of(enrollment)
             ctx = context_for(enrollment.profile, enrollment.journey_id)
-            effects = on_timer(version_document(enrollment.version), instance, now=now, ctx=ctx)
+            effects = on_timer(document_for(enrollment.version_id), instance, now=now, ctx=ctx)
             writes.timers[enrollment.pk] = None  # this timer is spent, whatever it did
             if effects:
                 instance_store(enrollment, instance)
