@@ -158,3 +158,31 @@ def wait_until(predicate: Any, *, timeout: float = 20.0, interval: float = 0.1) 
             return
         time.sleep(interval)
     raise TimeoutError("condition not met in time")
+
+
+def in_parallel(count: int, work: Any) -> list[Any]:
+    """Run `work(index)` in `count` threads released at the same instant (each with its own database
+    connection); return their results, re-raising the first error in the test's thread."""
+    import threading
+
+    from django.db import connection as thread_connection
+
+    barrier, results, errors = threading.Barrier(count), [], []
+
+    def run(index: int) -> None:
+        try:
+            barrier.wait()
+            results.append(work(index))
+        except BaseException as error:  # collected and re-raised below
+            errors.append(error)
+        finally:
+            thread_connection.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return results

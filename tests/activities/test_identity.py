@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
-from django.db import connection
 from django.test import Client
 
 from activities.models import Activity, Identity, Profile
-from tests.conftest import SegmentClient
+from tests.conftest import SegmentClient, in_parallel
 
 
 def live_profiles():
@@ -93,29 +90,6 @@ class TestMerging:
         assert fay.tags == ["vip", "web"]
 
 
-def _race(workers: int, send) -> None:
-    """Run `send(index)` in `workers` threads released at the same instant."""
-    barrier = threading.Barrier(workers)
-    errors: list[BaseException] = []
-
-    def run(index: int) -> None:
-        try:
-            barrier.wait()
-            send(index)
-        except BaseException as error:  # collected and re-raised in the test thread
-            errors.append(error)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(workers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise errors[0]
-
-
 @pytest.mark.django_db(transaction=True)
 class TestRaces:
     def test_parallel_first_events_of_a_new_user_make_one_profile(self, acme):
@@ -125,7 +99,7 @@ class TestRaces:
             client = SegmentClient(Client(), acme.write_key)
             statuses.append(client.post("/v1/track", {"userId": "zed", "event": f"e{index}"}).status_code)
 
-        _race(8, send)
+        in_parallel(8, send)
         assert statuses == [200] * 8
         assert Profile.objects.filter(user_id="zed").count() == 1
         assert Activity.objects.filter(profile__user_id="zed").count() == 8
@@ -135,7 +109,7 @@ class TestRaces:
         def send(index: int) -> None:
             SegmentClient(Client(), acme.write_key).post("/v1/track", {"anonymousId": "anon-r", "event": f"e{index}"})
 
-        _race(8, send)
+        in_parallel(8, send)
         assert Profile.objects.count() == 1
         assert Activity.objects.count() == 8
 
@@ -150,7 +124,7 @@ class TestRaces:
                     body = {"anonymousId": "anon-race", "userId": "racer", "traits": {"n": index}}
                     assert client.post("/v1/identify", body).status_code == 200
 
-        _race(8, send)
+        in_parallel(8, send)
         racer = Profile.objects.get(user_id="racer")
         assert list(Profile.objects.live()) == [racer]
         assert Activity.objects.exclude(profile=racer).count() == 0

@@ -3,11 +3,9 @@ the same due timers fire each exactly once."""
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
@@ -17,32 +15,10 @@ from journeys.models import Enrollment, Timer
 from journeys.runtime import timers_fire
 from journeys.services import journey_create, journey_publish
 from messaging.models import Message
-from tests.conftest import SegmentClient
+from tests.conftest import SegmentClient, in_parallel
 from tests.journeys.documents import discounts
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _parallel(count: int, work) -> list:
-    barrier, results, errors = threading.Barrier(count), [], []
-
-    def run(index: int) -> None:
-        try:
-            barrier.wait()
-            results.append(work(index))
-        except BaseException as error:  # re-raised in the test thread
-            errors.append(error)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise errors[0]
-    return results
 
 
 def _live(acme, **changes):
@@ -68,7 +44,7 @@ def test_parallel_trigger_events_for_one_profile_enter_once(acme):
         )
     batches = list(EvaluationBatch.objects.values_list("pk", flat=True))
     assert len(batches) == 8
-    _parallel(8, lambda i: batch_process(batches[i]))
+    in_parallel(8, lambda i: batch_process(batches[i]))
     assert Enrollment.objects.filter(journey=journey).count() == 1
     assert not EvaluationBatch.objects.exists()
 
@@ -85,7 +61,7 @@ def test_two_sweepers_fire_each_due_timer_exactly_once(acme):
     assert Timer.objects.count() == 60
     Timer.objects.update(due_at=timezone.now() - timedelta(minutes=1))
     Enrollment.objects.update(due_at=timezone.now() - timedelta(minutes=1))
-    fired = _parallel(2, lambda i: timers_fire(batch_size=7))
+    fired = in_parallel(2, lambda i: timers_fire(batch_size=7))
     assert sum(fired) == 60
     assert not Timer.objects.exists()
     assert Message.objects.filter(enrollment__journey=journey, template="liked-this-item").count() == 60
