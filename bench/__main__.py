@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
-BENCHMARKS = ["ingest_batch", "ingest_track", "timers"]
+BENCHMARKS = ["ingest_batch", "ingest_track", "evaluate", "timers"]
 
 
 def main() -> None:
