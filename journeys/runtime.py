@@ -67,7 +67,7 @@ class LiveJourney:
 
 
 _documents: dict[int, Journey] = {}
-_triggers: dict[int, tuple[int, dict[str, list[LiveJourney]]]] = {}
+_triggers: dict[int, tuple[int, dict[str, list[LiveJourney]], bool]] = {}
 
 
 def version_document(version: JourneyVersion) -> Journey:
@@ -86,12 +86,13 @@ def document_for(version_id: int) -> Journey:
     return document
 
 
-def live_triggers(workspace_id: int) -> dict[str, list[LiveJourney]]:
-    """Journeys taking entries, by entry event name: an activity costs O(journeys it triggers)."""
+def live_index(workspace_id: int) -> tuple[dict[str, list[LiveJourney]], bool]:
+    """Journeys taking entries, by entry event name (an activity costs O(journeys it triggers)), and
+    whether any journey of the workspace is running at all. Refreshed when the generation moves."""
     generation = Workspace.objects.filter(pk=workspace_id).values_list("journeys_generation", flat=True).first()
     cached = _triggers.get(workspace_id)
     if cached is not None and cached[0] == generation:
-        return cached[1]
+        return cached[1], cached[2]
     index: dict[str, list[LiveJourney]] = {}
     rows = JourneyRow.objects.filter(
         workspace_id=workspace_id, status__in=TAKING_ENTRIES, live_version__isnull=False
@@ -101,8 +102,9 @@ def live_triggers(workspace_id: int) -> dict[str, list[LiveJourney]]:
         document = version_document(row.live_version)
         if document.entry.type == "event" and document.entry.event:
             index.setdefault(document.entry.event, []).append(LiveJourney(row.pk, row.live_version.pk, document))
-    _triggers[workspace_id] = (generation or 0, index)
-    return index
+    running = JourneyRow.objects.filter(workspace_id=workspace_id, status__in=RUNNING).exists()
+    _triggers[workspace_id] = (generation or 0, index, running)
+    return index, running
 
 
 # --- Analytics counters, gathered per batch and written once ------------------------------------
@@ -291,19 +293,54 @@ def _message(
 
 
 def activities_evaluate(workspace_id: int, activities: list[Activity]) -> None:
-    """Run every activity of a stored batch through the journeys, profile by profile, in time order."""
-    triggers = live_triggers(workspace_id)
+    """Run every activity of a stored batch through the journeys, profile by profile, in time order.
+
+    Each profile's enrollments are read (and locked) once per batch and kept in memory while its
+    activities run; everything is written together at the end.
+    """
+    triggers, running = live_index(workspace_id)
+    if not running:
+        return  # no journey live, scheduled or paused: nothing can react
     writes = Writes()
     by_profile: dict[int, list[Activity]] = {}
     for activity in activities:
         by_profile.setdefault(activity.profile_id, []).append(activity)
     for profile_id in sorted(by_profile):
+        own = sorted(by_profile[profile_id], key=lambda a: (a.timestamp, a.pk))
+        triggered = {live.journey_id for a in own for live in triggers.get(a.name, [])}
+        known = _known_enrollments(profile_id, triggered, own[0].timestamp)
+        if not known and not triggered:
+            continue
         profile = _lock_profile(profile_id)
         if profile is None or profile.merged_into_id is not None:
             continue
-        for activity in sorted(by_profile[profile_id], key=lambda a: (a.timestamp, a.pk)):
-            _evaluate(profile, activity, triggers, writes)
+        if known:  # read again now that the profile is ours: no other evaluation can change them
+            known = _known_enrollments(profile_id, triggered, own[0].timestamp, lock=True)
+        instances = {e.pk: instance_of(e) for e in known}
+        for activity in own:
+            _evaluate(profile, activity, triggers, known, instances, writes)
     writes.flush()
+
+
+def _known_enrollments(
+    profile_id: int, triggered: set[int], earliest: datetime, *, lock: bool = False
+) -> list[Enrollment]:
+    """The profile's enrollments that an activity may move (inside, or attributable for conversion) and,
+    for journeys it may enter, its past entries (for once, lock and cap)."""
+    rows = (
+        Enrollment.objects.filter(
+            Q(exit_at__isnull=True)
+            | Q(exit_reason="completed", converted_at__isnull=True, entered_at__gte=earliest - ATTRIBUTION_LOOKBACK)
+            | Q(journey_id__in=triggered),
+            profile_id=profile_id,
+            journey__status__in=RUNNING,
+        )
+        .select_related("journey")
+        .order_by("pk")
+    )
+    if lock and connection.features.has_select_for_update:
+        rows = rows.select_for_update(of=("self",))
+    return list(rows)
 
 
 def _lock_profile(profile_id: int) -> Profile | None:
@@ -313,57 +350,53 @@ def _lock_profile(profile_id: int) -> Profile | None:
     return rows.first()
 
 
-def _evaluate(profile: Profile, activity: Activity, triggers: dict[str, list[LiveJourney]], writes: Writes) -> None:
+def _evaluate(
+    profile: Profile,
+    activity: Activity,
+    triggers: dict[str, list[LiveJourney]],
+    known: list[Enrollment],
+    instances: dict[int, Instance],
+    writes: Writes,
+) -> None:
     given = ActivityInput(activity.name, activity.properties, activity.timestamp)
-    open_enrollments = (
-        (
-            Enrollment.objects.select_for_update(of=("self",))
-            if connection.features.has_select_for_update
-            else Enrollment.objects
+    for enrollment in list(known):
+        instance = instances[enrollment.pk]
+        attributable = (
+            instance.exit_reason == "completed"
+            and instance.converted_at is None
+            and instance.entered_at >= activity.timestamp - ATTRIBUTION_LOOKBACK
         )
-        .filter(
-            # Inside the journey, or finished but still inside a conversion attribution window.
-            Q(exit_at__isnull=True)
-            | Q(
-                exit_reason="completed",
-                converted_at__isnull=True,
-                entered_at__gte=activity.timestamp - ATTRIBUTION_LOOKBACK,
-            ),
-            profile=profile,
-            journey__status__in=RUNNING,
+        if not (instance.active or attributable):
+            continue
+        effects = on_activity(
+            document_for(enrollment.version_id), instance, given, context_for(profile, enrollment.journey_id)
         )
-        .select_related("journey")
-        .order_by("pk")
-    )
-    for enrollment in open_enrollments:
-        document = document_for(enrollment.version_id)
-        instance = instance_of(enrollment)
-        effects = on_activity(document, instance, given, context_for(profile, enrollment.journey_id))
         if effects:
             instance_store(enrollment, instance)
             apply_effects(enrollment, effects, paused=enrollment.journey.status == JourneyStatus.PAUSED, writes=writes)
     for live in triggers.get(activity.name, []):
-        _try_enter(profile, activity, given, live, writes)
-    # The profile's next activity reads enrollments back from the database: write this one's effects now.
-    writes.flush()
+        entered = _try_enter(profile, activity, given, live, known, instances, writes)
+        if entered is not None:
+            known.append(entered)
 
 
 def _try_enter(
-    profile: Profile, activity: Activity, given: ActivityInput, live: LiveJourney, writes: Writes
-) -> str | None:
-    """Enter the profile if the rules allow; the reason it may not otherwise."""
-    past = [
-        PastEntry(entered_at, exit_at is None)
-        for entered_at, exit_at in Enrollment.objects.filter(journey_id=live.journey_id, profile=profile).values_list(
-            "entered_at", "exit_at"
-        )
-    ]
+    profile: Profile,
+    activity: Activity,
+    given: ActivityInput,
+    live: LiveJourney,
+    known: list[Enrollment],
+    instances: dict[int, Instance],
+    writes: Writes,
+) -> Enrollment | None:
+    """Enter the profile if the rules allow; the new enrollment, or None."""
+    mine = [e for e in known if e.journey_id == live.journey_id]
+    if any(e.entry_activity_id == activity.pk for e in mine):
+        return None  # this activity already entered
+    past = [PastEntry(instances[e.pk].entered_at, instances[e.pk].active) for e in mine]
     ctx = context_for(profile, live.journey_id)
-    reason = entry_refusal(live.document, at=given.timestamp, activity=given, subject=ctx.subject, entries=past)
-    if reason is not None:
-        return reason
-    if Enrollment.objects.filter(journey_id=live.journey_id, entry_activity_id=activity.pk).exists():
-        return "active"  # this activity already entered (a retried batch)
+    if entry_refusal(live.document, at=given.timestamp, activity=given, subject=ctx.subject, entries=past):
+        return None
     instance, effects = enter(live.document, at=given.timestamp, trigger=given.properties, ctx=ctx)
     enrollment = Enrollment(
         workspace_id=profile.workspace_id,
@@ -376,9 +409,10 @@ def _try_enter(
     )
     instance_store(enrollment, instance)
     enrollment.save()
+    instances[enrollment.pk] = instance
     writes.count(enrollment, instance.entered_at, "entered")
     apply_effects(enrollment, effects, paused=False, writes=writes)
-    return None
+    return enrollment
 
 
 # --- The timer sweep --------------------------------------------------------------------------------
