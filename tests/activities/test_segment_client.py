@@ -53,6 +53,18 @@ def send_story(client: Client, device_now: datetime, run: str) -> None:
     )
 
 
+def sdk(write_key: str, host: str, gzip: bool, errors: list[Exception]) -> Client:
+    """The real client, batching 10 calls a request, collecting what it reports as failed."""
+    return Client(
+        write_key,
+        host=host,
+        gzip=gzip,
+        upload_size=10,
+        max_retries=3,
+        on_error=lambda error, batch: errors.append(error),
+    )
+
+
 def flush(client: Client) -> None:
     client.flush()
     client.join()
@@ -63,14 +75,7 @@ def test_sdk_batches_land_once_with_skew_corrected(live_nudge: str, acme, gzip: 
     errors: list[Exception] = []
     real_now = datetime.now(UTC)
     with time_machine.travel(real_now + SKEW, tick=True):
-        client = Client(
-            acme.write_key,
-            host=live_nudge,
-            gzip=gzip,
-            upload_size=10,
-            max_retries=3,
-            on_error=lambda error, batch: errors.append(error),
-        )
+        client = sdk(acme.write_key, live_nudge, gzip, errors)
         send_story(client, datetime.now(UTC), run="r1")
         flush(client)
     assert errors == []
@@ -92,14 +97,7 @@ def test_sdk_batches_land_once_with_skew_corrected(live_nudge: str, acme, gzip: 
     assert Profile.objects.live().count() == 5
 
     # The SDK retrying the same messages (same messageIds) stores nothing new.
-    client = Client(
-        acme.write_key,
-        host=live_nudge,
-        gzip=gzip,
-        upload_size=10,
-        max_retries=3,
-        on_error=lambda error, batch: errors.append(error),
-    )
+    client = sdk(acme.write_key, live_nudge, gzip, errors)
     send_story(client, datetime.now(UTC), run="r1")
     flush(client)
     assert errors == []
