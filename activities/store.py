@@ -10,14 +10,10 @@ profile changes add statements only when they occur.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import orjson
-import psycopg
 from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError, connection, transaction
 
 from activities.identity import (
@@ -30,6 +26,7 @@ from activities.identity import (
 )
 from activities.models import Activity, DedupeKey, EvaluationBatch, IdentityKind, Profile, PushDevice
 from activities.segment_spec import Message
+from config.sql import insert_returning, json_text, raw_cursor
 
 logger = logging.getLogger(__name__)
 
@@ -41,48 +38,6 @@ class StoreResult:
     new_messages: list[Message]
 
 
-def _json(value: Any) -> str:
-    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
-
-
-@contextmanager
-def _raw_cursor() -> Iterator[psycopg.Cursor]:
-    """A server-side-binding psycopg cursor on Django's connection (same transaction), whose errors
-    Django translates as it does for its own cursors (psycopg's OperationalError → Django's)."""
-    connection.ensure_connection()
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        yield cursor
-
-
-def _insert_returning(
-    table: str,
-    columns: list[str],
-    rows: list[tuple],
-    returning: str,
-    json_columns: frozenset[str] = frozenset(),
-    conflict: str = "",
-) -> list[tuple]:
-    """A multi-row INSERT … [ON CONFLICT …] RETURNING, the same on PostgreSQL and SQLite."""
-    if not rows:
-        return []
-    cast = "::jsonb" if connection.vendor == "postgresql" else ""
-    placeholders = "(" + ", ".join(f"%s{cast}" if c in json_columns else "%s" for c in columns) + ")"
-    sql = (
-        f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([placeholders] * len(rows))}"
-        f" {conflict} RETURNING {returning}"
-    )
-    params = [value for row in rows for value in row]
-    if connection.vendor == "postgresql":
-        # Server-side binding: psycopg sends the values apart from the statement instead of quoting
-        # hundreds of them into it, which is most of a batch's client time. Same connection and transaction.
-        with _raw_cursor() as raw:
-            raw.execute(sql, params)
-            return raw.fetchall()
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
-
-
 def _new_messages(workspace_id: int, messages: list[Message], received_at: datetime) -> list[Message]:
     """Claim each messageId in the dedupe table; only messages whose claim succeeds are new."""
     first: dict[str, Message] = {}
@@ -90,7 +45,7 @@ def _new_messages(workspace_id: int, messages: list[Message], received_at: datet
         first.setdefault(message.message_id, message)
     if connection.vendor == "postgresql":
         # One fixed statement whatever the batch size: psycopg prepares it once per connection.
-        with _raw_cursor() as raw:
+        with raw_cursor() as raw:
             raw.execute(
                 f"INSERT INTO {DedupeKey._meta.db_table} (workspace_id, message_id, received_at) "
                 "SELECT %s, unnest(%s::text[]), %s ON CONFLICT (workspace_id, message_id) DO NOTHING "
@@ -99,7 +54,7 @@ def _new_messages(workspace_id: int, messages: list[Message], received_at: datet
             )
             new_ids = {row[0] for row in raw.fetchall()}
         return [m for m in first.values() if m.message_id in new_ids]
-    claimed = _insert_returning(
+    claimed = insert_returning(
         DedupeKey._meta.db_table,
         ["workspace_id", "message_id", "received_at"],
         [(workspace_id, message_id, received_at) for message_id in first],
@@ -142,8 +97,8 @@ def messages_store(
                 owner,
                 m.name,
                 m.type,
-                _json(m.properties),
-                _json(m.context),
+                json_text(m.properties),
+                json_text(m.context),
                 m.timestamp,
                 received_at,
                 m.message_id,
@@ -153,10 +108,10 @@ def messages_store(
         activity_ids = _activities_write(rows)
         _profiles_update(workspace_id, new, owners, shared)
         if not historical:
-            ((batch_id,),) = _insert_returning(
+            ((batch_id,),) = insert_returning(
                 EvaluationBatch._meta.db_table,
                 ["workspace_id", "activity_ids", "created_at", "attempts"],
-                [(workspace_id, _json(activity_ids), received_at, 0)],
+                [(workspace_id, json_text(activity_ids), received_at, 0)],
                 "id",
                 json_columns=frozenset({"activity_ids"}),
             )
@@ -195,11 +150,11 @@ def _activities_write(rows: list[tuple]) -> list[int]:
     """
     table = Activity._meta.db_table
     if connection.vendor != "postgresql" or len(rows) < COPY_FROM_ROWS:
-        inserted = _insert_returning(
+        inserted = insert_returning(
             table, ACTIVITY_COLUMNS, rows, "id", json_columns=frozenset({"properties", "context"})
         )
         return [row[0] for row in inserted]
-    with _raw_cursor() as raw:
+    with raw_cursor() as raw:
         raw.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, len(rows)])
         ids = sorted(row[0] for row in raw.fetchall())
         with raw.copy(f"COPY {table} (id, {', '.join(ACTIVITY_COLUMNS)}) FROM STDIN") as copy:

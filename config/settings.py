@@ -175,12 +175,13 @@ CELERY_BROKER_URL = _broker(env_str("CELERY_BROKER_URL", "filesystem://"))
 CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
 if CELERY_BROKER_URL.startswith("filesystem"):
     _queue = VAR_DIR / "broker"
-    for _sub in ("queue", "processed"):
+    for _sub in ("queue", "processed", "control"):
         (_queue / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_queue / "queue"),
         "data_folder_out": str(_queue / "queue"),
         "processed_folder": str(_queue / "processed"),
+        "control_folder": str(_queue / "control"),  # broadcast (remote control) exchanges
         "store_processed": False,
     }
 CELERY_BROKER_CONNECTION_TIMEOUT = 3
@@ -233,7 +234,7 @@ NUDGE_MAX_REQUEST_BYTES = 500 * 1024
 NUDGE_ACTIVITY_CONSUMERS = [
     "activities.tracking.profiles_seen_record",
     "activities.tracking.tracked_activities_record",
-    "journeys.runtime.activities_evaluate",
+    "journeys.evaluation.activities_evaluate",
 ]
 # Called when a profile is deleted (before) and merged into another (after the move), in this order.
 NUDGE_PROFILE_DELETED_HOOKS = ["journeys.runtime.profile_deleted"]

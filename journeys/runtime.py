@@ -1,28 +1,25 @@
-"""The live runtime: the engine driven by stored activities (the evaluation pipeline) and by durable
-timers (the sweep), with every effect applied in the same transaction as the state it follows from.
+"""The live runtime's shared parts: the unit of work every path writes through (`Writes`), the
+mapping between enrollment rows and engine instances, effects into writes, the durable timer sweep,
+and what happens to journeys when a profile is deleted or merged. Activities reach the engine through
+`journeys.evaluation`; the cached index of running journeys is `journeys.live`.
 
-Locks, always in this order: a profile row (FOR NO KEY UPDATE: one evaluation per profile at a time,
-which is what makes entry rules hold under concurrent events), then its enrollments. The sweep claims
-timers with SKIP LOCKED and skips an enrollment another transaction holds, so it never waits in a
-cycle with the evaluation path; a skipped timer fires on the next pass.
+Locks, always in this order: profile rows (FOR NO KEY UPDATE, in id order: one evaluation per profile at
+a time, which is what makes entry rules hold under concurrent events), then their enrollments. The
+sweep claims timers with SKIP LOCKED and skips an enrollment or profile another transaction holds, so it
+never waits in a cycle with the evaluation path; a skipped timer fires on the next pass.
 """
 
 from __future__ import annotations
 
-import json
-import logging
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import F, Q
 from django.utils import timezone
 
-from activities.models import Activity, Profile
-from journeys.document import Journey, parse_journey
+from activities.models import Profile
+from config.sql import execute, insert_columns, update_columns
 from journeys.engine import (
-    ActivityInput,
     CallWebhook,
     ChangeProfile,
     ClearTimer,
@@ -33,172 +30,187 @@ from journeys.engine import (
     Exited,
     Instance,
     NodeEntered,
-    PastEntry,
     SendMessage,
     SetTimer,
     Step,
-    enter,
-    entry_refusal,
-    on_activity,
     on_timer,
 )
 from journeys.engine import stop as engine_stop
-from journeys.models import Enrollment, JourneyStat, JourneyStatus, JourneyVersion, Timer
+from journeys.live import document_for
+from journeys.models import Enrollment, JourneyStat, JourneyStatus, Timer
 from journeys.models import Journey as JourneyRow
 from journeys.subject import ProfileSubject
 from messaging.models import Message, MessageStatus
-from workspaces.models import Workspace
 
-logger = logging.getLogger(__name__)
-
-TAKING_ENTRIES = (JourneyStatus.LIVE, JourneyStatus.SCHEDULED)
-RUNNING = (JourneyStatus.LIVE, JourneyStatus.SCHEDULED, JourneyStatus.PAUSED)
-ATTRIBUTION_LOOKBACK = timedelta(days=400)  # longest conversion window a journey may look back over
-
-
-# --- Live journeys, cached per worker and refreshed when the workspace's generation moves ---------
-
-
-@dataclass(frozen=True)
-class LiveJourney:
-    journey_id: int
-    version_id: int
-    document: Journey
-
-
-_documents: dict[int, Journey] = {}
-_triggers: dict[int, tuple[int, dict[str, list[LiveJourney]], bool]] = {}
-
-
-def version_document(version: JourneyVersion) -> Journey:
-    """Versions never change, so their parsed documents are cached for the worker's life."""
-    document = _documents.get(version.pk)
-    if document is None:
-        document = _documents[version.pk] = parse_journey(version.document)
-    return document
-
-
-def document_for(version_id: int) -> Journey:
-    """The parsed document of a version, read from the database only the first time."""
-    document = _documents.get(version_id)
-    if document is None:
-        document = version_document(JourneyVersion.objects.get(pk=version_id))
-    return document
-
-
-def live_index(workspace_id: int) -> tuple[dict[str, list[LiveJourney]], bool]:
-    """Journeys taking entries, by entry event name (an activity costs O(journeys it triggers)), and
-    whether any journey of the workspace is running at all. Refreshed when the generation moves."""
-    generation = Workspace.objects.filter(pk=workspace_id).values_list("journeys_generation", flat=True).first()
-    cached = _triggers.get(workspace_id)
-    if cached is not None and cached[0] == generation:
-        return cached[1], cached[2]
-    index: dict[str, list[LiveJourney]] = {}
-    rows = JourneyRow.objects.filter(
-        workspace_id=workspace_id, status__in=TAKING_ENTRIES, live_version__isnull=False
-    ).select_related("live_version")
-    for row in rows:
-        assert row.live_version is not None
-        document = version_document(row.live_version)
-        if document.entry.type == "event" and document.entry.event:
-            index.setdefault(document.entry.event, []).append(LiveJourney(row.pk, row.live_version.pk, document))
-    running = JourneyRow.objects.filter(workspace_id=workspace_id, status__in=RUNNING).exists()
-    _triggers[workspace_id] = (generation or 0, index, running)
-    return index, running
-
-
-# --- Analytics counters, gathered per batch and written once ------------------------------------
+# --- Writes, gathered per transaction and made at its end -----------------------------------------
 
 
 class Writes:
-    """Everything one transaction of the runtime writes besides new enrollments: counter increments,
-    outbox messages, timer changes and enrollment state. Gathered while the engine runs and written
-    at the end with a handful of set-based statements, whatever the batch size (rows in key order, so
-    concurrent flushes lock in the same order)."""
+    """Everything one transaction of the runtime writes: new enrollments, counter increments, outbox
+    messages, timer changes and enrollment state. Gathered while the engine runs and written at the end
+    with a handful of set-based statements, whatever the batch size (rows in key order, so concurrent
+    flushes lock in the same order). New enrollments get their keys at flush, so everything that refers
+    to an enrollment is held by the object until then."""
 
     def __init__(self) -> None:
+        self._clear()
+
+    def _clear(self) -> None:
         self.counts: dict[tuple[int, int, str, str, str, str], int] = {}
-        self.messages: list[Message] = []
-        self.timers: dict[int, tuple[datetime, bool, int] | None] = {}  # enrollment → (due, held, ws) or cleared
-        self.enrollments: dict[int, Enrollment] = {}
+        self.new: list[Enrollment] = []
+        self.changed_rows: dict[int, Enrollment] = {}  # by id(): new enrollments have no key yet
+        self.messages: list[tuple[Enrollment, str, str, str, dict[str, Any], bool]] = []
+        self.timers: dict[int, tuple[Enrollment, tuple[datetime, bool] | None]] = {}  # set, or cleared
 
     def count(self, enrollment: Enrollment, at: datetime, metric: str, node: str = "", outcome: str = "") -> None:
         key = (enrollment.journey_id, enrollment.version_id, at.date().isoformat(), metric, node, outcome)
         self.counts[key] = self.counts.get(key, 0) + 1
 
+    def enroll(self, enrollment: Enrollment) -> None:
+        """A new enrollment, inserted (with its state as it stands at flush) before what refers to it."""
+        self.new.append(enrollment)
+        self.count(enrollment, enrollment.entered_at, "entered")
+
     def changed(self, enrollment: Enrollment) -> None:
-        self.enrollments[enrollment.pk] = enrollment
+        self.changed_rows[id(enrollment)] = enrollment
+
+    def timer(self, enrollment: Enrollment, due: tuple[datetime, bool] | None) -> None:
+        self.timers[id(enrollment)] = (enrollment, due)
 
     def flush(self) -> None:
-        self._enrollments()
+        self._insert()
+        self._update()
         self._timers()
-        if self.messages:
-            # One message per step: the idempotency key is unique, a replayed step adds nothing.
-            Message.objects.bulk_create(self.messages, ignore_conflicts=True)
+        self._messages()
         self._counts()
-        self.counts, self.messages, self.timers, self.enrollments = {}, [], {}, {}
+        self._clear()
 
-    def _enrollments(self) -> None:
-        if not self.enrollments:
+    def _insert(self) -> None:
+        if not self.new:
             return
-        table = Enrollment._meta.db_table
-        pg = connection.vendor == "postgresql"
-        cast = {"id": "::bigint", "ts": "::timestamptz", "json": "::jsonb"} if pg else {"id": "", "ts": "", "json": ""}
-        row = (
-            f"(%s{cast['id']}, %s, %s{cast['ts']}, %s{cast['ts']}, %s{cast['json']}, %s{cast['ts']}, "
-            f"%s{cast['ts']}, %s)"
+        if connection.vendor != "postgresql":
+            Enrollment.objects.bulk_create(self.new)
+            return
+        ids = execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+            [Enrollment._meta.db_table, len(self.new)],
         )
-        rows = [self.enrollments[pk] for pk in sorted(self.enrollments)]
-        params: list[Any] = []
-        for e in rows:
-            params += [
-                e.pk,
-                e.node,
-                e.wait_started,
-                e.due_at,
-                json.dumps(e.path),
-                e.converted_at,
-                e.exit_at,
-                e.exit_reason,
-            ]
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"WITH v(id, node, wait_started, due_at, path, converted_at, exit_at, exit_reason) AS "
-                f"(VALUES {', '.join([row] * len(rows))}) "
-                f"UPDATE {table} SET node = v.node, wait_started = v.wait_started, due_at = v.due_at, "
-                f"path = v.path, converted_at = v.converted_at, exit_at = v.exit_at, exit_reason = v.exit_reason "
-                f"FROM v WHERE {table}.id = v.id",
-                params,
-            )
+        for enrollment, (pk,) in zip(self.new, sorted(ids), strict=True):
+            enrollment.pk = pk
+        insert_columns(
+            Enrollment._meta.db_table,
+            {"id": "bigint", **ENROLLMENT_FIXED, **ENROLLMENT_STATE},
+            [(e.pk, *_fixed(e), *_state(e)) for e in self.new],
+        )
+
+    def _update(self) -> None:
+        inserted = {id(e) for e in self.new}
+        rows = sorted((e for key, e in self.changed_rows.items() if key not in inserted), key=lambda e: e.pk)
+        update_columns(Enrollment._meta.db_table, "id", ENROLLMENT_STATE, [(e.pk, *_state(e)) for e in rows])
 
     def _timers(self) -> None:
         if not self.timers:
             return
-        cleared = sorted(pk for pk, timer in self.timers.items() if timer is None)
+        settled = sorted(((e.pk, e.workspace_id, due) for e, due in self.timers.values()), key=lambda t: t[0])
+        cleared = [pk for pk, _, due in settled if due is None]
         if cleared:
             Timer.objects.filter(enrollment_id__in=cleared).delete()
-        kept = sorted((pk, timer) for pk, timer in self.timers.items() if timer is not None)
-        if kept:
-            Timer.objects.bulk_create(
-                [Timer(enrollment_id=pk, due_at=due, held=held, workspace_id=ws) for pk, (due, held, ws) in kept],
-                update_conflicts=True,
-                unique_fields=["enrollment"],
-                update_fields=["due_at", "held"],
+        insert_columns(
+            Timer._meta.db_table,
+            {"enrollment_id": "bigint", "workspace_id": "bigint", "due_at": "timestamptz", "held": "boolean"},
+            [(pk, workspace_id, *due) for pk, workspace_id, due in settled if due is not None],
+            conflict="ON CONFLICT (enrollment_id) DO UPDATE SET due_at = excluded.due_at, held = excluded.held",
+        )
+
+    def _messages(self) -> None:
+        """One message per step: the idempotency key is unique, so a replayed step adds nothing."""
+        now = timezone.now()
+        rows = [
+            (
+                f"journey:{e.pk}:{node}:{e.version_id}",
+                e.workspace_id,
+                e.profile_id,
+                e.pk,
+                node,
+                channel,
+                template,
+                payload,
+                MessageStatus.HELD if paused else MessageStatus.QUEUED,
+                "",
+                0,
+                now,
+                now,
             )
+            for e, node, channel, template, payload, paused in self.messages
+        ]
+        insert_columns(
+            Message._meta.db_table, MESSAGE_COLUMNS, rows, conflict="ON CONFLICT (idempotency_key) DO NOTHING"
+        )
 
     def _counts(self) -> None:
         if not self.counts:
             return
         table = JourneyStat._meta.db_table
-        rows = sorted(self.counts.items())
-        values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(rows))
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {table} (journey_id, version_id, day, metric, node, outcome, count) VALUES {values} "
-                f"ON CONFLICT (journey_id, version_id, day, metric, node, outcome) "
-                f"DO UPDATE SET count = {table}.count + excluded.count",
-                [value for key, count in rows for value in (*key, count)],
-            )
+        insert_columns(
+            table,
+            {
+                "journey_id": "bigint",
+                "version_id": "bigint",
+                "day": "date",
+                "metric": "text",
+                "node": "text",
+                "outcome": "text",
+                "count": "bigint",
+            },
+            [(*key, count) for key, count in sorted(self.counts.items())],
+            conflict=(
+                "ON CONFLICT (journey_id, version_id, day, metric, node, outcome) "
+                f"DO UPDATE SET count = {table}.count + excluded.count"
+            ),
+        )
+
+
+ENROLLMENT_FIXED = {
+    "workspace_id": "bigint",
+    "journey_id": "bigint",
+    "version_id": "bigint",
+    "profile_id": "bigint",
+    "entry_activity_id": "bigint",
+    "entered_at": "timestamptz",
+    "trigger": "jsonb",
+}
+ENROLLMENT_STATE = {
+    "node": "text",
+    "wait_started": "timestamptz",
+    "due_at": "timestamptz",
+    "path": "jsonb",
+    "converted_at": "timestamptz",
+    "exit_at": "timestamptz",
+    "exit_reason": "text",
+}
+MESSAGE_COLUMNS = {
+    "idempotency_key": "text",
+    "workspace_id": "bigint",
+    "profile_id": "bigint",
+    "enrollment_id": "bigint",
+    "node": "text",
+    "channel": "text",
+    "template": "text",
+    "payload": "jsonb",
+    "status": "text",
+    "status_reason": "text",
+    "attempts": "integer",
+    "created_at": "timestamptz",
+    "updated_at": "timestamptz",
+}
+
+
+def _fixed(e: Enrollment) -> tuple:
+    return (e.workspace_id, e.journey_id, e.version_id, e.profile_id, e.entry_activity_id, e.entered_at, e.trigger)
+
+
+def _state(e: Enrollment) -> tuple:
+    return (e.node, e.wait_started, e.due_at, e.path, e.converted_at, e.exit_at, e.exit_reason)
 
 
 # --- Enrollment state <-> engine instance ----------------------------------------------------------
@@ -253,13 +265,11 @@ def apply_effects(enrollment: Enrollment, effects: list[Effect], *, paused: bool
             case Exited(reason, at):
                 writes.count(enrollment, at, "exited", outcome=reason)
             case SetTimer(at):
-                writes.timers[enrollment.pk] = (at, paused, enrollment.workspace_id)
+                writes.timer(enrollment, (at, paused))
             case ClearTimer():
-                writes.timers[enrollment.pk] = None
+                writes.timer(enrollment, None)
             case SendMessage(node, channel, template, at):
-                writes.messages.append(
-                    _message(enrollment, node, channel, template, {"event": enrollment.trigger}, paused)
-                )
+                writes.messages.append((enrollment, node, channel, template, {"event": enrollment.trigger}, paused))
                 writes.count(enrollment, at, "message", node)
             case CallWebhook(node, url, method, headers, body, at):
                 request = {
@@ -269,150 +279,8 @@ def apply_effects(enrollment: Enrollment, effects: list[Effect], *, paused: bool
                     "body": body,
                     "event": enrollment.trigger,
                 }
-                writes.messages.append(_message(enrollment, node, "webhook", "", request, paused))
+                writes.messages.append((enrollment, node, "webhook", "", request, paused))
                 writes.count(enrollment, at, "message", node)
-
-
-def _message(
-    enrollment: Enrollment, node: str, channel: str, template: str, payload: dict[str, Any], paused: bool
-) -> Message:
-    return Message(
-        idempotency_key=f"journey:{enrollment.pk}:{node}:{enrollment.version_id}",
-        workspace_id=enrollment.workspace_id,
-        profile_id=enrollment.profile_id,
-        enrollment=enrollment,
-        node=node,
-        channel=channel,
-        template=template,
-        payload=payload,
-        status=MessageStatus.HELD if paused else MessageStatus.QUEUED,
-    )
-
-
-# --- The evaluation pipeline's consumer -----------------------------------------------------------
-
-
-def activities_evaluate(workspace_id: int, activities: list[Activity]) -> None:
-    """Run every activity of a stored batch through the journeys, profile by profile, in time order.
-
-    Each profile's enrollments are read (and locked) once per batch and kept in memory while its
-    activities run; everything is written together at the end.
-    """
-    triggers, running = live_index(workspace_id)
-    if not running:
-        return  # no journey live, scheduled or paused: nothing can react
-    writes = Writes()
-    by_profile: dict[int, list[Activity]] = {}
-    for activity in activities:
-        by_profile.setdefault(activity.profile_id, []).append(activity)
-    for profile_id in sorted(by_profile):
-        own = sorted(by_profile[profile_id], key=lambda a: (a.timestamp, a.pk))
-        triggered = {live.journey_id for a in own for live in triggers.get(a.name, [])}
-        known = _known_enrollments(profile_id, triggered, own[0].timestamp)
-        if not known and not triggered:
-            continue
-        profile = _lock_profile(profile_id)
-        if profile is None or profile.merged_into_id is not None:
-            continue
-        if known:  # read again now that the profile is ours: no other evaluation can change them
-            known = _known_enrollments(profile_id, triggered, own[0].timestamp, lock=True)
-        instances = {e.pk: instance_of(e) for e in known}
-        for activity in own:
-            _evaluate(profile, activity, triggers, known, instances, writes)
-    writes.flush()
-
-
-def _known_enrollments(
-    profile_id: int, triggered: set[int], earliest: datetime, *, lock: bool = False
-) -> list[Enrollment]:
-    """The profile's enrollments that an activity may move (inside, or attributable for conversion) and,
-    for journeys it may enter, its past entries (for once, lock and cap)."""
-    rows = (
-        Enrollment.objects.filter(
-            Q(exit_at__isnull=True)
-            | Q(exit_reason="completed", converted_at__isnull=True, entered_at__gte=earliest - ATTRIBUTION_LOOKBACK)
-            | Q(journey_id__in=triggered),
-            profile_id=profile_id,
-            journey__status__in=RUNNING,
-        )
-        .select_related("journey")
-        .order_by("pk")
-    )
-    if lock and connection.features.has_select_for_update:
-        rows = rows.select_for_update(of=("self",))
-    return list(rows)
-
-
-def _lock_profile(profile_id: int) -> Profile | None:
-    rows = Profile.objects.select_related("workspace").filter(pk=profile_id)
-    if connection.features.has_select_for_update:
-        rows = rows.select_for_update(no_key=True, of=("self",))
-    return rows.first()
-
-
-def _evaluate(
-    profile: Profile,
-    activity: Activity,
-    triggers: dict[str, list[LiveJourney]],
-    known: list[Enrollment],
-    instances: dict[int, Instance],
-    writes: Writes,
-) -> None:
-    given = ActivityInput(activity.name, activity.properties, activity.timestamp)
-    for enrollment in list(known):
-        instance = instances[enrollment.pk]
-        attributable = (
-            instance.exit_reason == "completed"
-            and instance.converted_at is None
-            and instance.entered_at >= activity.timestamp - ATTRIBUTION_LOOKBACK
-        )
-        if not (instance.active or attributable):
-            continue
-        effects = on_activity(
-            document_for(enrollment.version_id), instance, given, context_for(profile, enrollment.journey_id)
-        )
-        if effects:
-            instance_store(enrollment, instance)
-            apply_effects(enrollment, effects, paused=enrollment.journey.status == JourneyStatus.PAUSED, writes=writes)
-    for live in triggers.get(activity.name, []):
-        entered = _try_enter(profile, activity, given, live, known, instances, writes)
-        if entered is not None:
-            known.append(entered)
-
-
-def _try_enter(
-    profile: Profile,
-    activity: Activity,
-    given: ActivityInput,
-    live: LiveJourney,
-    known: list[Enrollment],
-    instances: dict[int, Instance],
-    writes: Writes,
-) -> Enrollment | None:
-    """Enter the profile if the rules allow; the new enrollment, or None."""
-    mine = [e for e in known if e.journey_id == live.journey_id]
-    if any(e.entry_activity_id == activity.pk for e in mine):
-        return None  # this activity already entered
-    past = [PastEntry(instances[e.pk].entered_at, instances[e.pk].active) for e in mine]
-    ctx = context_for(profile, live.journey_id)
-    if entry_refusal(live.document, at=given.timestamp, activity=given, subject=ctx.subject, entries=past):
-        return None
-    instance, effects = enter(live.document, at=given.timestamp, trigger=given.properties, ctx=ctx)
-    enrollment = Enrollment(
-        workspace_id=profile.workspace_id,
-        journey_id=live.journey_id,
-        version_id=live.version_id,
-        profile=profile,
-        entry_activity_id=activity.pk,
-        entered_at=instance.entered_at,
-        trigger=dict(instance.trigger),
-    )
-    instance_store(enrollment, instance)
-    enrollment.save()
-    instances[enrollment.pk] = instance
-    writes.count(enrollment, instance.entered_at, "entered")
-    apply_effects(enrollment, effects, paused=False, writes=writes)
-    return enrollment
 
 
 # --- The timer sweep --------------------------------------------------------------------------------
@@ -438,8 +306,10 @@ def _fire_batch(now: datetime, batch_size: int) -> tuple[int, int]:
         timers = list(claim.values_list("enrollment_id", flat=True)[:batch_size])
         rows = Enrollment.objects.select_related("journey", "profile__workspace").filter(pk__in=timers).order_by("pk")
         if connection.features.has_select_for_update:
-            # An enrollment an evaluation holds is skipped; its timer stays for the next pass.
-            rows = rows.select_for_update(skip_locked=True, of=("self",))
+            # An enrollment (or profile) an evaluation holds is skipped; its timer stays for the next
+            # pass. The profile is locked too because a step may change it (update_profile); waiting
+            # for it here, holding the enrollment, could deadlock with an evaluation.
+            rows = rows.select_for_update(skip_locked=True, no_key=True, of=("self", "profile"))
         writes, fired, paused = Writes(), 0, []
         for enrollment in rows:
             if enrollment.journey.status == JourneyStatus.PAUSED:
@@ -448,7 +318,7 @@ def _fire_batch(now: datetime, batch_size: int) -> tuple[int, int]:
             instance = instance_of(enrollment)
             ctx = context_for(enrollment.profile, enrollment.journey_id)
             effects = on_timer(document_for(enrollment.version_id), instance, now=now, ctx=ctx)
-            writes.timers[enrollment.pk] = None  # this timer is spent, whatever it did
+            writes.timer(enrollment, None)  # this timer is spent, whatever it did
             if effects:
                 instance_store(enrollment, instance)
                 apply_effects(enrollment, effects, paused=False, writes=writes)
@@ -466,10 +336,6 @@ def timers_release(journey: JourneyRow) -> int:
 
 def timers_hold(journey: JourneyRow) -> int:
     return Timer.objects.filter(enrollment__journey=journey, held=False).update(held=True)
-
-
-def generation_bump(workspace_id: int) -> None:
-    Workspace.objects.filter(pk=workspace_id).update(journeys_generation=F("journeys_generation") + 1)
 
 
 # --- Profiles leaving: deleted (privacy) or merged into another --------------------------------------

@@ -17,8 +17,9 @@ from django.utils import timezone
 from activities.models import Profile
 from journeys.document import Journey as Document
 from journeys.engine import PastEntry, enter, entry_refusal
+from journeys.live import version_document
 from journeys.models import Enrollment, Journey, JourneyStatus, ScheduledRun
-from journeys.runtime import Writes, apply_effects, context_for, instance_store, version_document
+from journeys.runtime import Writes, apply_effects, context_for, instance_store
 
 BATCH = 500
 
@@ -106,8 +107,7 @@ def _run_batch(run: ScheduledRun, journey: Journey, document: Document) -> int:
             trigger={},
         )
         instance_store(enrollment, instance)
-        enrollment.save()
-        writes.count(enrollment, instance.entered_at, "entered")
+        writes.enroll(enrollment)
         apply_effects(enrollment, effects, paused=False, writes=writes)
         entered += 1
     writes.flush()

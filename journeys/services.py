@@ -10,7 +10,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from journeys import runtime
+from journeys import live, runtime
 from journeys.document import DocumentError, Problem, parse_journey
 from journeys.document import Journey as Document
 from journeys.models import Enrollment, Journey, JourneyStatus, JourneyVersion, Timer
@@ -83,7 +83,7 @@ def journey_publish(*, journey: Journey, actor: User | None) -> JourneyVersion:
         starts_later = document.schedule_start is not None and document.schedule_start > timezone.now()
         journey.status = JourneyStatus.SCHEDULED if starts_later else JourneyStatus.LIVE
     journey.save(update_fields=["live_version", "name", "status", "updated_at"])
-    runtime.generation_bump(journey.workspace_id)
+    live.generation_bump(journey.workspace_id)
     audit_log_append(
         workspace=journey.workspace, actor=actor, action="published", obj=journey, changes={"version": number}
     )
@@ -98,7 +98,7 @@ def journey_pause(*, journey: Journey, actor: User | None) -> Journey:
     journey.status = JourneyStatus.PAUSED
     journey.save(update_fields=["status", "updated_at"])
     runtime.timers_hold(journey)
-    runtime.generation_bump(journey.workspace_id)
+    live.generation_bump(journey.workspace_id)
     audit_log_append(workspace=journey.workspace, actor=actor, action="paused", obj=journey)
     return journey
 
@@ -112,7 +112,7 @@ def journey_resume(*, journey: Journey, actor: User | None) -> Journey:
     journey.save(update_fields=["status", "updated_at"])
     runtime.timers_release(journey)
     Message.objects.filter(enrollment__journey=journey, status=MessageStatus.HELD).update(status=MessageStatus.QUEUED)
-    runtime.generation_bump(journey.workspace_id)
+    live.generation_bump(journey.workspace_id)
     audit_log_append(workspace=journey.workspace, actor=actor, action="resumed", obj=journey)
     return journey
 
@@ -132,7 +132,7 @@ def journey_stop(*, journey: Journey, actor: User | None) -> int:
     Message.objects.filter(enrollment__journey=journey, status=MessageStatus.HELD).update(
         status=MessageStatus.SUPPRESSED, status_reason="journey stopped"
     )
-    runtime.generation_bump(journey.workspace_id)
+    live.generation_bump(journey.workspace_id)
     audit_log_append(
         workspace=journey.workspace, actor=actor, action="stopped", obj=journey, changes={"exited": exited}
     )

@@ -1,0 +1,128 @@
+"""What a worker knows about a workspace's running journeys, cached and refreshed when the workspace's
+`journeys_generation` moves (every publish, pause, resume and stop bumps it).
+
+The index answers, for a batch of activities, without touching the database: which journeys each
+activity name may enter, which versions it may move (their waits or their conversion), and how far back
+each journey's entry rules and conversion look. That is what keeps an activity's cost to O(journeys it
+concerns) and a batch's reads to the rows that can matter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.db.models import F
+
+from journeys.document import Journey, WaitEvent, parse_journey
+from journeys.models import Journey as JourneyRow
+from journeys.models import JourneyStatus, JourneyVersion
+from segments.durations import Duration
+from workspaces.models import Workspace
+
+TAKING_ENTRIES = (JourneyStatus.LIVE, JourneyStatus.SCHEDULED)
+RUNNING = (JourneyStatus.LIVE, JourneyStatus.SCHEDULED, JourneyStatus.PAUSED)
+# Calendar durations (months) are not exact inverses; bounds computed from them keep this much slack
+# and the engine decides exactly on the rows read.
+SLACK = timedelta(days=3)
+
+
+@dataclass(frozen=True)
+class LiveJourney:
+    row: JourneyRow
+    version_id: int
+    document: Journey
+
+    @property
+    def journey_id(self) -> int:
+        return self.row.pk
+
+    def entries_since(self, earliest: datetime) -> datetime | None:
+        """How far back past entries can refuse an entry at `earliest` or later (once, lock, cap);
+        None when any past entry can (once, or a cap with no period); `earliest` when none can."""
+        rules = self.document.reentry
+        if rules.mode == "once" or (rules.cap is not None and rules.cap.period is None):
+            return None
+        windows = [d for d in (rules.lock, rules.cap.period if rules.cap else None) if d is not None]
+        return min((d.before(earliest) for d in windows), default=earliest + SLACK) - SLACK
+
+
+@dataclass(frozen=True)
+class LiveIndex:
+    triggers: dict[str, list[LiveJourney]] = field(default_factory=dict)  # entry event → journeys
+    running: bool = False  # any journey live, scheduled or paused
+    moved_by: dict[str, frozenset[int]] = field(default_factory=dict)  # activity name → versions it may move
+    conversion: dict[int, tuple[str, Duration]] = field(default_factory=dict)  # version → (event, window)
+
+    def versions_moved(self, names: Iterable[str]) -> set[int]:
+        return set().union(*(self.moved_by.get(name, frozenset()) for name in names))
+
+    def attributable_since(self, version_id: int, earliest: datetime) -> datetime:
+        """The oldest entry a conversion at `earliest` or later can still be credited to."""
+        return self.conversion[version_id][1].before(earliest) - SLACK
+
+
+_documents: dict[int, Journey] = {}
+_indexes: dict[int, tuple[int, LiveIndex]] = {}
+
+
+def version_document(version: JourneyVersion) -> Journey:
+    """Versions never change, so their parsed documents are cached for the worker's life."""
+    document = _documents.get(version.pk)
+    if document is None:
+        document = _documents[version.pk] = parse_journey(version.document)
+    return document
+
+
+def document_for(version_id: int) -> Journey:
+    """The parsed document of a version, read from the database only the first time."""
+    document = _documents.get(version_id)
+    if document is None:
+        document = version_document(JourneyVersion.objects.get(pk=version_id))
+    return document
+
+
+def live_index(workspace_id: int) -> LiveIndex:
+    """The workspace's index, rebuilt only when its generation has moved since it was built."""
+    generation = Workspace.objects.filter(pk=workspace_id).values_list("journeys_generation", flat=True).first() or 0
+    cached = _indexes.get(workspace_id)
+    if cached is not None and cached[0] == generation:
+        return cached[1]
+    index = _build(workspace_id)
+    _indexes[workspace_id] = (generation, index)
+    return index
+
+
+def _build(workspace_id: int) -> LiveIndex:
+    triggers: dict[str, list[LiveJourney]] = {}
+    rows = JourneyRow.objects.filter(
+        workspace_id=workspace_id, status__in=TAKING_ENTRIES, live_version__isnull=False
+    ).select_related("live_version")
+    for row in rows:
+        assert row.live_version is not None
+        document = version_document(row.live_version)
+        if document.entry.type == "event" and document.entry.event:
+            triggers.setdefault(document.entry.event, []).append(LiveJourney(row, row.live_version.pk, document))
+    moved_by: dict[str, set[int]] = {}
+    conversion: dict[int, tuple[str, Duration]] = {}
+    versions = JourneyVersion.objects.filter(journey__workspace_id=workspace_id, journey__status__in=RUNNING)
+    for version in versions:
+        document = version_document(version)
+        names = {node.event for node in document.nodes.values() if isinstance(node, WaitEvent)}
+        if document.conversion is not None:
+            names.add(document.conversion.event)
+            conversion[version.pk] = (document.conversion.event, document.conversion.window)
+        for name in names:
+            moved_by.setdefault(name, set()).add(version.pk)
+    return LiveIndex(
+        triggers=triggers,
+        running=JourneyRow.objects.filter(workspace_id=workspace_id, status__in=RUNNING).exists(),
+        moved_by={name: frozenset(ids) for name, ids in moved_by.items()},
+        conversion=conversion,
+    )
+
+
+def generation_bump(workspace_id: int) -> None:
+    """Every worker rebuilds the workspace's index before its next batch."""
+    Workspace.objects.filter(pk=workspace_id).update(journeys_generation=F("journeys_generation") + 1)
