@@ -3,13 +3,15 @@ the same due timers fire each exactly once."""
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
+from django.db import connection, transaction
 from django.test import Client
 from django.utils import timezone
 
-from activities.models import EvaluationBatch
+from activities.models import EvaluationBatch, Profile
 from activities.pipeline import batch_process
 from journeys.models import Enrollment, Timer
 from journeys.runtime import timers_fire
@@ -68,3 +70,40 @@ def test_two_sweepers_fire_each_due_timer_exactly_once(acme):
     for enrollment in Enrollment.objects.filter(journey=journey):
         assert [step["outcome"] for step in enrollment.path] == ["on_timeout", "next"]
         assert enrollment.exit_reason == "completed"
+
+
+def test_sweep_skips_a_profile_an_evaluation_holds_and_fires_it_next_pass(acme):
+    """A step may change the profile, so the sweep must not wait for one an evaluation has locked
+    (it holds the enrollment meanwhile: a deadlock). It skips it; the next pass fires it."""
+    journey = _live(acme)
+    segment = SegmentClient(Client(), acme.write_key)
+    for user in ("held", "free"):
+        segment.post(
+            "/v1/track", {"userId": user, "event": "screen_view", "properties": {"screen_name": "Spring Discounts"}}
+        )
+    for batch in EvaluationBatch.objects.order_by("pk"):
+        batch_process(batch.pk)
+    past = timezone.now() - timedelta(minutes=1)
+    Timer.objects.update(due_at=past)
+    Enrollment.objects.update(due_at=past)
+    held = Enrollment.objects.get(journey=journey, profile__identities__value="held").profile_id
+    locked, release = threading.Event(), threading.Event()
+
+    def evaluation_holding_the_profile() -> None:
+        with transaction.atomic():
+            Profile.objects.select_for_update(no_key=True).filter(pk=held).get()
+            locked.set()
+            release.wait(10)
+        connection.close()
+
+    holder = threading.Thread(target=evaluation_holding_the_profile)
+    holder.start()
+    try:
+        assert locked.wait(10)
+        assert timers_fire() == 1
+        assert list(Timer.objects.values_list("enrollment__profile_id", flat=True)) == [held]
+    finally:
+        release.set()
+        holder.join()
+    assert timers_fire() == 1
+    assert not Timer.objects.exists()
