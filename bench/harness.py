@@ -101,6 +101,36 @@ def gunicorn(workers: int = 2, threads: int = 4) -> Iterator[str]:
         process.wait(timeout=20)
 
 
+@contextmanager
+def celery_worker(concurrency: int = 2) -> Iterator[None]:
+    """Production worker processes (prefork) on the benchmark broker, which starts empty."""
+    import redis
+
+    redis.Redis.from_url(bench_env()["CELERY_BROKER_URL"]).flushdb()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            f"--concurrency={concurrency}",
+            "--loglevel=WARNING",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
+        cwd=ROOT,
+        env=bench_env(),
+    )
+    try:
+        yield
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
 def children_cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -37,7 +38,7 @@ async def _one(host: str, port: int, head: bytes, body: bytes) -> int:
         writer.close()
 
 
-async def _run(url: str, bodies: list[bytes], headers: dict[str, str], concurrency: int) -> LoadResult:
+def _target(url: str, headers: dict[str, str]) -> tuple[str, int, bytes]:
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     head = (
@@ -45,6 +46,11 @@ async def _run(url: str, bodies: list[bytes], headers: dict[str, str], concurren
         + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
         + "Content-Length: "
     ).encode()
+    return host, port, head
+
+
+async def _run(url: str, bodies: list[bytes], headers: dict[str, str], concurrency: int) -> LoadResult:
+    host, port, head = _target(url, headers)
     result = LoadResult(seconds=0.0)
     pending = iter(bodies)
 
@@ -60,6 +66,43 @@ async def _run(url: str, bodies: list[bytes], headers: dict[str, str], concurren
     result.seconds = time.perf_counter() - wall
     result.client_cpu_seconds = time.process_time() - cpu
     return result
+
+
+async def _paced(
+    url: str, bodies: list[bytes], headers: dict[str, str], interval: float, prepare: Callable[[bytes], bytes]
+) -> LoadResult:
+    """Open loop: body i is sent at start + i × interval whether or not earlier ones were answered,
+    passed through `prepare` as it leaves."""
+    host, port, head = _target(url, headers)
+    result = LoadResult(seconds=0.0)
+
+    async def send(body: bytes) -> None:
+        started = time.perf_counter()
+        status = await _one(host, port, head, body)
+        result.latencies.append(time.perf_counter() - started)
+        result.statuses[status] = result.statuses.get(status, 0) + 1
+
+    cpu, wall = time.process_time(), time.perf_counter()
+    tasks = []
+    for i, body in enumerate(bodies):
+        delay = wall + i * interval - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(send(prepare(body))))
+    await asyncio.gather(*tasks)
+    result.seconds = time.perf_counter() - wall
+    result.client_cpu_seconds = time.process_time() - cpu
+    return result
+
+
+def post_paced(
+    url: str,
+    bodies: list[bytes],
+    headers: dict[str, str],
+    interval: float,
+    prepare: Callable[[bytes], bytes] = lambda body: body,
+) -> LoadResult:
+    return asyncio.run(_paced(url, bodies, headers, interval, prepare))
 
 
 def post_all(url: str, bodies: list[bytes], headers: dict[str, str], concurrency: int = 8) -> LoadResult:

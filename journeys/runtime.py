@@ -304,17 +304,24 @@ def _fire_batch(now: datetime, batch_size: int) -> tuple[int, int]:
         if connection.features.has_select_for_update:
             claim = claim.select_for_update(skip_locked=True)
         timers = list(claim.values_list("enrollment_id", flat=True)[:batch_size])
-        rows = Enrollment.objects.select_related("journey", "profile__workspace").filter(pk__in=timers).order_by("pk")
+        rows = Enrollment.objects.select_related("journey").filter(pk__in=timers).order_by("pk")
         if connection.features.has_select_for_update:
             # An enrollment (or profile) an evaluation holds is skipped; its timer stays for the next
             # pass. The profile is locked too because a step may change it (update_profile); waiting
-            # for it here, holding the enrollment, could deadlock with an evaluation.
-            rows = rows.select_for_update(skip_locked=True, no_key=True, of=("self", "profile"))
+            # for it here, holding the enrollment, could deadlock with an evaluation. Two statements,
+            # not a join: each stays an index lookup by key whatever the size of the tables.
+            rows = rows.select_for_update(skip_locked=True, no_key=True, of=("self",))
+        enrollments = list(rows)
+        profiles = _profiles_claim({e.profile_id for e in enrollments})
         writes, fired, paused = Writes(), 0, []
-        for enrollment in rows:
+        for enrollment in enrollments:
             if enrollment.journey.status == JourneyStatus.PAUSED:
                 paused.append(enrollment.pk)
                 continue
+            profile = profiles.get(enrollment.profile_id)
+            if profile is None:
+                continue
+            enrollment.profile = profile
             instance = instance_of(enrollment)
             ctx = context_for(enrollment.profile, enrollment.journey_id)
             effects = on_timer(document_for(enrollment.version_id), instance, now=now, ctx=ctx)
@@ -327,6 +334,13 @@ def _fire_batch(now: datetime, batch_size: int) -> tuple[int, int]:
             Timer.objects.filter(enrollment_id__in=paused).update(held=True)
         writes.flush()
         return len(timers), fired
+
+
+def _profiles_claim(profile_ids: set[int]) -> dict[int, Profile]:
+    rows = Profile.objects.select_related("workspace").filter(pk__in=profile_ids).order_by("pk")
+    if connection.features.has_select_for_update:
+        rows = rows.select_for_update(skip_locked=True, no_key=True, of=("self",))
+    return {profile.pk: profile for profile in rows}
 
 
 def timers_release(journey: JourneyRow) -> int:
