@@ -12,6 +12,7 @@ from typing import Any
 from django.db import connection
 
 from activities.models import Activity, Profile, TrackedActivity
+from config.sql import update_columns
 
 MAX_PROPERTY_KEYS = 200
 
@@ -52,16 +53,15 @@ def tracked_activities_record(workspace_id: int, activities: list[Activity]) -> 
                 entry.properties.setdefault(key, set()).add(json_type(value))
     if not seen:
         return
-    TrackedActivity.objects.bulk_create(
-        [
-            TrackedActivity(workspace_id=workspace_id, name=name, first_seen=s.first, last_seen=s.last)
-            for name, s in sorted(seen.items())
-        ],
-        ignore_conflicts=True,
-    )
-    rows = list(
-        TrackedActivity.objects.select_for_update().filter(workspace_id=workspace_id, name__in=seen).order_by("name")
-    )
+    names = set(seen)
+    known = _known_names.setdefault(workspace_id, set())
+    if not names <= known:
+        _tracked_insert(workspace_id, names - known, seen)
+    rows = _tracked_locked(workspace_id, names)
+    if len(rows) < len(names):  # a row this worker knew of was deleted since
+        _tracked_insert(workspace_id, names - {row.name for row in rows}, seen)
+        rows = _tracked_locked(workspace_id, names)
+    known |= names
     for row in rows:
         entry = seen[row.name]
         row.count += entry.count
@@ -70,7 +70,36 @@ def tracked_activities_record(workspace_id: int, activities: list[Activity]) -> 
         for key, types in entry.properties.items():
             if key in row.properties or len(row.properties) < MAX_PROPERTY_KEYS:
                 row.properties[key] = sorted(set(row.properties.get(key, [])) | types)
-    TrackedActivity.objects.bulk_update(rows, ["count", "first_seen", "last_seen", "properties"])
+    update_columns(
+        TrackedActivity._meta.db_table,
+        "id",
+        {"count": "bigint", "first_seen": "timestamptz", "last_seen": "timestamptz", "properties": "jsonb"},
+        [(row.pk, row.count, row.first_seen, row.last_seen, row.properties) for row in rows],
+    )
+
+
+# Names each worker has seen stored, per workspace: new rows are inserted before any row is locked (in
+# name order), so two batches never wait on each other's inserts while holding locks.
+_known_names: dict[int, set[str]] = {}
+
+
+def _tracked_insert(workspace_id: int, names: set[str], seen: dict[str, _Seen]) -> None:
+    TrackedActivity.objects.bulk_create(
+        [
+            TrackedActivity(
+                workspace_id=workspace_id, name=name, first_seen=seen[name].first, last_seen=seen[name].last
+            )
+            for name in sorted(names)
+        ],
+        ignore_conflicts=True,
+    )
+
+
+def _tracked_locked(workspace_id: int, names: set[str]) -> list[TrackedActivity]:
+    rows = TrackedActivity.objects.filter(workspace_id=workspace_id, name__in=names).order_by("name")
+    if connection.features.has_select_for_update:
+        rows = rows.select_for_update()
+    return list(rows)
 
 
 def profiles_seen_record(workspace_id: int, activities: list[Activity]) -> None:

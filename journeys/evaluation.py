@@ -109,12 +109,12 @@ def activities_evaluate(workspace_id: int, activities: list[Activity]) -> None:
     names = {a.name for a in activities}
     earliest = min(a.timestamp for a in activities)
     triggering = {pid for pid, own in by_profile.items() if any(a.name in index.triggers for a in own)}
-    others = _movable(index, {pid: own for pid, own in by_profile.items() if pid not in triggering}, earliest)
-    wanted = triggering | _having(others)
+    movable = _Movable(index, by_profile, earliest)
+    wanted = triggering | set(_movable_keys(movable, (pid for pid in by_profile if pid not in triggering)))
     if not wanted:
         return
     profiles = _lock_profiles(sorted(wanted))
-    enrollments = _enrollments(_movable(index, {pid: by_profile[pid] for pid in profiles}, earliest))
+    enrollments = _enrollments(movable, profiles)
     entering = {live.journey_id: live for name in names for live in index.triggers.get(name, [])}
     past = _past_entries(
         entering.values(),
@@ -131,34 +131,57 @@ def activities_evaluate(workspace_id: int, activities: list[Activity]) -> None:
     writes.flush()
 
 
-def _movable(index: LiveIndex, by_profile: dict[int, list[Activity]], earliest: datetime) -> Q | None:
-    """The enrollments these profiles' own activities can move: inside a version that waits for or
-    converts on one of them, or done and still convertible. Profiles with the same activity names share
-    one term, so the condition stays small whatever the batch size."""
-    groups: dict[frozenset[str], list[int]] = {}
-    for profile_id, own in by_profile.items():
-        groups.setdefault(frozenset(a.name for a in own), []).append(profile_id)
-    condition = Q()
-    for names, profile_ids in groups.items():
-        versions = index.versions_moved(names)
-        if not versions:
-            continue
-        moved = Q(exit_at__isnull=True, version_id__in=versions)
-        by_bound: dict[datetime, list[int]] = {}
-        for version_id in versions & index.conversion.keys():
-            if index.conversion[version_id][0] in names:
-                by_bound.setdefault(index.attributable_since(version_id, earliest), []).append(version_id)
-        for bound, ids in by_bound.items():
-            moved |= Q(version_id__in=ids, exit_reason="completed", converted_at__isnull=True, entered_at__gte=bound)
-        condition |= Q(moved, profile_id__in=profile_ids)
-    return condition or None
+class _Movable:
+    """Which enrollments these profiles' own activities can move: inside a version that waits for or
+    converts on one of them, or done and still inside the conversion window of a version converting on
+    one of them. Read with one simple condition (the profiles, the versions any of them moves), then
+    narrowed per profile here: a handful of extra rows beats a planner-hostile OR per profile."""
+
+    def __init__(self, index: LiveIndex, by_profile: dict[int, list[Activity]], earliest: datetime) -> None:
+        self.versions: dict[int, set[int]] = {}  # profile → versions its activities may move
+        self.converting: dict[int, dict[int, datetime]] = {}  # profile → version → oldest creditable entry
+        for profile_id, own in by_profile.items():
+            names = {a.name for a in own}
+            versions = index.versions_moved(names)
+            if not versions:
+                continue
+            self.versions[profile_id] = versions
+            self.converting[profile_id] = {
+                v: index.attributable_since(v, earliest)
+                for v in versions & index.conversion.keys()
+                if index.conversion[v][0] in names
+            }
+
+    def query(self, profile_ids: Iterable[int]) -> Q | None:
+        ids = [pid for pid in profile_ids if pid in self.versions]
+        if not ids:
+            return None
+        versions = set().union(*(self.versions[pid] for pid in ids))
+        bounds = [bound for pid in ids for bound in self.converting[pid].values()]
+        condition = Q(exit_at__isnull=True)
+        if bounds:
+            condition |= Q(exit_reason="completed", converted_at__isnull=True, entered_at__gte=min(bounds))
+        return condition & Q(profile_id__in=ids, version_id__in=versions)
+
+    def keeps(self, profile_id: int, version_id: int, active: bool, entered_at: datetime) -> bool:
+        if version_id not in self.versions.get(profile_id, ()):
+            return False
+        bound = self.converting[profile_id].get(version_id)
+        return active or (bound is not None and entered_at >= bound)
 
 
-def _having(movable: Q | None) -> set[int]:
-    """The profiles with an enrollment to move (read without locks, to know which to lock)."""
-    if movable is None:
-        return set()
-    return set(Enrollment.objects.filter(movable).values_list("profile_id", flat=True).distinct())
+def _movable_keys(movable: _Movable, profile_ids: Iterable[int]) -> dict[int, list[int]]:
+    """By profile, the keys of its movable enrollments, read without locks (a light read of a few
+    columns, narrowed here)."""
+    condition = movable.query(profile_ids)
+    if condition is None:
+        return {}
+    found: dict[int, list[int]] = {}
+    rows = Enrollment.objects.filter(condition).values_list("pk", "profile_id", "version_id", "exit_at", "entered_at")
+    for pk, profile_id, version_id, exit_at, entered_at in rows:
+        if movable.keeps(profile_id, version_id, exit_at is None, entered_at):
+            found.setdefault(profile_id, []).append(pk)
+    return found
 
 
 def _lock_profiles(profile_ids: list[int]) -> dict[int, Profile]:
@@ -171,16 +194,20 @@ def _lock_profiles(profile_ids: list[int]) -> dict[int, Profile]:
     return {profile.pk: profile for profile in rows}
 
 
-def _enrollments(movable: Q | None) -> dict[int, list[Enrollment]]:
-    """The movable enrollments of the locked profiles, locked, by profile."""
-    if movable is None:
+def _enrollments(movable: _Movable, profile_ids: Iterable[int]) -> dict[int, list[Enrollment]]:
+    """The movable enrollments of the locked profiles, locked, by profile. With the profiles locked no
+    evaluation or sweep can add to or move them, so the light read finds them all; a stop may still
+    end one before it is locked, which the check on the locked row sees."""
+    keys = [pk for pks in _movable_keys(movable, profile_ids).values() for pk in pks]
+    if not keys:
         return {}
-    rows = Enrollment.objects.filter(movable).select_related("journey").order_by("pk")
+    rows = Enrollment.objects.filter(pk__in=keys).select_related("journey").order_by("pk")
     if connection.features.has_select_for_update:
         rows = rows.select_for_update(no_key=True, of=("self",))
     found: dict[int, list[Enrollment]] = {}
-    for enrollment in rows:
-        found.setdefault(enrollment.profile_id, []).append(enrollment)
+    for e in rows:
+        if movable.keeps(e.profile_id, e.version_id, e.exit_at is None, e.entered_at):
+            found.setdefault(e.profile_id, []).append(e)
     return found
 
 
