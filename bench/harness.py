@@ -49,6 +49,8 @@ def database_reset() -> None:
         conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
         conn.execute(f"CREATE DATABASE {DB_NAME}")
     subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=bench_env(), check=True)
+    if "journeys.live" in sys.modules:  # ids start again in the new database: cached documents are stale
+        sys.modules["journeys.live"].caches_clear()
 
 
 def manage(*args: str) -> str:

@@ -123,6 +123,12 @@ def _build(workspace_id: int) -> LiveIndex:
     )
 
 
+def caches_clear() -> None:
+    """Forget every cached document and index (a database replaced under a running process: benchmarks)."""
+    _documents.clear()
+    _indexes.clear()
+
+
 def generation_bump(workspace_id: int) -> None:
     """Every worker rebuilds the workspace's index before its next batch."""
     Workspace.objects.filter(pk=workspace_id).update(journeys_generation=F("journeys_generation") + 1)
