@@ -15,6 +15,16 @@ BEAT_SCHEDULE = {
         "schedule": 60.0,
         "options": {"expires": 55},
     },
+    "messaging-deliver": {
+        "task": "messaging.deliver",
+        "schedule": 5.0,
+        "options": {"expires": 4},
+    },
+    "messaging-recover": {
+        "task": "messaging.recover",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
     "activities-retry-stale-batches": {
         "task": "activities.retry_stale_batches",
         "schedule": 30.0,

@@ -241,6 +241,20 @@ NUDGE_PROFILE_DELETED_HOOKS = ["journeys.runtime.profile_deleted"]
 NUDGE_PROFILE_MERGED_HOOKS = ["journeys.runtime.profile_merged"]
 # Unprocessed batches older than this are handed to workers again by the periodic sweep.
 NUDGE_PIPELINE_RETRY_SECONDS = env_int("NUDGE_PIPELINE_RETRY_SECONDS", 60, minimum=5)
+# The provider for a channel a workspace has not configured: the file outbox (var/outbox/) on the
+# embedded default; none in production (such messages fail, saying so).
+NUDGE_DEFAULT_PROVIDER = env_str("NUDGE_DEFAULT_PROVIDER", "file" if EMBEDDED else "")
+if NUDGE_DEFAULT_PROVIDER not in ("", "file"):
+    raise ImproperlyConfigured("NUDGE_DEFAULT_PROVIDER must be 'file' or empty")
+# Where people reach this server (tracked links, open pixels, unsubscribe pages in messages).
+NUDGE_PUBLIC_URL = env_str("NUDGE_PUBLIC_URL", "http://127.0.0.1:8000")
+# Delivery: a worker owns a message it is sending for this long; after it, the message is handed out
+# again (the worker died). Transient failures back off exponentially (with jitter) up to the cap, and
+# after NUDGE_SEND_MAX_ATTEMPTS the message fails.
+NUDGE_SEND_LEASE_SECONDS = env_int("NUDGE_SEND_LEASE_SECONDS", 120, minimum=5)
+NUDGE_SEND_MAX_ATTEMPTS = env_int("NUDGE_SEND_MAX_ATTEMPTS", 8, minimum=1)
+NUDGE_SEND_BACKOFF_SECONDS = env_int("NUDGE_SEND_BACKOFF_SECONDS", 30, minimum=1)
+NUDGE_SEND_BACKOFF_MAX_SECONDS = env_int("NUDGE_SEND_BACKOFF_MAX_SECONDS", 6 * 3600, minimum=1)
 
 LOGGING = {
     "version": 1,

@@ -9,6 +9,8 @@ from activities import api as activities_api
 from activities import ingestion
 from config import health
 from journeys import api as journeys_api
+from messaging import api as messaging_api
+from messaging import views as messaging_views
 
 
 class OptionalSlashRouter(SimpleRouter):
@@ -23,6 +25,8 @@ router = OptionalSlashRouter()
 router.register("profiles", activities_api.ProfileViewSet, basename="profile")
 router.register("activities", activities_api.ActivityViewSet, basename="activity")
 router.register("journeys", journeys_api.JourneyViewSet, basename="journey")
+router.register("templates", messaging_api.TemplateViewSet, basename="template")
+router.register("messages", messaging_api.MessageViewSet, basename="message")
 
 urlpatterns = [
     # Ingestion: the Segment HTTP Tracking API.
@@ -41,6 +45,9 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
     # Operators and the panel.
+    path("m/o/<str:token>.gif", messaging_views.message_opened, name="message-opened"),
+    path("m/c/<str:token>", messaging_views.message_clicked, name="message-clicked"),
+    path("m/u/<str:token>", messaging_views.unsubscribe, name="message-unsubscribe"),
     path("health", health.health, name="health"),
     path("admin/", admin.site.urls),
     path("", include("panel.urls")),

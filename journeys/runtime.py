@@ -41,6 +41,7 @@ from journeys.models import Enrollment, JourneyStat, JourneyStatus, Timer
 from journeys.models import Journey as JourneyRow
 from journeys.subject import ProfileSubject
 from messaging.models import Message, MessageStatus
+from messaging.tasks import deliver_soon
 
 # --- Writes, gathered per transaction and made at its end -----------------------------------------
 
@@ -140,12 +141,18 @@ class Writes:
                 0,
                 now,
                 now,
+                now,
+                "",
+                "",
+                {},
             )
             for e, node, channel, template, payload, paused in self.messages
         ]
         insert_columns(
             Message._meta.db_table, MESSAGE_COLUMNS, rows, conflict="ON CONFLICT (idempotency_key) DO NOTHING"
         )
+        if any(row[8] == MessageStatus.QUEUED for row in rows):
+            transaction.on_commit(deliver_soon)
 
     def _counts(self) -> None:
         if not self.counts:
@@ -202,6 +209,10 @@ MESSAGE_COLUMNS = {
     "attempts": "integer",
     "created_at": "timestamptz",
     "updated_at": "timestamptz",
+    "send_after": "timestamptz",
+    "category": "text",  # settled from the template when delivery claims it
+    "provider_message_id": "text",
+    "rendered": "jsonb",
 }
 
 

@@ -1,0 +1,91 @@
+"""Liquid personalization (python-liquid), sandboxed, and what a channel's text costs to send.
+
+Templates see only plain data built for them — `profile`, `event`, `journey`, `unsubscribe_url` — never
+a Python object, so `{{ profile.__class__ }}` is empty and nothing outside the context is reachable;
+`include`/`render` find no templates; loops, output size and nesting are bounded. Unknown filters and
+syntax errors are caught when a template is saved, with the line they are on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from liquid import DictLoader, Environment
+from liquid.exceptions import LiquidError
+
+
+class _Sandbox(Environment):
+    loop_iteration_limit = 10_000
+    output_stream_limit = 200_000  # characters
+    context_depth_limit = 10
+    local_namespace_limit = 10_000
+
+
+ENVIRONMENT = _Sandbox(loader=DictLoader({}), strict_filters=True)
+
+
+@dataclass(frozen=True)
+class LiquidProblem:
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.message}"
+
+
+class RenderError(ValueError):
+    """A template failed while rendering (a permanent failure of that message)."""
+
+
+def _problem(source: str, error: LiquidError) -> LiquidProblem:
+    token = getattr(error, "token", None)
+    start = getattr(token, "start_index", 0) or 0
+    return LiquidProblem(source[:start].count("\n") + 1, getattr(error, "message", None) or str(error))
+
+
+def liquid_check(source: str) -> LiquidProblem | None:
+    """The first syntax or unknown-filter problem of a Liquid source, or None."""
+    try:
+        ENVIRONMENT.from_string(source)
+    except LiquidError as error:
+        return _problem(source, error)
+    return None
+
+
+def liquid_render(source: str, context: Mapping[str, Any]) -> str:
+    try:
+        return ENVIRONMENT.from_string(source).render(**context)
+    except LiquidError as error:
+        raise RenderError(str(_problem(source, error))) from error
+
+
+# --- SMS length ------------------------------------------------------------------------------------------
+
+_GSM7_BASIC = set(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+_GSM7_EXTENDED = set("^{}\\[~]|€\f")
+
+
+@dataclass(frozen=True)
+class SmsLength:
+    encoding: str  # "GSM-7" or "UCS-2"
+    units: int  # septets (GSM-7) or UTF-16 code units (UCS-2)
+    segments: int
+
+
+def sms_length(text: str) -> SmsLength:
+    """How an SMS body is encoded and into how many segments it splits (160/153 GSM-7 septets,
+    70/67 UCS-2 units; extension characters cost two septets)."""
+    if all(c in _GSM7_BASIC or c in _GSM7_EXTENDED for c in text):
+        units = sum(2 if c in _GSM7_EXTENDED else 1 for c in text)
+        single, multi, encoding = 160, 153, "GSM-7"
+    else:
+        units = len(text.encode("utf-16-le")) // 2
+        single, multi, encoding = 70, 67, "UCS-2"
+    if units == 0:
+        return SmsLength(encoding, 0, 0)
+    return SmsLength(encoding, units, 1 if units <= single else -(-units // multi))

@@ -1,0 +1,149 @@
+"""Writes on messaging: templates (checked whole before saving: channel fields, Liquid, variants,
+category), previews and test sends. Each write lands in the audit log."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from activities.models import Profile
+from messaging.channels import FieldProblem, content_problems, render_content, variant_for
+from messaging.models import Channel, Message, MessageStatus, MessagingPolicy, Template
+from messaging.rendering import sms_length
+from messaging.tracking import message_context
+from workspaces.models import TestProfile, Workspace
+from workspaces.services import audit_log_append
+
+
+class TemplateError(ValueError):
+    def __init__(self, problems: list[FieldProblem]) -> None:
+        super().__init__("; ".join(f"{p.field}: {p.message}" for p in problems))
+        self.problems = problems
+
+
+def policy_for(workspace_id: int) -> MessagingPolicy:
+    policy, _ = MessagingPolicy.objects.get_or_create(workspace_id=workspace_id)
+    return policy
+
+
+def _problems(workspace: Workspace, data: dict[str, Any]) -> list[FieldProblem]:
+    problems: list[FieldProblem] = []
+    channel = data.get("channel")
+    if channel not in Channel.values:
+        return [FieldProblem("channel", f"must be one of {', '.join(Channel.values)}")]
+    problems += content_problems(channel, data.get("content"), "content")
+    variants = data.get("variants") or {}
+    if not isinstance(variants, dict):
+        problems.append(FieldProblem("variants", 'must map locales to fields: {"tr": {"title": "…"}}'))
+    else:
+        for locale, fields in variants.items():
+            if not isinstance(fields, dict):
+                problems.append(FieldProblem(f"variants.{locale}", "must be an object of the channel's fields"))
+                continue
+            # A variant may leave fields to the default; only what it sets is checked.
+            merged = {**(data.get("content") or {}), **fields} if isinstance(data.get("content"), dict) else fields
+            problems += [
+                p
+                for p in content_problems(channel, merged, f"variants.{locale}")
+                if p.field.split(".", 2)[-1] in fields or p.field == f"variants.{locale}"
+            ]
+    category = data.get("category", "promotional")
+    slugs = [c.get("slug") for c in policy_for(workspace.pk).categories if isinstance(c, dict)]
+    if category not in slugs:
+        problems.append(
+            FieldProblem("category", f"must be one of the workspace's categories: {', '.join(map(str, slugs))}")
+        )
+    return problems
+
+
+@transaction.atomic
+def template_save(
+    *, workspace: Workspace, actor: User | None, data: dict[str, Any], template: Template | None = None
+) -> Template:
+    """Create (or replace the fields of) a template; every problem reported at once, nothing saved."""
+    merged = {
+        "name": data.get("name", template.name if template else None),
+        "channel": data.get("channel", template.channel if template else None),
+        "category": data.get("category", template.category if template else "promotional"),
+        "content": data.get("content", template.content if template else None),
+        "variants": data.get("variants", template.variants if template else {}),
+    }
+    problems = _problems(workspace, merged)
+    name = merged["name"]
+    if not isinstance(name, str) or not name or len(name) > 200 or not all(c.isalnum() or c in "-_" for c in name):
+        problems.insert(0, FieldProblem("name", "must be 1–200 letters, digits, - or _"))
+    if problems:
+        raise TemplateError(problems)
+    target = template or Template(workspace=workspace, created_by=actor)
+    for field in ("name", "channel", "category", "content", "variants"):
+        setattr(target, field, merged[field])
+    try:
+        with transaction.atomic():
+            target.save()
+    except IntegrityError as error:
+        raise TemplateError([FieldProblem("name", f"a {merged['channel']} template named {name!r} exists")]) from error
+    audit_log_append(workspace=workspace, actor=actor, action="changed" if template else "created", obj=target)
+    return target
+
+
+def template_delete(*, template: Template, actor: User | None) -> None:
+    audit_log_append(workspace=template.workspace, actor=actor, action="deleted", obj=template)
+    template.delete()
+
+
+@dataclass(frozen=True)
+class Preview:
+    locale: str
+    content: dict[str, Any]
+    sms: dict[str, Any] | None
+
+
+def template_preview(*, template: Template, profile: Profile, event: dict[str, Any] | None = None) -> Preview:
+    """The template as this profile would get it (its locale's variant, rendered). Nothing is stored."""
+    draft = Message(
+        pk=0, workspace=template.workspace, profile=profile, channel=template.channel, payload={"event": event or {}}
+    )
+    content = render_content(
+        template.channel,
+        variant_for(template.content, template.variants, profile.locale),
+        message_context(draft, profile),
+    )
+    sms = None
+    if template.channel == Channel.SMS:
+        length = sms_length(str(content.get("body", "")))
+        sms = {"encoding": length.encoding, "characters": length.units, "segments": length.segments}
+    return Preview(profile.locale, content, sms)
+
+
+def template_test_send(*, template: Template, actor: User | None) -> list[Message]:
+    """Queue the template to every test profile of the workspace (they bypass nothing: consent and
+    addresses apply; caps and quiet hours do not, test sends are transactional by nature)."""
+    profiles = [t.profile for t in TestProfile.objects.filter(workspace=template.workspace).select_related("profile")]
+    batch, now = uuid.uuid4().hex[:12], timezone.now()
+    messages = Message.objects.bulk_create(
+        [
+            Message(
+                workspace=template.workspace,
+                profile=profile,
+                channel=template.channel,
+                template=template.name,
+                payload={"event": {}, "test": True},
+                idempotency_key=f"test:{template.pk}:{profile.pk}:{batch}",
+                status=MessageStatus.QUEUED,
+                send_after=now,
+            )
+            for profile in profiles
+        ]
+    )
+    audit_log_append(
+        workspace=template.workspace, actor=actor, action="test_sent", obj=template, changes={"profiles": len(profiles)}
+    )
+    from messaging.tasks import deliver_soon
+
+    transaction.on_commit(deliver_soon)
+    return messages
