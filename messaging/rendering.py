@@ -46,11 +46,19 @@ def _problem(source: str, error: LiquidError) -> LiquidProblem:
 
 
 def liquid_check(source: str) -> LiquidProblem | None:
-    """The first syntax or unknown-filter problem of a Liquid source, or None."""
+    """The first syntax or unknown-filter problem of a Liquid source, or None. Filters are only looked
+    up when rendering, so the parsed template is analysed for the ones it names."""
     try:
-        ENVIRONMENT.from_string(source)
+        template = ENVIRONMENT.from_string(source)
+        filters = template.analyze().filters
     except LiquidError as error:
         return _problem(source, error)
+    unknown = sorted(
+        (span.index, name) for name, spans in filters.items() if name not in ENVIRONMENT.filters for span in spans
+    )
+    if unknown:
+        index, name = unknown[0]
+        return LiquidProblem(source[:index].count("\n") + 1, f"unknown filter '{name}'")
     return None
 
 

@@ -1,0 +1,53 @@
+"""Shared set-up for delivery tests: a live journey that sends on an event, and events pushed through
+ingestion and the pipeline in-process."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.test import Client
+
+from activities.models import EvaluationBatch
+from activities.pipeline import batch_process
+from journeys.models import Journey
+from journeys.services import journey_create, journey_publish
+from messaging.models import ProviderConfig, Template
+from tests.conftest import SegmentClient
+from tests.personas import Tenant
+
+
+def journey_sending(tenant: Tenant, node: dict[str, Any], event: str = "signup") -> Journey:
+    document = {
+        "name": f"on {event}",
+        "entry": {"type": "event", "event": event},
+        "reentry": {"mode": "multiple"},
+        "start": "send",
+        "nodes": {"send": {**node, "next": None}},
+    }
+    journey = journey_create(workspace=tenant.workspace, actor=tenant.owner, document=document)
+    journey_publish(journey=journey, actor=tenant.owner)
+    return journey
+
+
+def template(
+    tenant: Tenant, name: str, channel: str, content: dict[str, Any], category: str = "promotional"
+) -> Template:
+    return Template.objects.create(
+        workspace=tenant.workspace, name=name, channel=channel, category=category, content=content
+    )
+
+
+def provider(tenant: Tenant, channel: str, kind: str, secret: str = "", **settings: Any) -> ProviderConfig:
+    return ProviderConfig.objects.create(
+        workspace=tenant.workspace, channel=channel, kind=kind, settings=settings, secret=secret
+    )
+
+
+def track(tenant: Tenant, user: str, event: str, traits: dict[str, Any] | None = None, **properties: Any) -> None:
+    """identify (for traits) and track, stored and evaluated as a worker would."""
+    client = SegmentClient(Client(), tenant.write_key)
+    if traits:
+        assert client.post("/v1/identify", {"userId": user, "traits": traits}).status_code == 200
+    assert client.post("/v1/track", {"userId": user, "event": event, "properties": properties}).status_code == 200
+    for batch in EvaluationBatch.objects.order_by("pk").values_list("pk", flat=True):
+        batch_process(batch)

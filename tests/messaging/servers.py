@@ -1,0 +1,113 @@
+"""Real local servers standing in for providers: an HTTP server (SMS API, webhooks) and an SMTP server
+(aiosmtpd). Both record every call and dedupe deliveries on the idempotency key (the HTTP header, or the
+email's Message-ID), as real providers do; an HTTP server can be scripted (503 then 200, 400) and can
+hold a request open until the test lets it go."""
+
+from __future__ import annotations
+
+import email
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from email.message import Message as EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+from tests.conftest import free_port
+
+IDEMPOTENCY_HEADERS = ("Idempotency-Key", "I-Twilio-Idempotency-Token")
+
+
+@dataclass
+class Call:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def key(self) -> str:
+        return next((self.headers[h] for h in IDEMPOTENCY_HEADERS if h in self.headers), "")
+
+
+@dataclass
+class ProviderServer:
+    url: str = ""
+    script: list[int] = field(default_factory=list)  # statuses to answer, in order; then 200
+    calls: list[Call] = field(default_factory=list)
+    delivered: dict[str, Call] = field(default_factory=dict)  # by idempotency key
+    hold: threading.Event | None = None  # set: answer only once released
+    received: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
+
+
+@contextmanager
+def provider_server(*script: int, hold: bool = False) -> Iterator[ProviderServer]:
+    state = ProviderServer(script=list(script))
+
+    class Handler(BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            call = Call(self.command, self.path, dict(self.headers.items()), self.rfile.read(length))
+            status = state.script.pop(0) if state.script else 200
+            state.calls.append(call)
+            if 200 <= status < 300:
+                state.delivered.setdefault(call.key, call)
+            state.received.set()
+            if hold:
+                state.release.wait(15)
+            payload = b'{"sid": "SM123"}' if status < 300 else b'{"message": "scripted failure"}'
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+            except OSError:
+                pass  # the client died while we held the answer
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _answer
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        state.release.set()
+        server.shutdown()
+        server.server_close()
+
+
+@dataclass
+class Mailbox:
+    port: int = 0
+    received: list[EmailMessage] = field(default_factory=list)
+    delivered: dict[str, EmailMessage] = field(default_factory=dict)  # by Message-ID
+
+
+@contextmanager
+def smtp_server() -> Iterator[Mailbox]:
+    box = Mailbox()
+
+    class Handler:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            parsed = email.message_from_bytes(envelope.original_content or envelope.content)
+            box.received.append(parsed)
+            box.delivered.setdefault(str(parsed["Message-ID"]), parsed)
+            return "250 OK"
+
+    box.port = free_port()
+    controller = Controller(Handler(), hostname="127.0.0.1", port=box.port)
+    controller.start()
+    try:
+        yield box
+    finally:
+        controller.stop()

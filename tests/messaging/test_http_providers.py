@@ -1,0 +1,140 @@
+"""SMS (Twilio-style API) and webhooks talk HTTP to local servers: success, a transient error then
+success (one message, retried, delivered once), a permanent error (failed, not retried), and webhooks
+to private addresses refused unless the workspace allows them."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from urllib.parse import parse_qs
+
+import pytest
+from django.utils import timezone
+
+from messaging.delivery import messages_deliver
+from messaging.models import Message, MessageStatus
+from tests.messaging.helpers import journey_sending, provider, template, track
+from tests.messaging.servers import provider_server
+
+pytestmark = pytest.mark.django_db
+
+
+def _sms_setup(acme, server):
+    provider(
+        acme, "sms", "twilio", secret="auth-token", base_url=server.url, account_sid="AC1", from_number="+15550001"
+    )
+    template(
+        acme, "code", "sms", {"body": "Hi {{ profile.first_name }}, your code is {{ event.code }}"}, "transactional"
+    )
+    journey_sending(acme, {"type": "send", "channel": "sms", "template": "code"}, event="login")
+    track(acme, "ann", "login", traits={"phone": "+905551112233", "first_name": "Ann"}, code="4711")
+
+
+def test_sms_is_sent_to_the_provider_api(acme):
+    with provider_server() as server:
+        _sms_setup(acme, server)
+        assert messages_deliver() == 1
+    [call] = server.calls
+    assert call.path == "/2010-04-01/Accounts/AC1/Messages.json"
+    assert parse_qs(call.body.decode()) == {
+        "To": ["+905551112233"],
+        "From": ["+15550001"],
+        "Body": ["Hi Ann, your code is 4711"],
+    }
+    assert call.headers["Authorization"].startswith("Basic ")
+    message = Message.objects.get()
+    assert (message.status, message.provider_message_id, message.attempts) == (MessageStatus.SENT, "SM123", 1)
+    assert call.key == message.idempotency_key
+
+
+def test_a_transient_error_is_retried_with_backoff_and_delivered_once(acme):
+    with provider_server(503, 200) as server:
+        _sms_setup(acme, server)
+        assert messages_deliver() == 0
+        message = Message.objects.get()
+        assert message.status == MessageStatus.QUEUED
+        assert message.attempts == 1
+        assert "HTTP 503" in message.status_reason
+        assert message.send_after > timezone.now() + timedelta(seconds=10)  # backed off, not hammered
+        assert messages_deliver() == 0  # not due yet
+        assert messages_deliver(now=message.send_after + timedelta(seconds=1)) == 1
+    assert len(server.calls) == 2
+    assert len(server.delivered) == 1
+    message.refresh_from_db()
+    assert (message.status, message.attempts, message.status_reason) == (MessageStatus.SENT, 2, "")
+
+
+def test_a_permanent_error_fails_the_message_and_is_not_retried(acme):
+    with provider_server(400) as server:
+        _sms_setup(acme, server)
+        assert messages_deliver() == 0
+        assert messages_deliver(now=timezone.now() + timedelta(days=1)) == 0
+    assert len(server.calls) == 1
+    message = Message.objects.get()
+    assert message.status == MessageStatus.FAILED
+    assert message.status_reason.startswith("HTTP 400: ")
+
+
+def test_attempts_are_bounded(acme, settings):
+    settings.NUDGE_SEND_MAX_ATTEMPTS = 2
+    with provider_server(503, 503, 503) as server:
+        _sms_setup(acme, server)
+        messages_deliver()
+        messages_deliver(now=timezone.now() + timedelta(days=1))
+    message = Message.objects.get()
+    assert message.status == MessageStatus.FAILED
+    assert message.status_reason.startswith("gave up after 2 attempts")
+    assert len(server.calls) == 2
+
+
+def test_a_journey_webhook_step_renders_its_request(acme):
+    acme.workspace.allow_private_webhooks = True
+    acme.workspace.save()
+    with provider_server() as server:
+        node = {
+            "type": "webhook",
+            "url": server.url + "/hooks/{{ profile.user_id }}",
+            "method": "POST",
+            "headers": {"X-Plan": "{{ profile.plan }}"},
+            "body": '{"user": "{{ profile.user_id }}", "sku": "{{ event.sku }}"}',
+        }
+        journey_sending(acme, node, event="purchase")
+        track(acme, "dan", "purchase", traits={"plan": "pro"}, sku="A-1")
+        assert messages_deliver() == 1
+    [call] = server.calls
+    assert (call.method, call.path) == ("POST", "/hooks/dan")
+    assert call.headers["X-Plan"] == "pro"
+    assert call.body == b'{"user": "dan", "sku": "A-1"}'
+    assert call.key == Message.objects.get().idempotency_key
+
+
+def test_webhooks_to_private_addresses_are_refused_unless_allowed(acme):
+    with provider_server() as server:
+        template(acme, "hook", "webhook", {"url": server.url + "/x", "body": "{}"}, "transactional")
+        journey_sending(acme, {"type": "send", "channel": "webhook", "template": "hook"})
+        track(acme, "eve", "signup")
+        assert messages_deliver() == 0
+    assert server.calls == []
+    message = Message.objects.get()
+    assert message.status == MessageStatus.FAILED
+    assert "resolves to a private address (127.0.0.1)" in message.status_reason
+
+
+def test_an_unconfigured_channel_fails_saying_so(acme):
+    template(acme, "code", "sms", {"body": "x"}, "transactional")
+    journey_sending(acme, {"type": "send", "channel": "sms", "template": "code"}, event="login")
+    track(acme, "fay", "login", traits={"phone": "+15550002"})
+    messages_deliver()
+    message = Message.objects.get()
+    assert message.status == MessageStatus.FAILED
+    assert message.status_reason == "no sms provider is configured for this workspace"
+
+
+def test_a_template_that_fails_to_render_fails_the_message(acme):
+    with provider_server() as server:
+        provider(acme, "sms", "twilio", secret="t", base_url=server.url, account_sid="AC1", from_number="+1")
+        template(acme, "loop", "sms", {"body": "{% for i in (1..100000000) %}x{% endfor %}"}, "transactional")
+        journey_sending(acme, {"type": "send", "channel": "sms", "template": "loop"}, event="login")
+        track(acme, "gus", "login", traits={"phone": "+15550003"})
+        assert messages_deliver() == 0
+    assert server.calls == []
+    assert Message.objects.get().status == MessageStatus.FAILED
