@@ -126,7 +126,7 @@ class Writes:
     def _messages(self) -> None:
         """One message per step: the idempotency key is unique, so a replayed step adds nothing."""
         now = timezone.now()
-        rows = [
+        rows: list[tuple] = [
             (
                 f"journey:{e.pk}:{node}:{e.version_id}",
                 e.workspace_id,

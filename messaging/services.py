@@ -86,7 +86,9 @@ def template_save(
         with transaction.atomic():
             target.save()
     except IntegrityError as error:
-        raise TemplateError([FieldProblem("name", f"a template named {name!r} already exists for {merged['channel']}")]) from error
+        raise TemplateError(
+            [FieldProblem("name", f"a template named {name!r} already exists for {merged['channel']}")]
+        ) from error
     audit_log_append(workspace=workspace, actor=actor, action="changed" if template else "created", obj=target)
     return target
 

@@ -54,6 +54,7 @@ def test_a_transient_error_is_retried_with_backoff_and_delivered_once(acme):
         assert message.status == MessageStatus.QUEUED
         assert message.attempts == 1
         assert "HTTP 503" in message.status_reason
+        assert message.send_after is not None
         assert message.send_after > timezone.now() + timedelta(seconds=10)  # backed off, not hammered
         assert messages_deliver() == 0  # not due yet
         assert messages_deliver(now=message.send_after + timedelta(seconds=1)) == 1
