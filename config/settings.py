@@ -221,6 +221,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    # Two models have a `status` with different choices: name each set.
+    "ENUM_NAME_OVERRIDES": {
+        "JourneyStatusEnum": "journeys.models.JourneyStatus",
+        "MessageStatusEnum": "messaging.models.MessageStatus",
+    },
 }
 
 

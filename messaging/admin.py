@@ -1,17 +1,102 @@
-"""Admin for the message outbox, scoped by workspace and read-only: delivery state is the workers'."""
+"""Admin for messaging, scoped by workspace: templates (checked like the API checks them), each
+workspace's policy and providers (secrets write-only: shown back only as their last characters), and the
+outbox, read-only (delivery state is the workers')."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from django import forms
 from django.contrib import admin
 
-from messaging.models import Message
-from workspaces.admin_scope import ReadOnlyScopedAdmin
+from messaging.models import Message, MessagingPolicy, ProviderConfig, Template
+from messaging.pacing import caps_parse
+from messaging.providers.base import KINDS
+from messaging.services import template_problems
+from workspaces.admin_scope import ReadOnlyScopedAdmin, WorkspaceScopedAdmin
 
 
 @admin.register(Message)
 class MessageAdmin(ReadOnlyScopedAdmin):
-    list_display = ["created_at", "channel", "template", "profile", "status", "attempts"]
+    list_display = ["created_at", "channel", "template", "profile", "status", "status_reason", "attempts", "sent_at"]
     list_filter = ["workspace", "channel", "status"]
     search_fields = ["template", "profile__user_id", "idempotency_key"]
     raw_id_fields = ["profile", "enrollment"]
     show_full_result_count = False
+
+
+class TemplateForm(forms.ModelForm):
+    class Meta:
+        model = Template
+        fields = ["workspace", "name", "channel", "category", "content", "variants"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        workspace = data.get("workspace")
+        if workspace is None or self.errors:
+            return data
+        for problem in template_problems(workspace, data):
+            field = problem.field.split(".")[0].split("[")[0]
+            self.add_error(field if field in self.fields else None, f"{problem.field}: {problem.message}")
+        return data
+
+
+@admin.register(Template)
+class TemplateAdmin(WorkspaceScopedAdmin):
+    form = TemplateForm
+    list_display = ["name", "channel", "category", "workspace", "updated_at"]
+    list_filter = ["workspace", "channel", "category"]
+    search_fields = ["name"]
+
+
+class PolicyForm(forms.ModelForm):
+    class Meta:
+        model = MessagingPolicy
+        fields = ["workspace", "categories", "quiet_hours_start", "quiet_hours_end", "frequency_caps"]
+
+    def clean_frequency_caps(self) -> Any:
+        caps = self.cleaned_data.get("frequency_caps")
+        _, problems = caps_parse(caps)
+        if problems:
+            raise forms.ValidationError([f"{field}: {message}" for field, message in problems])
+        return caps
+
+    def clean_categories(self) -> Any:
+        categories = self.cleaned_data.get("categories")
+        valid = isinstance(categories, list) and all(
+            isinstance(c, dict) and isinstance(c.get("slug"), str) and c["slug"] for c in categories
+        )
+        if not valid:
+            raise forms.ValidationError('must be a list of {"slug", "name", "transactional"} objects')
+        return categories
+
+
+@admin.register(MessagingPolicy)
+class MessagingPolicyAdmin(WorkspaceScopedAdmin):
+    form = PolicyForm
+    list_display = ["workspace", "quiet_hours_start", "quiet_hours_end"]
+    list_filter = ["workspace"]
+
+
+class ProviderForm(forms.ModelForm):
+    kind = forms.ChoiceField(choices=[(k, k) for k in KINDS])
+    secret = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="API key, auth token or password. Leave empty to keep the current one.",
+    )
+
+    class Meta:
+        model = ProviderConfig
+        fields = ["workspace", "channel", "kind", "settings", "secret"]
+
+    def clean_secret(self) -> str:
+        secret = self.cleaned_data.get("secret") or ""
+        return secret or (self.instance.secret if self.instance.pk else "")
+
+
+@admin.register(ProviderConfig)
+class ProviderConfigAdmin(WorkspaceScopedAdmin):
+    form = ProviderForm
+    list_display = ["workspace", "channel", "kind", "secret_hint", "updated_at"]
+    list_filter = ["workspace", "channel", "kind"]

@@ -31,7 +31,7 @@ def policy_for(workspace_id: int) -> MessagingPolicy:
     return policy
 
 
-def _problems(workspace: Workspace, data: dict[str, Any]) -> list[FieldProblem]:
+def template_problems(workspace: Workspace, data: dict[str, Any]) -> list[FieldProblem]:
     problems: list[FieldProblem] = []
     channel = data.get("channel")
     if channel not in Channel.values:
@@ -73,7 +73,7 @@ def template_save(
         "content": data.get("content", template.content if template else None),
         "variants": data.get("variants", template.variants if template else {}),
     }
-    problems = _problems(workspace, merged)
+    problems = template_problems(workspace, merged)
     name = merged["name"]
     if not isinstance(name, str) or not name or len(name) > 200 or not all(c.isalnum() or c in "-_" for c in name):
         problems.insert(0, FieldProblem("name", "must be 1–200 letters, digits, - or _"))
