@@ -26,6 +26,7 @@ from bench.loadgen import post_paced
 
 SCALES = {"small": (40, 1_000), "full": (300, 10_000)}  # (batches of 100 activities, profiles)
 OFFER_SECONDS = {"small": 5, "full": 20}  # at 1,000 events/s
+PUSH = {"title": "Hello", "body": "{{ profile.first_name | default: 'there' }}"}
 PROBE = {
     "name": "probe",
     "entry": {"type": "event", "event": "probe"},
@@ -159,13 +160,17 @@ def run(scale: str) -> None:
     django.setup()
     from journeys.models import Enrollment
     from journeys.services import journey_create, journey_publish
-    from messaging.models import Message
+    from messaging.models import Message, Template
     from workspaces.models import Workspace
 
     batches, profiles = SCALES[scale]
     ceiling = _process(_store(_workspace(), batches, profiles))
 
     workspace = Workspace.objects.get(pk=_workspace())
+    Template.objects.bulk_create(
+        [Template(workspace=workspace, channel="push", name=f"t{i}", content=PUSH) for i in range(100)]
+        + [Template(workspace=workspace, channel="push", name="probe", content=PUSH)]
+    )
     for index in range(100):
         journey_publish(journey=journey_create(workspace=workspace, actor=None, document=_journey(index)), actor=None)
     rate = _process(_store(workspace.pk, batches, profiles))

@@ -85,11 +85,18 @@ def _one_run(crowd: int, due: int) -> tuple[float, float, float]:
     from journeys.models import Journey
     from journeys.runtime import timers_fire
     from journeys.services import journey_create, journey_publish
+    from messaging.models import Template
     from tests.journeys.documents import discounts
     from workspaces.models import Workspace
 
     connection.close()
     workspace = Workspace.objects.get(pk=created["workspace_id"])
+    Template.objects.bulk_create(
+        [
+            Template(workspace=workspace, channel="push", name="liked-this-item", content={"title": "t", "body": "b"}),
+            Template(workspace=workspace, channel="sms", name="post-purchase-survey", content={"body": "b"}),
+        ]
+    )
     journey = journey_create(workspace=workspace, actor=None, document=discounts(schedule={}, reentry={}))
     version = journey_publish(journey=journey, actor=None)
     _populate(workspace.pk, journey.pk, version.pk, crowd, due)

@@ -3,6 +3,7 @@ guarded transition (an illegal source state is refused) and lands in the audit l
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -14,7 +15,7 @@ from journeys import live, runtime
 from journeys.document import DocumentError, Problem, parse_journey
 from journeys.document import Journey as Document
 from journeys.models import Enrollment, Journey, JourneyStatus, JourneyVersion, Timer
-from messaging.models import Message, MessageStatus
+from messaging.models import Message, MessageStatus, Template
 from segments.conditions import segments_in
 from workspaces.models import Workspace
 from workspaces.services import audit_log_append
@@ -47,6 +48,12 @@ def _segments_named(document: Document) -> list[Problem]:
     return [Problem(field, f"segment {sorted(ids)[0]!r} does not exist") for field, ids in named if ids]
 
 
+def _templates_of(workspace_id: int) -> Callable[[str, str], bool]:
+    """Whether the workspace has a template of that channel and name (send steps must name one)."""
+    names = set(Template.objects.filter(workspace_id=workspace_id).values_list("channel", "name"))
+    return lambda channel, name: (channel, name) in names
+
+
 def journey_create(*, workspace: Workspace, actor: User | None, document: dict[str, Any]) -> Journey:
     name = document.get("name") if isinstance(document.get("name"), str) else ""
     journey = Journey.objects.create(
@@ -71,7 +78,7 @@ def journey_publish(*, journey: Journey, actor: User | None) -> JourneyVersion:
     """Validate the draft and make it the version new entries use; profiles inside stay on theirs."""
     journey = Journey.objects.select_for_update().get(pk=journey.pk)
     _guard(journey, (JourneyStatus.DRAFT, JourneyStatus.LIVE, JourneyStatus.PAUSED, JourneyStatus.SCHEDULED), "publish")
-    document = parse_journey(journey.draft)
+    document = parse_journey(journey.draft, template_exists=_templates_of(journey.workspace_id))
     problems = _segments_named(document)
     if problems:
         raise DocumentError(problems)

@@ -47,6 +47,25 @@ def test_publishing_an_invalid_draft_lists_every_problem(client, acme):
     assert Journey.objects.get(pk=journey_id).status == JourneyStatus.DRAFT
 
 
+def test_a_send_step_must_name_a_template_of_this_workspace(client, acme, globex):
+    from messaging.models import Template
+
+    Template.objects.create(
+        workspace=globex.workspace, channel="push", name="theirs", content={"title": "t", "body": "b"}
+    )
+    document = discounts(schedule={})
+    document["nodes"]["nudge"]["template"] = "theirs"
+    document["nodes"]["thanks"]["channel"] = "email"  # the sms template exists; an email one of that name does not
+    journey_id = call(client, acme, "post", "", document).json()["id"]
+    response = call(client, acme, "post", f"{journey_id}/publish")
+    assert response.status_code == 400
+    assert {p["field"]: p["message"] for p in response.json()["journey"]} == {
+        "nodes.nudge.template": "no push template named 'theirs' exists",
+        "nodes.thanks.template": "no email template named 'post-purchase-survey' exists",
+    }
+    assert Journey.objects.get(pk=journey_id).status == JourneyStatus.DRAFT
+
+
 @pytest.mark.parametrize("body", [None, [], "journey", {}])
 def test_a_body_that_is_not_a_document_is_400(client, acme, body):
     assert call(client, acme, "post", "", body).status_code == 400

@@ -11,7 +11,7 @@ from activities.models import Activity, EvaluationBatch, Profile
 from activities.pipeline import batch_process
 from journeys.models import Enrollment
 from journeys.services import journey_create, journey_publish
-from messaging.models import Message
+from messaging.models import Message, Template
 from tests.conftest import SegmentClient
 from workspaces.models import Role
 
@@ -21,6 +21,12 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def both(acme, globex, client):
     for tenant, secret in ((acme, "acme-secret"), (globex, "globex-secret")):
+        Template.objects.create(
+            workspace=tenant.workspace,
+            name=f"{secret}-template",
+            channel="push",
+            content={"title": secret, "body": "b"},
+        )
         journey = journey_create(
             workspace=tenant.workspace,
             actor=tenant.owner,
