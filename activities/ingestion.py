@@ -43,7 +43,7 @@ def _unavailable() -> HttpResponse:
     return _answer(503, {"success": False, "error": "storage is unavailable; retry"}, **{"Retry-After": "2"})
 
 
-class _BodyError(Exception):
+class BodyError(Exception):
     def __init__(self, status: int, field: str, message: str) -> None:
         super().__init__(message)
         self.status, self.field, self.message = status, field, message
@@ -53,9 +53,9 @@ def _read_body(request: HttpRequest, limit: int) -> bytes:
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
-        raise _BodyError(400, "Content-Length", "is not a number") from None
+        raise BodyError(400, "Content-Length", "is not a number") from None
     if length > limit:
-        raise _BodyError(400, "body", f"is {length} bytes; a request may be at most {limit // 1024} KB")
+        raise BodyError(400, "body", f"is {length} bytes; a request may be at most {limit // 1024} KB")
     body = request.body
     encoding = request.META.get("HTTP_CONTENT_ENCODING", "").strip().lower()
     if encoding == "gzip":
@@ -63,23 +63,23 @@ def _read_body(request: HttpRequest, limit: int) -> bytes:
         try:
             body = decompressor.decompress(body, limit + 1)
         except zlib.error:
-            raise _BodyError(400, "body", "is not valid gzip") from None
+            raise BodyError(400, "body", "is not valid gzip") from None
         if not decompressor.eof and len(body) <= limit:
-            raise _BodyError(400, "body", "is truncated gzip")
+            raise BodyError(400, "body", "is truncated gzip")
     elif encoding not in ("", "identity"):
-        raise _BodyError(400, "Content-Encoding", f"{encoding!r} is not supported; use gzip or none")
+        raise BodyError(400, "Content-Encoding", f"{encoding!r} is not supported; use gzip or none")
     if len(body) > limit:
-        raise _BodyError(400, "body", f"is larger than {limit // 1024} KB uncompressed")
+        raise BodyError(400, "body", f"is larger than {limit // 1024} KB uncompressed")
     return body
 
 
-def _write_key(request: HttpRequest, data: Any) -> str | None:
+def write_key_of(request: HttpRequest, data: Any) -> str | None:
     header = request.META.get("HTTP_AUTHORIZATION", "")
     if header[:6].lower() == "basic ":
         try:
             decoded = base64.b64decode(header[6:].strip(), validate=True).decode()
         except (binascii.Error, UnicodeDecodeError):
-            raise _BodyError(401, "Authorization", "is not valid HTTP Basic credentials") from None
+            raise BodyError(401, "Authorization", "is not valid HTTP Basic credentials") from None
         return decoded.split(":", 1)[0] or None
     if isinstance(data, dict) and isinstance(data.get("writeKey"), str):
         return data["writeKey"] or None
@@ -93,11 +93,11 @@ def _ingest(request: HttpRequest, call: str | None) -> HttpResponse:
         try:
             data = orjson.loads(body)
         except orjson.JSONDecodeError as error:
-            raise _BodyError(400, "body", f"is not valid JSON ({error})") from None
-        raw_key = _write_key(request, data)
+            raise BodyError(400, "body", f"is not valid JSON ({error})") from None
+        raw_key = write_key_of(request, data)
         if raw_key is None:
-            raise _BodyError(401, "writeKey", "is missing: send it as the Basic-auth user name or as writeKey")
-    except _BodyError as error:
+            raise BodyError(401, "writeKey", "is missing: send it as the Basic-auth user name or as writeKey")
+    except BodyError as error:
         if error.status == 401:
             return _answer(401, {"success": False, "error": f"{error.field} {error.message}", "field": error.field})
         return _bad_request(error.field, error.message)

@@ -10,6 +10,7 @@ from activities import ingestion
 from config import health
 from journeys import api as journeys_api
 from messaging import api as messaging_api
+from messaging import inbound as messaging_inbound
 from messaging import views as messaging_views
 
 
@@ -45,6 +46,9 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
     # Operators and the panel.
+    path("v1/inapp", messaging_inbound.inapp, name="inapp"),
+    path("m/sms/<str:token>", messaging_inbound.sms_inbound, name="sms-inbound"),
+    path("m/status/<str:token>", messaging_inbound.delivery_report, name="delivery-report"),
     path("m/o/<str:token>.gif", messaging_views.message_opened, name="message-opened"),
     path("m/c/<str:token>", messaging_views.message_clicked, name="message-clicked"),
     path("m/u/<str:token>", messaging_views.unsubscribe, name="message-unsubscribe"),

@@ -46,6 +46,12 @@ def enrollments_report(*, journey_id: int, profile_id: int) -> list[dict[str, An
     return report
 
 
+def _node() -> dict[str, Any]:
+    # message_statuses: what became of the node's messages (sent, delivered, opened, clicked, failed,
+    # suppressed, deferred), counted as it happens.
+    return {"entered": 0, "waiting": 0, "edges": {}, "messages": 0, "message_statuses": {}}
+
+
 def journey_analytics(
     *, journey: Journey, version_number: int | None = None, since: date | None = None, until: date | None = None
 ) -> dict[str, Any]:
@@ -72,17 +78,19 @@ def journey_analytics(
             totals["exits"][outcome] = totals["exits"].get(outcome, 0) + total
             daily["exited"] += total
         else:
-            entry = nodes.setdefault(node, {"entered": 0, "waiting": 0, "edges": {}, "messages": 0})
+            entry = nodes.setdefault(node, _node())
             if metric == "node_entered":
                 entry["entered"] += total
             elif metric == "edge":
                 entry["edges"][outcome] = entry["edges"].get(outcome, 0) + total
             elif metric == "message":
                 entry["messages"] += total
+            elif metric == "message_status":
+                entry["message_statuses"][outcome] = entry["message_statuses"].get(outcome, 0) + total
     for node, waiting in (
         enrollments.filter(exit_at__isnull=True, node__isnull=False).values_list("node").annotate(n=Count("pk"))
     ):
-        nodes.setdefault(node, {"entered": 0, "waiting": 0, "edges": {}, "messages": 0})["waiting"] = waiting
+        nodes.setdefault(node, _node())["waiting"] = waiting
     totals["active"] = enrollments.filter(exit_at__isnull=True).count()
     totals["unique_profiles"] = enrollments.values("profile").distinct().count()
     totals["conversion_rate"] = round(totals["converted"] / totals["entered"], 4) if totals["entered"] else 0.0

@@ -7,8 +7,10 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin
 
+from messaging.inbound import inbound_token
 from messaging.models import Message, MessagingPolicy, ProviderConfig, Template
 from messaging.pacing import caps_parse
 from messaging.providers.base import KINDS
@@ -100,3 +102,12 @@ class ProviderConfigAdmin(WorkspaceScopedAdmin):
     form = ProviderForm
     list_display = ["workspace", "channel", "kind", "secret_hint", "updated_at"]
     list_filter = ["workspace", "channel", "kind"]
+    readonly_fields = ["callback_urls"]
+
+    @admin.display(description="Give these to the provider")
+    def callback_urls(self, obj: ProviderConfig) -> str:
+        if not obj.pk:
+            return "Shown once saved."
+        token = inbound_token(obj.workspace_id)
+        base = settings.NUDGE_PUBLIC_URL.rstrip("/")
+        return f"Inbound SMS: {base}/m/sms/{token} · Delivery reports: {base}/m/status/{token}"

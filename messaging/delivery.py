@@ -31,6 +31,7 @@ from django.utils import timezone
 
 from activities.models import Profile
 from messaging.channels import render_content, variant_for
+from messaging.counters import message_counted
 from messaging.models import Message, MessageStatus, MessagingPolicy, Template
 from messaging.pacing import caps_parse, opt_out, quiet_until, zone_of
 from messaging.providers.base import Outgoing, PermanentError, TransientError, provider_for
@@ -101,6 +102,8 @@ def messages_claim(*, now: datetime, batch_size: int) -> list[Claimed]:
                 message.attempts += 1
                 message.sent_at = now  # counts against caps from now on
                 claimed.append(Claimed(message, template))
+            else:
+                message_counted(message, "deferred" if message.status == MessageStatus.QUEUED else message.status)
             message.save(
                 update_fields=[
                     "status",
@@ -259,7 +262,11 @@ def _record(message: Message, status: str, reason: str, **fields: Any) -> None:
     }
     if status == MessageStatus.FAILED or status == MessageStatus.QUEUED:
         changes["sent_at"] = None  # a send that did not happen does not count against caps
-    Message.objects.filter(pk=message.pk, status=MessageStatus.SENDING).update(**changes)
+    if (
+        Message.objects.filter(pk=message.pk, status=MessageStatus.SENDING).update(**changes)
+        and status != MessageStatus.QUEUED
+    ):
+        message_counted(message, status)
 
 
 def _outgoing(message: Message, template: Template | None) -> Outgoing:

@@ -56,6 +56,12 @@ class Message(models.Model):
             # What delivery takes next: cost O(due), like the timer sweep.
             models.Index(fields=["send_after"], condition=models.Q(status="queued"), name="message_due"),
             models.Index(fields=["lease_until"], condition=models.Q(status="sending"), name="message_leased"),
+            # Delivery reports name the provider's id.
+            models.Index(
+                fields=["workspace", "provider_message_id"],
+                condition=~models.Q(provider_message_id=""),
+                name="message_provider_id",
+            ),
             # Frequency caps count a profile's recent sends.
             models.Index(
                 fields=["profile", "sent_at"], condition=models.Q(sent_at__isnull=False), name="message_profile_sent"

@@ -13,6 +13,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from activities.models import Profile
+from messaging.counters import message_counted
 from messaging.models import Message, MessageStatus
 from messaging.tracking import outcome_record, token_read
 
@@ -34,7 +35,8 @@ def _message(token: str) -> tuple[Message, dict]:
 
 def _advance(message: Message, status: str) -> None:
     earlier = [s for s, later in _ADVANCE.items() if status in later]
-    Message.objects.filter(pk=message.pk, status__in=earlier).update(status=status)
+    if Message.objects.filter(pk=message.pk, status__in=earlier).update(status=status):
+        message_counted(message, status)
 
 
 def message_opened(request: HttpRequest, token: str) -> HttpResponse:
