@@ -59,16 +59,24 @@ class Message:
         return value[:35] if isinstance(value, str) and value else None
 
     @property
-    def device(self) -> tuple[str, str] | None:
-        """(push token, platform) from context.device, if the SDK sent a token."""
+    def device(self) -> tuple[str, str, dict[str, Any]] | None:
+        """(push token, platform, web-push subscription) from context.device, if the SDK sent a token or,
+        for a browser, a subscription (`{"endpoint": …, "keys": {"p256dh": …, "auth": …}}`, whose endpoint is
+        its token)."""
         device = self.context.get("device")
         if not isinstance(device, dict):
             return None
+        subscription = device.get("subscription")
+        if isinstance(subscription, dict) and isinstance(subscription.get("endpoint"), str):
+            keys = subscription.get("keys")
+            endpoint = subscription["endpoint"]
+            if endpoint.startswith("https://") and len(endpoint) <= 512 and isinstance(keys, dict):
+                return endpoint, "web", {"endpoint": endpoint, "keys": {k: str(v) for k, v in keys.items()}}
         token = device.get("token")
         if not isinstance(token, str) or not token or len(token) > 512:
             return None
         platform = device.get("type")
-        return token, (platform if isinstance(platform, str) and platform else "unknown")[:32].lower()
+        return token, (platform if isinstance(platform, str) and platform else "unknown")[:32].lower(), {}
 
 
 def nul_path(value: Any, where: str = "body") -> str | None:

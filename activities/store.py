@@ -211,7 +211,7 @@ def _profiles_update(
     """
     traits: dict[int, list[dict[str, Any]]] = {}
     latest: dict[int, dict[str, str]] = {}
-    devices: dict[str, tuple[int, str]] = {}
+    devices: dict[str, tuple[int, str, dict[str, Any]]] = {}
     for message, owner in sorted(zip(messages, owners, strict=True), key=lambda pair: pair[0].timestamp):
         if message.traits and message.type == "identify":
             traits.setdefault(owner, []).append(message.traits)
@@ -220,7 +220,7 @@ def _profiles_update(
         if (locale := message.locale) is not None:
             latest.setdefault(owner, {})["locale"] = locale
         if (device := message.device) is not None:
-            devices[device[0]] = (owner, device[1])
+            devices[device[0]] = (owner, device[1], device[2])
     moved = {
         pk: values
         for pk, values in latest.items()
@@ -250,12 +250,18 @@ def _profiles_update(
     if devices:
         PushDevice.objects.bulk_create(
             [
-                PushDevice(workspace_id=workspace_id, profile_id=profile_id, token=token, platform=platform)
-                for token, (profile_id, platform) in devices.items()
+                PushDevice(
+                    workspace_id=workspace_id,
+                    profile_id=profile_id,
+                    token=token,
+                    platform=platform,
+                    subscription=subscription,
+                )
+                for token, (profile_id, platform, subscription) in devices.items()
             ],
             update_conflicts=True,
             unique_fields=["workspace", "token"],
-            update_fields=["profile", "platform", "updated_at"],
+            update_fields=["profile", "platform", "subscription", "updated_at"],
         )
 
 

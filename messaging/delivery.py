@@ -34,7 +34,7 @@ from messaging.channels import render_content, variant_for
 from messaging.counters import message_counted
 from messaging.models import Message, MessageStatus, MessagingPolicy, Template
 from messaging.pacing import caps_parse, opt_out, quiet_until, zone_of
-from messaging.providers.base import Outgoing, PermanentError, TransientError, provider_for
+from messaging.providers.base import Device, Outgoing, PermanentError, TransientError, provider_for
 from messaging.rendering import RenderError
 from messaging.tracking import message_context, tracked_bodies, tracked_headers
 
@@ -282,7 +282,13 @@ def _outgoing(message: Message, template: Template | None) -> Outgoing:
     headers = tracked_headers(message) if message.channel == "email" else {}
     if message.channel == "email" and template is not None:
         content = {**content, **tracked_bodies(message, content)}
+    devices: tuple[Device, ...] = ()
+    if message.channel in ("push", "web_push"):
+        rows = profile.push_devices.order_by("-updated_at")
+        rows = rows.filter(platform="web") if message.channel == "web_push" else rows.exclude(platform="web")
+        devices = tuple(Device(d.pk, d.token, d.platform, d.subscription) for d in rows[:10])
     return Outgoing(
+        devices=devices,
         message_id=message.pk,
         idempotency_key=message.idempotency_key,
         workspace_id=message.workspace_id,

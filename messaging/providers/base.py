@@ -28,6 +28,15 @@ class Outgoing:
     content: Mapping[str, Any]
     headers: Mapping[str, str] = field(default_factory=dict)  # e.g. List-Unsubscribe for email
     allow_private: bool = False  # the workspace lets webhooks reach private and loopback addresses
+    devices: tuple[Device, ...] = ()  # push and web push: the profile's devices
+
+
+@dataclass(frozen=True)
+class Device:
+    pk: int
+    token: str
+    platform: str
+    subscription: Mapping[str, Any] = field(default_factory=dict)  # web push: endpoint and keys
 
 
 class TransientError(Exception):
@@ -52,7 +61,40 @@ KINDS: dict[str, str] = {
     "twilio": "messaging.providers.sms.TwilioProvider",
     "webhook": "messaging.providers.webhook.WebhookProvider",
     "in_app": "messaging.providers.in_app.InAppProvider",
+    "fcm": "messaging.providers.push.FcmProvider",
+    "apns": "messaging.providers.push.ApnsProvider",
+    "webpush": "messaging.providers.webpush.WebPushProvider",
 }
+
+
+def each_device(outgoing: Outgoing, send: Callable[[Device], str], forget: Callable[[Device], None]) -> str:
+    """Send to every device: success if any device took it (the provider id of the first), a
+    transient error if none did and one might later, else permanent. Devices the provider says are
+    gone are forgotten."""
+    if not outgoing.devices:
+        raise PermanentError("the profile has no device for this channel")
+    ids: list[str] = []
+    transient: list[str] = []
+    permanent: list[str] = []
+    for device in outgoing.devices:
+        try:
+            ids.append(send(device))
+        except GoneDevice as error:
+            forget(device)
+            permanent.append(str(error))
+        except TransientError as error:
+            transient.append(str(error))
+        except PermanentError as error:
+            permanent.append(str(error))
+    if ids:
+        return ids[0]
+    if transient:
+        raise TransientError("; ".join(transient)[:400])
+    raise PermanentError("; ".join(permanent)[:400])
+
+
+class GoneDevice(PermanentError):
+    """The token is no longer valid (app uninstalled): the device is removed."""
 
 
 def provider_for(workspace_id: int, channel: str) -> Provider:

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import email
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import Message as EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import httpx
 from aiosmtpd.controller import Controller
 
 from tests.conftest import free_port
@@ -25,7 +26,7 @@ IDEMPOTENCY_HEADERS = ("Idempotency-Key", "I-Twilio-Idempotency-Token")
 class Call:
     method: str
     path: str
-    headers: dict[str, str]
+    headers: httpx.Headers  # case-insensitive, as HTTP headers are
     body: bytes
 
     @property
@@ -45,13 +46,16 @@ class ProviderServer:
 
 
 @contextmanager
-def provider_server(*script: int, hold: bool = False) -> Iterator[ProviderServer]:
+def provider_server(
+    *script: int, hold: bool = False, reply: Callable[[Call], bytes] | None = None
+) -> Iterator[ProviderServer]:
+    """`reply` chooses the body of a successful answer (default: a Twilio-like `{"sid": "SM123"}`)."""
     state = ProviderServer(script=list(script))
 
     class Handler(BaseHTTPRequestHandler):
         def _answer(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
-            call = Call(self.command, self.path, dict(self.headers.items()), self.rfile.read(length))
+            call = Call(self.command, self.path, httpx.Headers(list(self.headers.items())), self.rfile.read(length))
             status = state.script.pop(0) if state.script else 200
             state.calls.append(call)
             if 200 <= status < 300:
@@ -59,7 +63,10 @@ def provider_server(*script: int, hold: bool = False) -> Iterator[ProviderServer
             state.received.set()
             if hold:
                 state.release.wait(15)
-            payload = b'{"sid": "SM123"}' if status < 300 else b'{"message": "scripted failure"}'
+            if status >= 300:
+                payload = b'{"message": "scripted failure"}'
+            else:
+                payload = reply(call) if reply is not None else b'{"sid": "SM123"}'
             try:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")

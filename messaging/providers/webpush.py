@@ -1,0 +1,72 @@
+"""Web push through pywebpush: the payload encrypted for each browser subscription (RFC 8291) and sent
+to its push service with a VAPID signature. Settings: `vapid_subject` (mailto: or https: URL); secret: the
+VAPID private key. Subscriptions the push service reports gone (404/410) are removed."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from py_vapid import Vapid02
+from pywebpush import WebPushException, webpush
+
+from activities.models import PushDevice
+from messaging.providers.base import (
+    Device,
+    GoneDevice,
+    Outgoing,
+    PermanentError,
+    TransientError,
+    each_device,
+    public_address_check,
+)
+
+
+class WebPushProvider:
+    def __init__(self, options: Mapping[str, Any], secret: str) -> None:
+        self.subject = str(options.get("vapid_subject") or "")
+        if not self.subject.startswith(("mailto:", "https://")) or not secret:
+            raise PermanentError("the web push provider needs vapid_subject (mailto: or https:) and a VAPID key")
+        try:  # a PEM key, or the base64url DER string most VAPID tools print
+            self.key: Vapid02 | str = (
+                Vapid02.from_pem(secret.encode()) if secret.lstrip().startswith("-----") else secret
+            )
+        except (ValueError, TypeError) as error:
+            raise PermanentError(f"the VAPID private key is unusable: {error}") from error
+
+    def send(self, outgoing: Outgoing) -> str:
+        return each_device(outgoing, lambda device: self._one(outgoing, device), self._forget)
+
+    @staticmethod
+    def _forget(device: Device) -> None:
+        PushDevice.objects.filter(pk=device.pk).delete()
+
+    def _one(self, outgoing: Outgoing, device: Device) -> str:
+        subscription = dict(device.subscription)
+        endpoint = str(subscription.get("endpoint", ""))
+        if not endpoint or not isinstance(subscription.get("keys"), dict):
+            raise PermanentError("the device has no web-push subscription")
+        public_address_check(endpoint, allow_private=outgoing.allow_private)
+        content = outgoing.content
+        data = {k: content[k] for k in ("title", "body", "icon", "url") if content.get(k)}
+        try:
+            response = webpush(
+                subscription,
+                json.dumps(data),
+                vapid_private_key=self.key,
+                vapid_claims={"sub": self.subject},
+                timeout=10,
+                ttl=86400,
+            )
+        except WebPushException as error:
+            status = error.response.status_code if error.response is not None else 0
+            if status in (404, 410):
+                raise GoneDevice("the subscription has expired") from error
+            if status == 429 or status >= 500 or status == 0:
+                raise TransientError(f"push service: {error}") from error
+            raise PermanentError(f"push service: {error}") from error
+        except (ValueError, TypeError) as error:
+            raise PermanentError(f"cannot encrypt for this subscription: {error}") from error
+        headers = getattr(response, "headers", {}) or {}
+        return str(headers.get("Location", ""))
