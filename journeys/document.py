@@ -173,6 +173,10 @@ class Journey:
     reentry: Reentry = field(default_factory=Reentry)
     audience_segments: tuple[str, ...] = ()
     exclude_segments: tuple[str, ...] = ()
+    # The workspace's quiet hours and frequency caps apply to this journey's sends unless turned off here
+    # (`"messaging": {"quiet_hours": false, "frequency_caps": false}`).
+    quiet_hours: bool = True
+    frequency_caps: bool = True
 
     def sends(self) -> list[Send]:
         return [node for node in self.nodes.values() if isinstance(node, Send)]
@@ -280,6 +284,13 @@ def parse_journey(data: Any, *, template_exists: Callable[[str, str], bool] | No
     segments = _ids(r, audience.get("segments"), "audience.segments")
     excluded = _ids(r, audience.get("exclude_segments"), "audience.exclude_segments")
 
+    pacing = r.obj(doc.get("messaging"), "messaging", required=False)
+    for key in pacing:
+        if key not in ("quiet_hours", "frequency_caps"):
+            r.problem(f"messaging.{key}", "is not a messaging setting (quiet_hours, frequency_caps)")
+        elif not isinstance(pacing[key], bool):
+            r.problem(f"messaging.{key}", "must be true or false")
+
     nodes = _nodes(r, doc.get("nodes"), template_exists)
     start = doc.get("start")
     if not isinstance(start, str) or not start:
@@ -292,6 +303,8 @@ def parse_journey(data: Any, *, template_exists: Callable[[str, str], bool] | No
         raise DocumentError(r.problems)
     assert entry is not None and isinstance(start, str)
     return Journey(
+        quiet_hours=pacing.get("quiet_hours", True) is not False,
+        frequency_caps=pacing.get("frequency_caps", True) is not False,
         name=name,
         description=description,
         entry=entry,

@@ -30,6 +30,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from activities.models import Profile
+from journeys.live import document_for
 from messaging.channels import render_content, variant_for
 from messaging.counters import message_counted
 from messaging.models import Message, MessageStatus, MessagingPolicy, Template
@@ -158,12 +159,13 @@ def _verdict(
         return _settle(message, MessageStatus.SUPPRESSED, f"the profile has no {message.channel} address")
     if transactional or policy is None or message.payload.get("test"):
         return None  # receipts, test sends: now, whatever the hour or the count
+    document = document_for(message.enrollment.version_id) if message.enrollment else None
     zone = zone_of(profile.timezone, profile.workspace.timezone)
     until = quiet_until(now, zone, policy.quiet_hours_start, policy.quiet_hours_end)
-    if until is not None:
+    if until is not None and (document is None or document.quiet_hours):
         message.send_after = until
         return _settle(message, MessageStatus.QUEUED, f"deferred: quiet hours until {until.isoformat()}")
-    caps, _ = caps_parse(policy.frequency_caps)
+    caps, _ = caps_parse(policy.frequency_caps if document is None or document.frequency_caps else [])
     for cap in caps:
         if not cap.applies(message.channel, category):
             continue

@@ -10,6 +10,8 @@ import pytest
 import time_machine
 
 from activities.models import Profile
+from journeys.document import DocumentError, parse_journey
+from journeys.services import journey_create, journey_publish
 from messaging.delivery import messages_deliver
 from messaging.models import Message, MessageStatus, MessagingPolicy, ProviderConfig
 from messaging.pacing import caps_parse, opt_out, quiet_until
@@ -114,3 +116,46 @@ def test_the_fourth_promotional_message_of_a_day_is_capped_not_a_transactional_o
         )
         track(acme, "max", "browse")
         assert messages_deliver() == 1
+
+
+@pytest.mark.django_db
+def test_a_journey_can_opt_out_of_quiet_hours_and_caps(acme):
+    MessagingPolicy.objects.create(
+        workspace=acme.workspace,
+        quiet_hours_start=time(0, 0),
+        quiet_hours_end=time(23, 59),  # always quiet
+        frequency_caps=[{"channel": "*", "category": "*", "max": 0, "per": "P1D"}],  # never room
+    )
+    with provider_server() as server:
+        provider(acme, "sms", "twilio", secret="t", base_url=server.url, account_sid="AC1", from_number="+1")
+        template(acme, "alert", "sms", {"body": "Price drop"})
+        document = {
+            "name": "urgent",
+            "entry": {"type": "event", "event": "price_drop"},
+            "messaging": {"quiet_hours": False, "frequency_caps": False},
+            "start": "s",
+            "nodes": {"s": {"type": "send", "channel": "sms", "template": "alert", "next": None}},
+        }
+        journey_publish(
+            journey=journey_create(workspace=acme.workspace, actor=acme.owner, document=document), actor=acme.owner
+        )
+        journey_sending(acme, {"type": "send", "channel": "sms", "template": "alert"}, event="browse")
+        track(acme, "ola", "price_drop", traits={"phone": "+15550200"})
+        track(acme, "ola", "browse")
+        assert messages_deliver() == 1
+    outcomes = dict(Message.objects.values_list("enrollment__journey__name", "status"))
+    assert outcomes == {"urgent": "sent", "on browse": "queued"}  # the other journey waits for the morning
+
+
+def test_bad_journey_messaging_settings_are_named():
+    with pytest.raises(DocumentError) as raised:
+        parse_journey(
+            {
+                "name": "x",
+                "entry": {"type": "event", "event": "e"},
+                "messaging": {"quiet_hours": "no", "pacing": True},
+                "start": "s",
+                "nodes": {"s": {"type": "exit"}},
+            }
+        )
+    assert {p.field for p in raised.value.problems} == {"messaging.quiet_hours", "messaging.pacing"}
