@@ -90,10 +90,21 @@ def insert_columns(
     return execute(sql, values)
 
 
-def update_columns(table: str, key: str, columns: dict[str, str], rows: Sequence[Sequence[Any]]) -> None:
-    """UPDATE rows by `key` (the first value of each row) to the other values, in one statement."""
+def update_columns(
+    table: str,
+    key: str,
+    columns: dict[str, str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    guard: str = "",
+    returning: str = "",
+) -> list[tuple]:
+    """UPDATE rows by `key` (the first value of each row) to the other values, in one statement; `guard`
+    is an extra SQL condition on the table's row (only rows still in the expected state change)."""
     if not rows:
-        return
+        return []
+    condition = f" AND {guard}" if guard else ""
+    tail = f" RETURNING {table}.{returning}" if returning else ""
     names = [key, *columns]
     kinds = ["bigint", *columns.values()]
     values = [
@@ -105,14 +116,13 @@ def update_columns(table: str, key: str, columns: dict[str, str], rows: Sequence
         arrays = ", ".join(f"%s::{'text' if kind == 'jsonb' else kind}[]" for kind in kinds)
         selected = ", ".join(f"{n}::jsonb AS {n}" if k == "jsonb" else n for n, k in zip(names, kinds, strict=True))
         source = f"SELECT {selected} FROM unnest({arrays}) AS u({', '.join(names)})"
-        execute(
-            f"UPDATE {table} SET {assignments} FROM ({source}) v WHERE {table}.{key} = v.{key}",
+        return execute(
+            f"UPDATE {table} SET {assignments} FROM ({source}) v WHERE {table}.{key} = v.{key}{condition}{tail}",
             values,
         )
-        return
     placeholders = "(" + ", ".join(["%s"] * len(names)) + ")"
-    execute(
+    return execute(
         f"WITH v({', '.join(names)}) AS (VALUES {', '.join([placeholders] * len(rows))}) "
-        f"UPDATE {table} SET {assignments} FROM v WHERE {table}.{key} = v.{key}",
+        f"UPDATE {table} SET {assignments} FROM v WHERE {table}.{key} = v.{key}{condition}{tail}",
         [column[r] for r in range(len(rows)) for column in values],
     )

@@ -20,22 +20,23 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from activities.models import Profile
+from activities.models import Profile, PushDevice
+from config.sql import update_columns
 from journeys.live import document_for
 from messaging.channels import render_content, variant_for
-from messaging.counters import message_counted
+from messaging.counters import message_counted, messages_counted
 from messaging.models import Message, MessageStatus, MessagingPolicy, Template
 from messaging.pacing import caps_parse, opt_out, quiet_until, zone_of
-from messaging.providers.base import Device, Outgoing, PermanentError, TransientError, provider_for
+from messaging.providers.base import Device, Outgoing, PermanentError, Provider, TransientError, provider_for
 from messaging.rendering import RenderError
 from messaging.tracking import message_context, tracked_bodies, tracked_headers
 
@@ -54,6 +55,7 @@ COUNTED = (
 class Claimed:
     message: Message
     template: Template | None
+    profile: Profile
 
 
 def messages_deliver(*, now: datetime | None = None, batch_size: int = 100, max_batches: int = 20) -> int:
@@ -61,8 +63,7 @@ def messages_deliver(*, now: datetime | None = None, batch_size: int = 100, max_
     sent = 0
     for _ in range(max_batches):
         claimed = messages_claim(now=now or timezone.now(), batch_size=batch_size)
-        for item in claimed:
-            sent += message_send(item)
+        sent += messages_send(claimed)
         if len(claimed) < batch_size:
             break
     return sent
@@ -97,27 +98,36 @@ def messages_claim(*, now: datetime, batch_size: int) -> list[Claimed]:
         for message in messages:
             template = templates.get((message.workspace_id, message.channel, message.template))
             profile = profiles.get(message.profile_id)
-            verdict = _verdict(message, template, profile, policies.get(message.workspace_id), now)
+            taken = [c.message for c in claimed if c.message.profile_id == message.profile_id]
+            verdict = _verdict(message, template, profile, policies.get(message.workspace_id), now, taken)
             if verdict is None:
                 message.status, message.lease_until = MessageStatus.SENDING, now + _lease()
                 message.attempts += 1
                 message.sent_at = now  # counts against caps from now on
-                claimed.append(Claimed(message, template))
+                message.updated_at = now
+                assert profile is not None
+                claimed.append(Claimed(message, template, profile))
             else:
                 message_counted(message, "deferred" if message.status == MessageStatus.QUEUED else message.status)
-            message.save(
-                update_fields=[
-                    "status",
-                    "status_reason",
-                    "lease_until",
-                    "attempts",
-                    "sent_at",
-                    "send_after",
-                    "category",
-                    "updated_at",
-                ]
-            )
+        update_columns(
+            Message._meta.db_table,
+            "id",
+            CLAIM_COLUMNS,
+            [(m.pk, *(getattr(m, column) for column in CLAIM_COLUMNS)) for m in messages],
+        )
         return claimed
+
+
+CLAIM_COLUMNS = {
+    "status": "text",
+    "status_reason": "text",
+    "lease_until": "timestamptz",
+    "attempts": "integer",
+    "sent_at": "timestamptz",
+    "send_after": "timestamptz",
+    "category": "text",
+    "updated_at": "timestamptz",
+}
 
 
 def _lease() -> timedelta:
@@ -142,7 +152,12 @@ def _templates(messages: Iterable[Message]) -> dict[tuple[int, str, str], Templa
 
 
 def _verdict(
-    message: Message, template: Template | None, profile: Profile | None, policy: MessagingPolicy | None, now: datetime
+    message: Message,
+    template: Template | None,
+    profile: Profile | None,
+    policy: MessagingPolicy | None,
+    now: datetime,
+    taken: list[Message],
 ) -> str | None:
     """Settle the message here (suppressed or deferred, saying why), or None to send it."""
     if profile is None:
@@ -174,13 +189,15 @@ def _verdict(
             recent = recent.filter(channel=cap.channel)
         if cap.category != "*":
             recent = recent.filter(category=cap.category)
-        if recent.count() >= cap.max:
+        in_batch = sum(1 for m in taken if cap.applies(m.channel, m.category))  # claimed above, not yet written
+        if recent.count() + in_batch >= cap.max:
             return _settle(message, MessageStatus.SUPPRESSED, f"frequency cap: {cap}")
     return None
 
 
 def _settle(message: Message, status: str, reason: str) -> str:
     message.status, message.status_reason = status, reason[:500]
+    message.updated_at = timezone.now()
     return reason
 
 
@@ -208,44 +225,96 @@ def _address(message: Message, profile: Profile) -> str:
 # --- 2. Send and 3. record ------------------------------------------------------------------------------
 
 
-def message_send(item: Claimed) -> int:
-    """Send one claimed message and record the outcome; 1 if it was sent."""
+@dataclass
+class _Attempt:
+    item: Claimed
+    outgoing: Outgoing | None = None
+    provider: Provider | None = None
+    outcome: str = ""  # sent, permanent, transient, crashed
+    detail: str = ""  # the provider's id when sent, else the reason
+
+
+def messages_send(claimed: list[Claimed]) -> int:
+    """Send claimed messages; returns how many were sent. Rendering and every database read and write
+    happen here; the provider calls themselves run on a pool of threads (they wait on the network), so
+    a batch takes about as long as its slowest calls, not their sum."""
+    providers: dict[tuple[int, str], Provider | PermanentError] = {}
+    attempts = [_prepare(item, providers) for item in claimed]
+    ready = [a for a in attempts if a.provider is not None]
+    if len(ready) == 1:
+        _call(ready[0])
+    elif ready:
+        list(_pool().map(_call, ready))
+    sent = _results_write(attempts)
+    gone = [pk for a in attempts if a.outgoing is not None for pk in a.outgoing.gone]
+    if gone:
+        PushDevice.objects.filter(pk__in=gone).delete()
+    return sent
+
+
+_executor: ThreadPoolExecutor | None = None
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _executor
+    if _executor is None:
+        _executor = ThreadPoolExecutor(max_workers=settings.NUDGE_SEND_CONCURRENCY, thread_name_prefix="nudge-send")
+    return _executor
+
+
+def _prepare(item: Claimed, providers: dict[tuple[int, str], Provider | PermanentError]) -> _Attempt:
+    attempt = _Attempt(item)
     message = item.message
+    key = (message.workspace_id, message.channel)
+    if key not in providers:
+        try:
+            providers[key] = provider_for(*key)
+        except PermanentError as error:
+            providers[key] = error
+    provider = providers[key]
     try:
-        outgoing = _outgoing(message, item.template)
-        provider_id = provider_for(message.workspace_id, message.channel).send(outgoing)
+        if isinstance(provider, PermanentError):
+            raise provider
+        attempt.outgoing = _outgoing(message, item.template, item.profile)
+        attempt.provider = provider
     except (PermanentError, RenderError) as error:
-        _record(message, MessageStatus.FAILED, str(error))
-        return 0
+        attempt.outcome, attempt.detail = "permanent", str(error)
+    return attempt
+
+
+def _call(attempt: _Attempt) -> None:
+    """The provider call (on a sender thread: no database here)."""
+    assert attempt.provider is not None and attempt.outgoing is not None
+    try:
+        attempt.detail = attempt.provider.send(attempt.outgoing)
+        attempt.outcome = "sent"
+    except PermanentError as error:
+        attempt.outcome, attempt.detail = "permanent", str(error)
     except TransientError as error:
-        if message.attempts >= settings.NUDGE_SEND_MAX_ATTEMPTS:
-            _record(message, MessageStatus.FAILED, f"gave up after {message.attempts} attempts: {error}")
-        else:
-            _record(
-                message,
-                MessageStatus.QUEUED,
-                f"retrying: {error}",
-                send_after=timezone.now() + _backoff(message.attempts),
-            )
-        return 0
+        attempt.outcome, attempt.detail = "transient", str(error)
     except Exception as error:  # a provider bug must not leave the row leased forever
-        logger.exception("provider crashed on message %s", message.pk)
-        _record(
-            message,
-            MessageStatus.QUEUED,
-            f"retrying after an error: {type(error).__name__}",
-            send_after=timezone.now() + _backoff(message.attempts),
-        )
-        return 0
-    _record(
-        message,
-        MessageStatus.SENT,
-        "",
-        provider_message_id=provider_id[:200],
-        rendered=dict(outgoing.content),
-        sent_at=timezone.now(),
-    )
-    return 1
+        logger.exception("provider crashed on message %s", attempt.item.message.pk)
+        attempt.outcome, attempt.detail = "crashed", f"retrying after an error: {type(error).__name__}"
+
+
+def _settle_attempt(attempt: _Attempt, now: datetime) -> tuple:
+    """The row's new state: (id, status, reason, lease, sent_at, send_after, provider id, rendered)."""
+    message = attempt.item.message
+    if attempt.outcome == "sent":
+        assert attempt.outgoing is not None
+        rendered = dict(attempt.outgoing.content)
+        return (message.pk, MessageStatus.SENT, "", None, now, message.send_after, attempt.detail[:200], rendered)
+    if attempt.outcome == "permanent":
+        status, reason, after = MessageStatus.FAILED, attempt.detail, message.send_after
+    elif attempt.outcome == "transient" and message.attempts >= settings.NUDGE_SEND_MAX_ATTEMPTS:
+        status, reason = MessageStatus.FAILED, f"gave up after {message.attempts} attempts: {attempt.detail}"
+        after = message.send_after
+    else:
+        status = MessageStatus.QUEUED
+        reason = attempt.detail if attempt.outcome == "crashed" else f"retrying: {attempt.detail}"
+        after = now + _backoff(message.attempts)
+    # A send that did not happen does not count against caps (sent_at cleared).
+    return (message.pk, status, reason[:500], None, None, after, "", {})
 
 
 def _backoff(attempts: int) -> timedelta:
@@ -254,25 +323,41 @@ def _backoff(attempts: int) -> timedelta:
     return timedelta(seconds=base / 2 + random.uniform(0, base / 2))
 
 
-def _record(message: Message, status: str, reason: str, **fields: Any) -> None:
-    changes: dict[str, Any] = {
-        "status": status,
-        "status_reason": reason[:500],
-        "lease_until": None,
-        "updated_at": timezone.now(),
-        **fields,
-    }
-    if status == MessageStatus.FAILED or status == MessageStatus.QUEUED:
-        changes["sent_at"] = None  # a send that did not happen does not count against caps
-    if (
-        Message.objects.filter(pk=message.pk, status=MessageStatus.SENDING).update(**changes)
-        and status != MessageStatus.QUEUED
-    ):
-        message_counted(message, status)
+RESULT_COLUMNS = {
+    "status": "text",
+    "status_reason": "text",
+    "lease_until": "timestamptz",
+    "sent_at": "timestamptz",
+    "send_after": "timestamptz",
+    "provider_message_id": "text",
+    "rendered": "jsonb",
+    "updated_at": "timestamptz",
+}
 
 
-def _outgoing(message: Message, template: Template | None) -> Outgoing:
-    profile = Profile.objects.select_related("workspace").get(pk=message.profile_id)
+def _results_write(attempts: list[_Attempt]) -> int:
+    """Every outcome of a batch in one statement, only over rows still `sending` (a row handed out again
+    after a lease ran out is not overwritten); returns how many were sent."""
+    now = timezone.now()
+    rows = [(*_settle_attempt(a, now), now) for a in attempts]
+    with transaction.atomic():
+        written = {
+            pk
+            for (pk,) in update_columns(
+                Message._meta.db_table,
+                "id",
+                RESULT_COLUMNS,
+                rows,
+                guard="messaging_message.status = 'sending'",
+                returning="id",
+            )
+        }
+        outcomes = [(a.item.message, row[1]) for a, row in zip(attempts, rows, strict=True) if row[0] in written]
+        messages_counted([(m, status) for m, status in outcomes if status != MessageStatus.QUEUED])
+    return sum(1 for _, status in outcomes if status == MessageStatus.SENT)
+
+
+def _outgoing(message: Message, template: Template | None, profile: Profile) -> Outgoing:
     context = message_context(message, profile)
     if template is not None:
         content = render_content(

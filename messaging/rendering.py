@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from liquid import DictLoader, Environment
@@ -62,9 +63,15 @@ def liquid_check(source: str) -> LiquidProblem | None:
     return None
 
 
+@lru_cache(maxsize=4096)
+def _parsed(source: str) -> Any:
+    return ENVIRONMENT.from_string(source)
+
+
 def liquid_render(source: str, context: Mapping[str, Any]) -> str:
+    """Render a source (parsed once per process, then reused: sends repeat the same few templates)."""
     try:
-        return ENVIRONMENT.from_string(source).render(**context)
+        return str(_parsed(source).render(**context))
     except LiquidError as error:
         raise RenderError(str(_problem(source, error))) from error
 

@@ -29,6 +29,7 @@ class Outgoing:
     headers: Mapping[str, str] = field(default_factory=dict)  # e.g. List-Unsubscribe for email
     allow_private: bool = False  # the workspace lets webhooks reach private and loopback addresses
     devices: tuple[Device, ...] = ()  # push and web push: the profile's devices
+    gone: list[int] = field(default_factory=list)  # devices the service said no longer exist (to remove)
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,8 @@ class PermanentError(Exception):
 
 class Provider(Protocol):
     def send(self, outgoing: Outgoing) -> str:
-        """Deliver one message; the provider's id for it (may be empty)."""
+        """Deliver one message; the provider's id for it (may be empty). Called from delivery's sender
+        threads: no database access here."""
         ...
 
 
@@ -67,10 +69,10 @@ KINDS: dict[str, str] = {
 }
 
 
-def each_device(outgoing: Outgoing, send: Callable[[Device], str], forget: Callable[[Device], None]) -> str:
+def each_device(outgoing: Outgoing, send: Callable[[Device], str]) -> str:
     """Send to every device: success if any device took it (the provider id of the first), a
     transient error if none did and one might later, else permanent. Devices the provider says are
-    gone are forgotten."""
+    gone are noted in `outgoing.gone` for delivery to remove (providers never touch the database)."""
     if not outgoing.devices:
         raise PermanentError("the profile has no device for this channel")
     ids: list[str] = []
@@ -80,7 +82,7 @@ def each_device(outgoing: Outgoing, send: Callable[[Device], str], forget: Calla
         try:
             ids.append(send(device))
         except GoneDevice as error:
-            forget(device)
+            outgoing.gone.append(device.pk)
             permanent.append(str(error))
         except TransientError as error:
             transient.append(str(error))
@@ -136,11 +138,23 @@ def public_address_check(url: str, *, allow_private: bool) -> None:
             raise PermanentError(f"{host} resolves to a private address ({ip}); the workspace does not allow it")
 
 
+_client: httpx.Client | None = None
+
+
+def _pooled() -> httpx.Client:
+    """One client per process: connections to a provider are kept alive between messages (a fresh
+    connection per message costs more than the message). httpx clients are thread-safe."""
+    global _client
+    if _client is None:
+        _client = httpx.Client(follow_redirects=False, limits=httpx.Limits(max_keepalive_connections=20))
+    return _client
+
+
 def http_send(method: str, url: str, *, timeout: float = 10.0, **kwargs: Any) -> httpx.Response:
     """One HTTP call, its failures sorted: 429, 5xx, timeouts and connection errors are transient;
     other 4xx are permanent, with the answer's start as the reason."""
     try:
-        response = httpx.request(method, url, timeout=timeout, follow_redirects=False, **kwargs)
+        response = _pooled().request(method, url, timeout=timeout, **kwargs)
     except httpx.TimeoutException as error:
         raise TransientError(f"timed out: {error}") from error
     except httpx.HTTPError as error:

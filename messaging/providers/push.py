@@ -14,12 +14,12 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import httpx
 import jwt
 
-from activities.models import PushDevice
 from messaging.providers.base import (
     Device,
     GoneDevice,
@@ -33,10 +33,6 @@ from messaging.providers.base import (
 FCM_SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 _tokens: dict[str, tuple[str, float]] = {}  # service account → (access token, expiry), per worker
 _lock = threading.Lock()
-
-
-def _forget(device: Device) -> None:
-    PushDevice.objects.filter(pk=device.pk).delete()
 
 
 def _strings(data: Any) -> dict[str, str]:
@@ -56,7 +52,7 @@ class FcmProvider:
         self.base_url = str(options.get("base_url") or "https://fcm.googleapis.com").rstrip("/")
 
     def send(self, outgoing: Outgoing) -> str:
-        return each_device(outgoing, lambda device: self._one(outgoing, device), _forget)
+        return each_device(outgoing, lambda device: self._one(outgoing, device))
 
     def _one(self, outgoing: Outgoing, device: Device) -> str:
         content = outgoing.content
@@ -122,9 +118,11 @@ class ApnsProvider:
 
     def send(self, outgoing: Outgoing) -> str:
         ios = tuple(d for d in outgoing.devices if d.platform in ("ios", "ipados", "macos", "unknown"))
-        return each_device(
-            Outgoing(**{**outgoing.__dict__, "devices": ios}), lambda device: self._one(outgoing, device), _forget
-        )
+        only_ios = replace(outgoing, devices=ios, gone=[])
+        try:
+            return each_device(only_ios, lambda device: self._one(outgoing, device))
+        finally:
+            outgoing.gone.extend(only_ios.gone)
 
     def _one(self, outgoing: Outgoing, device: Device) -> str:
         content = outgoing.content

@@ -11,7 +11,6 @@ from typing import Any
 from py_vapid import Vapid02
 from pywebpush import WebPushException, webpush
 
-from activities.models import PushDevice
 from messaging.providers.base import (
     Device,
     GoneDevice,
@@ -36,11 +35,7 @@ class WebPushProvider:
             raise PermanentError(f"the VAPID private key is unusable: {error}") from error
 
     def send(self, outgoing: Outgoing) -> str:
-        return each_device(outgoing, lambda device: self._one(outgoing, device), self._forget)
-
-    @staticmethod
-    def _forget(device: Device) -> None:
-        PushDevice.objects.filter(pk=device.pk).delete()
+        return each_device(outgoing, lambda device: self._one(outgoing, device))
 
     def _one(self, outgoing: Outgoing, device: Device) -> str:
         subscription = dict(device.subscription)

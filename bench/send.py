@@ -1,0 +1,211 @@
+"""send: messages/s from the outbox to a provider, against the provider alone.
+
+SMS: queued outbox rows (a transactional SMS template with Liquid, one per profile) delivered by
+`messaging.delivery.messages_deliver` in this process — claim with SKIP LOCKED, consent and address
+checks, render, send, record — to a Twilio-style sink (`bench/sink.py`, its own process, keep-alive).
+Ceiling: the same number of identical POSTs to the same sink through the same pooled client.
+Email: the same through the SMTP provider to a local aiosmtpd sink process; ceiling: Django's SMTP
+backend sending the same emails directly (a connection per message, as the provider does).
+Provider calls run on NUDGE_SEND_CONCURRENCY threads; the ceilings use as many.
+What bounds it: per message, the claim's checks, rendering and the provider call's Python (httpx) under
+one GIL; per batch, a claim and one results statement. The SMTP figure pays a connection per email.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+
+import psycopg
+
+from bench.harness import DB_DSN, ROOT, Row, bench_env, database_reset, free_port, manage, report
+
+SCALES = {"small": (2_000, 300), "full": (20_000, 2_000)}  # (SMS, emails)
+
+
+def _populate(workspace_id: int, count: int, channel: str, template: str) -> None:
+    now = datetime.now(UTC)
+    with psycopg.connect(DB_DSN) as conn:
+        row = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM activities_profile").fetchone()
+        assert row is not None
+        first = int(row[0])
+        with conn.cursor().copy(
+            "COPY activities_profile (id, workspace_id, user_id, traits, email, phone, timezone, "
+            "locale, consent, tags, created_at, updated_at) FROM STDIN"
+        ) as copy:
+            for i in range(count):
+                pk = first + i
+                traits = json.dumps({"first_name": f"User {pk}"})
+                copy.write_row(
+                    (
+                        pk,
+                        workspace_id,
+                        f"u{pk}",
+                        traits,
+                        f"u{pk}@bench.test",
+                        f"+1555{pk:07d}",
+                        "",
+                        "",
+                        "{}",
+                        "[]",
+                        now,
+                        now,
+                    )
+                )
+        conn.execute("SELECT setval('activities_profile_id_seq', (SELECT max(id) FROM activities_profile))")
+        with conn.cursor().copy(
+            "COPY messaging_message (workspace_id, profile_id, node, channel, template, payload, idempotency_key, "
+            "status, status_reason, attempts, category, send_after, provider_message_id, rendered, created_at, "
+            "updated_at) FROM STDIN"
+        ) as copy:
+            for i in range(count):
+                pk = first + i
+                copy.write_row(
+                    (
+                        workspace_id,
+                        pk,
+                        "",
+                        channel,
+                        template,
+                        '{"event": {"code": "4711"}}',
+                        f"bench:{channel}:{pk}",
+                        "queued",
+                        "",
+                        0,
+                        "",
+                        now,
+                        "",
+                        "{}",
+                        now,
+                        now,
+                    )
+                )
+        conn.execute("ANALYZE")
+
+
+def _sent(channel: str) -> int:
+    with psycopg.connect(DB_DSN) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM messaging_message WHERE channel = %s AND status = 'sent'", (channel,)
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+
+def _sms(workspace_id: int, count: int, sink: str) -> tuple[float, float]:
+    from messaging.delivery import messages_deliver
+    from messaging.models import ProviderConfig, Template
+    from messaging.providers.base import http_send
+
+    Template.objects.create(
+        workspace_id=workspace_id,
+        name="code",
+        channel="sms",
+        category="transactional",
+        content={"body": "Hi {{ profile.first_name }}, your code is {{ event.code }}"},
+    )
+    ProviderConfig.objects.create(
+        workspace_id=workspace_id,
+        channel="sms",
+        kind="twilio",
+        secret="token",
+        settings={"base_url": sink, "account_sid": "AC1", "from_number": "+15550000"},
+    )
+    _populate(workspace_id, count, "sms", "code")
+    started = time.perf_counter()
+    sent = messages_deliver(batch_size=500, max_batches=1_000_000)
+    rate = sent / (time.perf_counter() - started)
+    assert sent == count == _sent("sms"), f"sent {sent} of {count}"
+    started = time.perf_counter()
+    for i in range(count):
+        http_send(
+            "POST",
+            f"{sink}/2010-04-01/Accounts/AC1/Messages.json",
+            data={"To": f"+1555{i:07d}", "From": "+15550000", "Body": f"Hi User {i}, your code is 4711"},
+            auth=("AC1", "token"),
+            headers={"I-Twilio-Idempotency-Token": f"ceiling:{i}"},
+        )
+    return rate, count / (time.perf_counter() - started)
+
+
+def _email(workspace_id: int, count: int, port: int) -> tuple[float, float]:
+    from django.core.mail import EmailMultiAlternatives, get_connection
+
+    from messaging.delivery import messages_deliver
+    from messaging.models import ProviderConfig, Template
+
+    Template.objects.create(
+        workspace_id=workspace_id,
+        name="welcome",
+        channel="email",
+        category="transactional",
+        content={
+            "subject": "Welcome, {{ profile.first_name }}",
+            "html": "<p>Hi {{ profile.first_name }}</p>",
+            "text": "Hi",
+        },
+    )
+    ProviderConfig.objects.create(
+        workspace_id=workspace_id, channel="email", kind="smtp", settings={"host": "127.0.0.1", "port": port}
+    )
+    _populate(workspace_id, count, "email", "welcome")
+    started = time.perf_counter()
+    sent = messages_deliver(batch_size=500, max_batches=1_000_000)
+    rate = sent / (time.perf_counter() - started)
+    assert sent == count == _sent("email"), f"sent {sent} of {count}"
+    started = time.perf_counter()
+    for i in range(count):
+        connection = get_connection("django.core.mail.backends.smtp.EmailBackend", host="127.0.0.1", port=port)
+        mail = EmailMultiAlternatives(
+            "Welcome, User", "Hi", "nudge@localhost", [f"u{i}@bench.test"], connection=connection
+        )
+        mail.attach_alternative("<p>Hi User</p>", "text/html")
+        mail.send()
+    return rate, count / (time.perf_counter() - started)
+
+
+def run(scale: str) -> None:
+    os.environ.update(bench_env())
+    import django
+
+    django.setup()
+    from django.db import connection
+
+    sms_count, email_count = SCALES[scale]
+    database_reset()
+    created = json.loads(manage("workspace_create", "Bench", "--owner", "bench@example.com"))
+    connection.close()
+    http_port, smtp_port = free_port(), free_port()
+    sink = subprocess.Popen([sys.executable, "-m", "bench.sink", str(http_port)], cwd=ROOT)
+    smtp = subprocess.Popen(
+        [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{smtp_port}", "-c", "aiosmtpd.handlers.Sink"],
+        cwd=ROOT,
+    )
+    try:
+        time.sleep(1.0)
+        base = f"http://127.0.0.1:{http_port}"
+        sms_rate, sms_ceiling = _sms(created["workspace_id"], sms_count, base)
+        email_rate, email_ceiling = _email(created["workspace_id"], email_count, smtp_port)
+        served = int(urllib.request.urlopen(f"{base}/count").read())
+    finally:
+        sink.terminate()
+        smtp.terminate()
+    rows = [
+        Row("SMS messages/s, outbox → HTTP sink", sms_rate, sms_ceiling, "≥ 2,000/s"),
+        Row("emails/s, outbox → local SMTP server", email_rate, email_ceiling, "—"),
+    ]
+    notes = [
+        f"{sms_count:,} SMS and {email_count:,} emails queued, every one sent exactly once (checked: rows "
+        f"'sent', the sink served {served:,} requests = outbox + ceiling).",
+        "ceilings: the same requests sent by the provider's client alone (HTTP), Django's SMTP backend alone, "
+        "on as many threads as delivery uses (NUDGE_SEND_CONCURRENCY).",
+        "one delivery process; workers scale it out (claims skip each other's rows).",
+    ]
+    assert served == 2 * sms_count, f"the sink served {served}, expected {2 * sms_count}"
+    report("send", scale, rows, notes)
