@@ -19,8 +19,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import psycopg
