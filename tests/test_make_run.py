@@ -84,6 +84,28 @@ def test_make_run_serves_the_panel_and_processes_events(tmp_path: Path):
             )
             time.sleep(1)
         assert "screen_view" in browser.get(str(workspace.url)).text  # the demo data, processed too
+
+        # The demo journey (§8.1) on SQLite: a discount view, then a favourite → its SMS step renders and
+        # goes to the embedded file outbox.
+        calls = [
+            {"type": "identify", "userId": "zoe", "traits": {"first_name": "Zoe", "phone": "+15550123"}},
+            {"type": "screen", "userId": "zoe", "name": "Spring Discounts"},
+            {"type": "track", "userId": "zoe", "event": "add_to_favorites"},
+        ]
+        for call in calls:  # one request each: the second must be evaluated after the first entered
+            assert (
+                httpx.post(f"{base}/v1/batch", auth=(write_key.group(1), ""), json={"batch": [call]}).status_code == 200
+            )
+            time.sleep(2)
+        outbox = checkout / "var" / "outbox" / "sms.jsonl"
+        deadline = time.monotonic() + 90
+        while not (outbox.exists() and "Hi Zoe, how do you like it?" in outbox.read_text()):
+            assert time.monotonic() < deadline, (
+                "the demo journey's SMS never reached the file outbox:\n"
+                + ((checkout / "var" / "worker.log").read_text()[-5000:])
+            )
+            time.sleep(1)
+        assert '"to":"+15550123"' in outbox.read_text()
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:

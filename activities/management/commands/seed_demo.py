@@ -29,6 +29,80 @@ PEOPLE = [
 ]
 
 
+TEMPLATES: list[tuple[str, str, str, dict[str, Any]]] = [
+    (
+        "push",
+        "liked-this-item",
+        "promotional",
+        {
+            "title": "Still thinking, {{ profile.first_name | default: 'friend' }}?",
+            "body": "The items in your favorites are on discount.",
+        },
+    ),
+    (
+        "sms",
+        "post-purchase-survey",
+        "promotional",
+        {"body": "Hi {{ profile.first_name }}, how do you like it? Reply 1-5."},
+    ),
+    (
+        "email",
+        "welcome",
+        "promotional",
+        {
+            "subject": "Welcome, {{ profile.first_name | default: 'friend' }}",
+            "html": "<p>Hi {{ profile.first_name }}, welcome to the Demo Store.</p>"
+            '<p><a href="{{ unsubscribe_url }}">Unsubscribe</a></p>',
+            "text": "Hi {{ profile.first_name }}, welcome to the Demo Store.",
+        },
+    ),
+]
+# PRODUCT.md §8.1's journey: discount viewers who favourite get a survey, the others a push nudge.
+DISCOUNTS: dict[str, Any] = {
+    "name": "Discounts → favorites → purchase",
+    "description": "Engage users who look at discounts",
+    "conversion": {
+        "event": "purchase",
+        "where": [{"property": "price", "op": "gt", "value": 100}],
+        "window": "P30D",
+        "exit_on_conversion": True,
+    },
+    "entry": {
+        "type": "event",
+        "event": "screen_view",
+        "where": [{"property": "screen_name", "op": "contains", "value": "Discounts"}],
+    },
+    "reentry": {"mode": "multiple", "lock": "P1M", "cap": {"max_entries": 2, "period": "P2M"}},
+    "start": "fav",
+    "nodes": {
+        "fav": {
+            "type": "wait_event",
+            "event": "add_to_favorites",
+            "where": [],
+            "timeout": "P3D",
+            "on_performed": "thanks",
+            "on_timeout": "nudge",
+        },
+        "thanks": {"type": "send", "channel": "sms", "template": "post-purchase-survey", "next": None},
+        "nudge": {"type": "send", "channel": "push", "template": "liked-this-item", "next": None},
+    },
+}
+
+
+def _journeys(workspace: Workspace, owner: Any) -> None:
+    """The demo's templates and its live journey (once)."""
+    from journeys.models import Journey
+    from journeys.services import journey_create, journey_publish
+    from messaging.models import Template
+
+    for channel, name, category, content in TEMPLATES:
+        Template.objects.get_or_create(
+            workspace=workspace, channel=channel, name=name, defaults={"category": category, "content": content}
+        )
+    if not Journey.objects.filter(workspace=workspace, name=DISCOUNTS["name"]).exists():
+        journey_publish(journey=journey_create(workspace=workspace, actor=owner, document=DISCOUNTS), actor=owner)
+
+
 def _events(now: Any) -> list[dict]:
     def at(hours_ago: float) -> str:
         return (now - timedelta(hours=hours_ago)).isoformat()
@@ -77,6 +151,7 @@ class Command(BaseCommand):
             user.set_password(DEMO_PASSWORD)
             user.is_staff = True
             user.save(update_fields=["password", "is_staff"])
+        _journeys(workspace, user)
         now = timezone.now()
         messages = parse_batch({"batch": _events(now)}, received_at=now, max_event_bytes=32 * 1024, size=0)
         result = messages_store(workspace_id=workspace.pk, messages=messages, received_at=now)
