@@ -136,7 +136,30 @@ def test_context_gives_timezone_locale_and_push_token():
         },
         "track",
     )
-    assert (message.timezone, message.locale, message.device) == ("Europe/Istanbul", "tr-TR", ("tok-1", "ios"))
+    assert (message.timezone, message.locale, message.device) == ("Europe/Istanbul", "tr-TR", ("tok-1", "ios", {}))
+
+
+@pytest.mark.parametrize(
+    ("subscription", "device"),
+    [
+        (
+            {"endpoint": "https://push.example/1", "keys": {"p256dh": "k", "auth": "a"}},
+            (
+                "https://push.example/1",
+                "web",
+                {"endpoint": "https://push.example/1", "keys": {"p256dh": "k", "auth": "a"}},
+            ),
+        ),
+        ({"endpoint": "http://insecure.example/1", "keys": {}}, None),  # push services are https only
+        ({"endpoint": "https://push.example/1"}, None),  # no keys: nothing can be encrypted for it
+        ("https://push.example/1", None),
+    ],
+)
+def test_context_gives_a_web_push_subscription(subscription, device):
+    message = parse(
+        {"userId": "u", "event": "x", "context": {"device": {"type": "web", "subscription": subscription}}}, "track"
+    )
+    assert message.device == device
 
 
 def test_an_unknown_timezone_is_ignored_not_fatal():

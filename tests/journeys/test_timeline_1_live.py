@@ -90,6 +90,7 @@ def test_timeline_1_analytics(acme, segment: SegmentClient, client):
         "waiting": 0,
         "edges": {"on_performed": 1, "on_timeout": 3},
         "messages": 0,
+        "message_statuses": {},
     }
     assert answer["nodes"]["thanks"]["messages"] == 1 and answer["nodes"]["nudge"]["messages"] == 3
     days = {row["day"]: row for row in answer["per_day"]}
