@@ -9,11 +9,12 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.contrib import admin
+from django.utils.module_loading import import_string
 
 from messaging.inbound import inbound_token
 from messaging.models import Message, MessagingPolicy, ProviderConfig, Template
 from messaging.pacing import caps_parse
-from messaging.providers.base import KINDS
+from messaging.providers.base import KINDS, PermanentError
 from messaging.services import template_problems
 from workspaces.admin_scope import ReadOnlyScopedAdmin, WorkspaceScopedAdmin
 
@@ -95,6 +96,20 @@ class ProviderForm(forms.ModelForm):
     def clean_secret(self) -> str:
         secret = self.cleaned_data.get("secret") or ""
         return secret or (self.instance.secret if self.instance.pk else "")
+
+    def clean(self) -> dict[str, Any]:
+        """A configuration the provider cannot work with is refused here, not at the first send."""
+        data = super().clean() or {}
+        kind, options = data.get("kind"), data.get("settings")
+        if kind in KINDS and not self.errors:
+            if not isinstance(options, dict):
+                self.add_error("settings", "must be a JSON object")
+                return data
+            try:
+                import_string(KINDS[kind])(options, data.get("secret") or "")
+            except PermanentError as error:
+                self.add_error(None, str(error))
+        return data
 
 
 @admin.register(ProviderConfig)

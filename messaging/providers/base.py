@@ -60,6 +60,7 @@ ProviderFactory = Callable[[Mapping[str, Any], str], Provider]  # (settings, sec
 KINDS: dict[str, str] = {
     "file": "messaging.providers.file.FileProvider",
     "smtp": "messaging.providers.smtp.SmtpProvider",
+    "anymail": "messaging.providers.smtp.AnymailProvider",
     "twilio": "messaging.providers.sms.TwilioProvider",
     "webhook": "messaging.providers.webhook.WebhookProvider",
     "in_app": "messaging.providers.in_app.InAppProvider",

@@ -1,6 +1,8 @@
-"""Email through Django's SMTP backend with the workspace's server settings. The Message-ID is made
-from the idempotency key, so a resend after a crash carries the same id (receivers and tests dedupe
-on it). 5xx answers are permanent; 4xx, refused connections and timeouts are transient."""
+"""Email through Django's email backends: SMTP with the workspace's server settings, or an ESP's API
+through django-anymail (Postmark, Mailgun, SendGrid, Brevo, … — `esp` names the anymail backend). The
+Message-ID is made from the idempotency key, so a resend after a crash carries the same id (receivers and
+tests dedupe on it). 5xx answers are permanent for SMTP; 4xx, refused connections, timeouts, an ESP's
+429 or 5xx are transient."""
 
 from __future__ import annotations
 
@@ -8,7 +10,9 @@ import smtplib
 from collections.abc import Mapping
 from typing import Any
 
+from anymail.exceptions import AnymailAPIError, AnymailError, AnymailRecipientsRefused
 from django.core.mail import EmailMultiAlternatives, get_connection
+from django.utils.module_loading import import_string
 
 from messaging.providers.base import Outgoing, PermanentError, TransientError
 
@@ -19,19 +23,8 @@ class SmtpProvider:
         self.secret = secret
 
     def send(self, outgoing: Outgoing) -> str:
-        content = outgoing.content
-        message_id = f"<{outgoing.idempotency_key.replace(':', '.')}@nudge>"
-        email = EmailMultiAlternatives(
-            subject=str(content.get("subject", "")),
-            body=str(content.get("text") or ""),
-            from_email=str(content.get("from_email") or self.options.get("from_email") or "nudge@localhost"),
-            to=[outgoing.to],
-            reply_to=[str(content["reply_to"])] if content.get("reply_to") else None,
-            headers={"Message-ID": message_id, **outgoing.headers},
-            connection=self._connection(),
-        )
-        if content.get("html"):
-            email.attach_alternative(str(content["html"]), "text/html")
+        email = self._email(outgoing)
+        message_id = str(email.extra_headers["Message-ID"])
         try:
             email.send()
         except smtplib.SMTPRecipientsRefused as error:
@@ -48,6 +41,22 @@ class SmtpProvider:
             raise TransientError(f"{type(error).__name__}: {error}") from error
         return message_id
 
+    def _email(self, outgoing: Outgoing) -> EmailMultiAlternatives:
+        content = outgoing.content
+        message_id = f"<{outgoing.idempotency_key.replace(':', '.')}@nudge>"
+        email = EmailMultiAlternatives(
+            subject=str(content.get("subject", "")),
+            body=str(content.get("text") or ""),
+            from_email=str(content.get("from_email") or self.options.get("from_email") or "nudge@localhost"),
+            to=[outgoing.to],
+            reply_to=[str(content["reply_to"])] if content.get("reply_to") else None,
+            headers={"Message-ID": message_id, **outgoing.headers},
+            connection=self._connection(),
+        )
+        if content.get("html"):
+            email.attach_alternative(str(content["html"]), "text/html")
+        return email
+
     def _connection(self) -> Any:
         o = self.options
         return get_connection(
@@ -60,3 +69,42 @@ class SmtpProvider:
             use_ssl=bool(o.get("use_ssl", False)),
             timeout=float(o.get("timeout", 10)),
         )
+
+
+class AnymailProvider(SmtpProvider):
+    """An ESP's HTTP API through django-anymail. Settings: `esp` (the anymail backend: postmark,
+    mailgun, sendgrid, brevo, …), `from_email`, and any of the backend's options (`api_url`,
+    `sender_domain`, …); secret: the API key (Postmark's server token)."""
+
+    KEY_NAMES = {"postmark": "server_token"}
+
+    def __init__(self, options: Mapping[str, Any], secret: str) -> None:
+        super().__init__(options, secret)
+        self.esp = str(options.get("esp") or "")
+        if not self.esp.replace("_", "").isalnum() or not secret:
+            raise PermanentError("the ESP provider needs esp (postmark, mailgun, sendgrid, …) and an API key")
+        try:
+            import_string(f"anymail.backends.{self.esp}.EmailBackend")
+        except ImportError as error:
+            raise PermanentError(f"django-anymail has no ESP named {self.esp!r}") from error
+
+    def send(self, outgoing: Outgoing) -> str:
+        email = self._email(outgoing)
+        try:
+            email.send()
+        except AnymailRecipientsRefused as error:
+            raise PermanentError(f"recipient refused: {error}") from error
+        except AnymailAPIError as error:
+            status = getattr(error, "status_code", None) or 0
+            if status == 429 or status >= 500 or status == 0:
+                raise TransientError(f"{self.esp}: {error}"[:400]) from error
+            raise PermanentError(f"{self.esp}: {error}"[:400]) from error
+        except AnymailError as error:
+            raise PermanentError(f"{self.esp}: {error}"[:400]) from error
+        status = getattr(email, "anymail_status", None)
+        return str(getattr(status, "message_id", "") or email.extra_headers["Message-ID"])
+
+    def _connection(self) -> Any:
+        options = {k: v for k, v in self.options.items() if k not in ("esp", "from_email")}
+        options[self.KEY_NAMES.get(self.esp, "api_key")] = self.secret
+        return get_connection(f"anymail.backends.{self.esp}.EmailBackend", **options)

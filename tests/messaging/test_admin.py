@@ -19,7 +19,8 @@ def operator(django_user_model) -> Client:
 
 
 def test_a_provider_secret_is_never_shown_back(operator, acme):
-    form = {"workspace": acme.workspace.pk, "channel": "sms", "kind": "twilio", "settings": '{"account_sid": "AC1"}'}
+    settings = '{"account_sid": "AC1", "from_number": "+15550000"}'
+    form = {"workspace": acme.workspace.pk, "channel": "sms", "kind": "twilio", "settings": settings}
     response = operator.post("/admin/messaging/providerconfig/add/", {**form, "secret": "sk-live-1234567890"})
     assert response.status_code == 302, response.content
     config = ProviderConfig.objects.get()
@@ -72,3 +73,23 @@ def test_bad_frequency_caps_are_refused(operator, acme):
     assert response.status_code == 200
     assert "frequency_caps[0].per" in response.content.decode()
     assert not MessagingPolicy.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("channel", "kind", "settings", "secret", "words"),
+    [
+        ("sms", "twilio", '{"account_sid": "AC1"}', "token", "needs account_sid, from_number and an auth token"),
+        ("push", "fcm", '{"project_id": "p"}', "not json", "service-account JSON key"),
+        ("push", "apns", '{"team_id": "T"}', "key", "needs team_id, key_id, bundle_id"),
+        ("web_push", "webpush", '{"vapid_subject": "ops@acme.test"}', "key", "vapid_subject (mailto: or https:)"),
+        ("sms", "twilio", "[1, 2]", "token", "must be a JSON object"),
+    ],
+)
+def test_a_provider_configuration_that_cannot_work_is_refused(operator, acme, channel, kind, settings, secret, words):
+    response = operator.post(
+        "/admin/messaging/providerconfig/add/",
+        {"workspace": acme.workspace.pk, "channel": channel, "kind": kind, "settings": settings, "secret": secret},
+    )
+    assert response.status_code == 200
+    assert words in response.content.decode()
+    assert not ProviderConfig.objects.exists()

@@ -4,6 +4,7 @@ stops the next send."""
 
 from __future__ import annotations
 
+import json
 import re
 from urllib.parse import urlsplit
 
@@ -14,7 +15,7 @@ from activities.models import Activity, Profile
 from messaging.delivery import messages_deliver
 from messaging.models import Message, MessageStatus
 from tests.messaging.helpers import journey_sending, provider, template, track
-from tests.messaging.servers import smtp_server
+from tests.messaging.servers import provider_server, smtp_server
 
 pytestmark = pytest.mark.django_db
 
@@ -106,3 +107,41 @@ def test_a_refused_recipient_fails_the_message_with_the_servers_reason(acme):
     message = Message.objects.get()
     assert message.status == MessageStatus.SUPPRESSED
     assert message.status_reason == "the profile has no email address"
+
+
+def test_an_esp_api_through_anymail(acme):
+    """Postmark's API (a local server standing in for it): the rendered email and the ESP's id."""
+
+    def postmark(call) -> bytes:
+        sent = json.loads(call.body)
+        return json.dumps(
+            {
+                "To": sent["To"],
+                "SubmittedAt": "2026-11-23T00:00:00Z",
+                "MessageID": "pm-1",
+                "ErrorCode": 0,
+                "Message": "OK",
+            }
+        ).encode()
+
+    with provider_server(reply=postmark) as server:
+        provider(
+            acme,
+            "email",
+            "anymail",
+            secret="server-token",
+            esp="postmark",
+            api_url=server.url + "/",
+            from_email="hi@acme.test",
+        )
+        template(acme, "welcome", "email", WELCOME)
+        journey_sending(acme, {"type": "send", "channel": "email", "template": "welcome"})
+        track(acme, "pam", "signup", traits={"email": "pam@example.com", "first_name": "Pam"})
+        assert messages_deliver() == 1
+    [call] = server.calls
+    body = json.loads(call.body)
+    assert call.path == "/email"
+    assert call.headers["X-Postmark-Server-Token"] == "server-token"
+    assert (body["To"], body["Subject"], body["From"]) == ("pam@example.com", "Welcome, Pam", "hello@acme.test")
+    assert any(h["Name"] == "List-Unsubscribe" for h in body["Headers"])
+    assert Message.objects.get().provider_message_id == "pm-1"

@@ -8,8 +8,11 @@ from datetime import timedelta
 from urllib.parse import parse_qs
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from django.utils import timezone
 
+from activities.models import Profile, PushDevice
 from messaging.delivery import messages_deliver
 from messaging.models import Message, MessageStatus
 from tests.messaging.helpers import journey_sending, provider, template, track
@@ -139,3 +142,48 @@ def test_a_template_that_fails_to_render_fails_the_message(acme):
         assert messages_deliver() == 0
     assert server.calls == []
     assert Message.objects.get().status == MessageStatus.FAILED
+
+
+def _webhook_setup(acme, server):
+    acme.workspace.allow_private_webhooks = True
+    acme.workspace.save()
+    journey_sending(acme, {"type": "webhook", "url": server.url + "/hook", "body": "{}"}, event="login")
+    track(acme, "wes", "login")
+
+
+def _push_setup(acme, server):
+    key = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    provider(acme, "push", "apns", secret=key.decode(), team_id="T", key_id="K", bundle_id="b", base_url=server.url)
+    template(acme, "ping", "push", {"title": "t", "body": "b"}, "transactional")
+    journey_sending(acme, {"type": "send", "channel": "push", "template": "ping"}, event="login")
+    track(acme, "pat", "login")
+    profile = Profile.objects.get(user_id="pat")
+    PushDevice.objects.create(workspace=acme.workspace, profile=profile, token="ios-1", platform="ios")
+
+
+@pytest.mark.parametrize("setup", [_sms_setup, _webhook_setup, _push_setup], ids=["sms", "webhook", "push"])
+def test_every_http_provider_retries_a_transient_error_and_delivers_once(acme, setup):
+    with provider_server(503, 200) as server:
+        setup(acme, server)
+        assert messages_deliver() == 0
+        message = Message.objects.get()
+        assert (message.status, message.attempts) == (MessageStatus.QUEUED, 1)
+        assert message.send_after is not None
+        assert messages_deliver(now=message.send_after + timedelta(seconds=1)) == 1
+    assert len(server.calls) == 2
+    message.refresh_from_db()
+    assert (message.status, message.attempts) == (MessageStatus.SENT, 2)
+
+
+@pytest.mark.parametrize("setup", [_sms_setup, _webhook_setup, _push_setup], ids=["sms", "webhook", "push"])
+def test_every_http_provider_fails_a_permanent_error_without_retrying(acme, setup):
+    with provider_server(400) as server:
+        setup(acme, server)
+        assert messages_deliver() == 0
+        assert messages_deliver(now=timezone.now() + timedelta(days=1)) == 0
+    assert len(server.calls) == 1
+    message = Message.objects.get()
+    assert message.status == MessageStatus.FAILED
+    assert "HTTP 400" in message.status_reason
