@@ -37,8 +37,9 @@ from journeys.engine import (
 )
 from journeys.engine import stop as engine_stop
 from journeys.live import document_for
-from journeys.models import Enrollment, JourneyStat, JourneyStatus, Timer
+from journeys.models import Enrollment, JourneyStatus, Timer
 from journeys.models import Journey as JourneyRow
+from journeys.stats import StatKey, stats_add
 from journeys.subject import ProfileSubject
 from messaging.models import Message, MessageStatus
 from messaging.tasks import deliver_soon
@@ -57,7 +58,7 @@ class Writes:
         self._clear()
 
     def _clear(self) -> None:
-        self.counts: dict[tuple[int, int, str, str, str, str], int] = {}
+        self.counts: dict[StatKey, int] = {}
         self.new: list[Enrollment] = []
         self.changed_rows: dict[int, Enrollment] = {}  # by id(): new enrollments have no key yet
         self.messages: list[tuple[Enrollment, str, str, str, dict[str, Any], bool]] = []
@@ -155,26 +156,7 @@ class Writes:
             transaction.on_commit(deliver_soon)
 
     def _counts(self) -> None:
-        if not self.counts:
-            return
-        table = JourneyStat._meta.db_table
-        insert_columns(
-            table,
-            {
-                "journey_id": "bigint",
-                "version_id": "bigint",
-                "day": "date",
-                "metric": "text",
-                "node": "text",
-                "outcome": "text",
-                "count": "bigint",
-            },
-            [(*key, count) for key, count in sorted(self.counts.items())],
-            conflict=(
-                "ON CONFLICT (journey_id, version_id, day, metric, node, outcome) "
-                f"DO UPDATE SET count = {table}.count + excluded.count"
-            ),
-        )
+        stats_add(self.counts)
 
 
 ENROLLMENT_FIXED = {

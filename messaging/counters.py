@@ -4,33 +4,15 @@ deferred) as each transition happens, so reports never scan the outbox."""
 
 from __future__ import annotations
 
-from django.db.models import F
 from django.utils import timezone
 
-from config.sql import insert_columns
-from journeys.models import Enrollment, JourneyStat
+from journeys.models import Enrollment
+from journeys.stats import StatKey, stats_add
 from messaging.models import Message
 
 
 def message_counted(message: Message, outcome: str) -> None:
-    if message.enrollment_id is None:
-        return  # a test send: no journey to count for
-    ids = Enrollment.objects.filter(pk=message.enrollment_id).values_list("journey_id", "version_id").first()
-    if ids is None:
-        return
-    journey_id, version_id = ids
-    key = {
-        "journey_id": journey_id,
-        "version_id": version_id,
-        "day": timezone.now().date(),
-        "metric": "message_status",
-        "node": message.node,
-        "outcome": outcome,
-    }
-    if not JourneyStat.objects.filter(**key).update(count=F("count") + 1):
-        _, created = JourneyStat.objects.get_or_create(**key, defaults={"count": 1})
-        if not created:
-            JourneyStat.objects.filter(**key).update(count=F("count") + 1)
+    messages_counted([(message, outcome)])
 
 
 def messages_counted(outcomes: list[tuple[Message, str]]) -> None:
@@ -44,26 +26,9 @@ def messages_counted(outcomes: list[tuple[Message, str]]) -> None:
         for pk, journey_id, version_id in rows.values_list("pk", "journey_id", "version_id")
     }
     day = timezone.now().date()
-    counts: dict[tuple, int] = {}
+    counts: dict[StatKey, int] = {}
     for message, outcome in journeyed:
         if message.enrollment_id in ids:
             key = (*ids[message.enrollment_id], day, "message_status", message.node, outcome)
             counts[key] = counts.get(key, 0) + 1
-    table = JourneyStat._meta.db_table
-    insert_columns(
-        table,
-        {
-            "journey_id": "bigint",
-            "version_id": "bigint",
-            "day": "date",
-            "metric": "text",
-            "node": "text",
-            "outcome": "text",
-            "count": "bigint",
-        },
-        [(*key, count) for key, count in sorted(counts.items())],
-        conflict=(
-            "ON CONFLICT (journey_id, version_id, day, metric, node, outcome) "
-            f"DO UPDATE SET count = {table}.count + excluded.count"
-        ),
-    )
+    stats_add(counts)

@@ -57,40 +57,11 @@ TEMPLATES: list[tuple[str, str, str, dict[str, Any]]] = [
         },
     ),
 ]
-# PRODUCT.md §8.1's journey: discount viewers who favourite get a survey, the others a push nudge.
-DISCOUNTS: dict[str, Any] = {
-    "name": "Discounts → favorites → purchase",
-    "description": "Engage users who look at discounts",
-    "conversion": {
-        "event": "purchase",
-        "where": [{"property": "price", "op": "gt", "value": 100}],
-        "window": "P30D",
-        "exit_on_conversion": True,
-    },
-    "entry": {
-        "type": "event",
-        "event": "screen_view",
-        "where": [{"property": "screen_name", "op": "contains", "value": "Discounts"}],
-    },
-    "reentry": {"mode": "multiple", "lock": "P1M", "cap": {"max_entries": 2, "period": "P2M"}},
-    "start": "fav",
-    "nodes": {
-        "fav": {
-            "type": "wait_event",
-            "event": "add_to_favorites",
-            "where": [],
-            "timeout": "P3D",
-            "on_performed": "thanks",
-            "on_timeout": "nudge",
-        },
-        "thanks": {"type": "send", "channel": "sms", "template": "post-purchase-survey", "next": None},
-        "nudge": {"type": "send", "channel": "push", "template": "liked-this-item", "next": None},
-    },
-}
 
 
 def _journeys(workspace: Workspace, owner: Any) -> None:
     """The demo's templates and its live journey (once)."""
+    from journeys.examples import DISCOUNTS
     from journeys.models import Journey
     from journeys.services import journey_create, journey_publish
     from messaging.models import Template
