@@ -53,6 +53,25 @@ def database_reset() -> None:
         sys.modules["journeys.live"].caches_clear()
 
 
+def profiles_copy(conn: psycopg.Connection, workspace_id: int, count: int, *, addresses: bool = False) -> int:
+    """`count` profiles written with COPY (user ids `u<id>`, with a first name, email and phone when
+    `addresses`); returns the first id."""
+    now = datetime.now(UTC)
+    row = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM activities_profile").fetchone()
+    assert row is not None
+    first = int(row[0])
+    with conn.cursor().copy(
+        "COPY activities_profile (id, workspace_id, user_id, traits, email, phone, timezone, "
+        "locale, consent, tags, created_at, updated_at) FROM STDIN"
+    ) as copy:
+        for pk in range(first, first + count):
+            traits = json.dumps({"first_name": f"User {pk}"}) if addresses else "{}"
+            email, phone = (f"u{pk}@bench.test", f"+1555{pk:07d}") if addresses else ("", "")
+            copy.write_row((pk, workspace_id, f"u{pk}", traits, email, phone, "", "", "{}", "[]", now, now))
+    conn.execute("SELECT setval('activities_profile_id_seq', (SELECT max(id) FROM activities_profile))")
+    return first
+
+
 def manage(*args: str) -> str:
     return subprocess.run(
         [sys.executable, "manage.py", *args], cwd=ROOT, env=bench_env(), check=True, capture_output=True, text=True

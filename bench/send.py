@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 
 import psycopg
 
-from bench.harness import DB_DSN, ROOT, Row, bench_env, database_reset, free_port, manage, report
+from bench.harness import DB_DSN, ROOT, Row, bench_env, database_reset, free_port, manage, profiles_copy, report
 
 SCALES = {"small": (2_000, 300), "full": (20_000, 2_000)}  # (SMS, emails)
 
@@ -31,33 +31,7 @@ SCALES = {"small": (2_000, 300), "full": (20_000, 2_000)}  # (SMS, emails)
 def _populate(workspace_id: int, count: int, channel: str, template: str) -> None:
     now = datetime.now(UTC)
     with psycopg.connect(DB_DSN) as conn:
-        row = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM activities_profile").fetchone()
-        assert row is not None
-        first = int(row[0])
-        with conn.cursor().copy(
-            "COPY activities_profile (id, workspace_id, user_id, traits, email, phone, timezone, "
-            "locale, consent, tags, created_at, updated_at) FROM STDIN"
-        ) as copy:
-            for i in range(count):
-                pk = first + i
-                traits = json.dumps({"first_name": f"User {pk}"})
-                copy.write_row(
-                    (
-                        pk,
-                        workspace_id,
-                        f"u{pk}",
-                        traits,
-                        f"u{pk}@bench.test",
-                        f"+1555{pk:07d}",
-                        "",
-                        "",
-                        "{}",
-                        "[]",
-                        now,
-                        now,
-                    )
-                )
-        conn.execute("SELECT setval('activities_profile_id_seq', (SELECT max(id) FROM activities_profile))")
+        first = profiles_copy(conn, workspace_id, count, addresses=True)
         with conn.cursor().copy(
             "COPY messaging_message (workspace_id, profile_id, node, channel, template, payload, idempotency_key, "
             "status, status_reason, attempts, category, send_after, provider_message_id, rendered, created_at, "

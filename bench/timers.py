@@ -16,7 +16,7 @@ import os
 import time
 from datetime import UTC, datetime, timedelta
 
-from bench.harness import DB_DSN, Row, bench_env, database_reset, manage, report
+from bench.harness import DB_DSN, Row, bench_env, database_reset, manage, profiles_copy, report
 
 # (timers due, small crowd waiting, large crowd waiting)
 SCALES: dict[str, tuple[int, int, int]] = {"small": (2_000, 10_000, 50_000), "full": (10_000, 10_000, 1_000_000)}
@@ -35,16 +35,7 @@ def _populate(workspace_id: int, journey_id: int, version_id: int, waiting: int,
 
     now = datetime.now(UTC)
     with psycopg.connect(DB_DSN) as conn:
-        row = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM activities_profile").fetchone()
-        assert row is not None
-        first = int(row[0])
-        with conn.cursor().copy(
-            "COPY activities_profile (id, workspace_id, user_id, traits, email, phone, timezone, "
-            "locale, consent, tags, created_at, updated_at) FROM STDIN"
-        ) as copy:
-            for i in range(waiting):
-                copy.write_row((first + i, workspace_id, f"b{first + i}", "{}", "", "", "", "", "{}", "[]", now, now))
-        conn.execute("SELECT setval('activities_profile_id_seq', (SELECT max(id) FROM activities_profile))")
+        first = profiles_copy(conn, workspace_id, waiting)
         with conn.cursor().copy(
             "COPY journeys_enrollment (workspace_id, journey_id, version_id, profile_id, "
             "entered_at, trigger, node, wait_started, due_at, path, exit_reason) FROM STDIN"

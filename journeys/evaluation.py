@@ -65,7 +65,7 @@ class _ProfileState:
             if effects:
                 instance_store(enrollment, instance)
                 paused = enrollment.journey.status == JourneyStatus.PAUSED
-                apply_effects(enrollment, effects, paused=paused, writes=writes)
+                apply_effects(enrollment, effects, paused=paused, writes=writes, event=dict(activity.properties))
         for live in index.triggers.get(activity.name, []):
             self._try_enter(activity, given, live, writes)
 

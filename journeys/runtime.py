@@ -244,9 +244,19 @@ def context_for(profile: Profile, journey_id: int) -> Context:
     )
 
 
-def apply_effects(enrollment: Enrollment, effects: list[Effect], *, paused: bool, writes: Writes) -> None:
-    """Record what the engine decided; `writes.flush()` writes it in the caller's transaction."""
+def apply_effects(
+    enrollment: Enrollment,
+    effects: list[Effect],
+    *,
+    paused: bool,
+    writes: Writes,
+    event: dict[str, Any] | None = None,
+) -> None:
+    """Record what the engine decided; `writes.flush()` writes it in the caller's transaction. `event`
+    is the activity that caused these steps (its properties become the message's `event`); steps a
+    timer caused carry the activity that entered the journey."""
     writes.changed(enrollment)
+    cause = event if event is not None else enrollment.trigger
     for effect in effects:
         match effect:
             case NodeEntered(node, at):
@@ -262,7 +272,7 @@ def apply_effects(enrollment: Enrollment, effects: list[Effect], *, paused: bool
             case ClearTimer():
                 writes.timer(enrollment, None)
             case SendMessage(node, channel, template, at):
-                writes.messages.append((enrollment, node, channel, template, {"event": enrollment.trigger}, paused))
+                writes.messages.append((enrollment, node, channel, template, {"event": cause}, paused))
                 writes.count(enrollment, at, "message", node)
             case CallWebhook(node, url, method, headers, body, at):
                 request = {
@@ -270,7 +280,7 @@ def apply_effects(enrollment: Enrollment, effects: list[Effect], *, paused: bool
                     "method": method,
                     "headers": dict(headers),
                     "body": body,
-                    "event": enrollment.trigger,
+                    "event": cause,
                 }
                 writes.messages.append((enrollment, node, "webhook", "", request, paused))
                 writes.count(enrollment, at, "message", node)

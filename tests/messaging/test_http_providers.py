@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from django.utils import timezone
 
 from activities.models import Profile, PushDevice
+from journeys.services import journey_create, journey_publish
 from messaging.delivery import messages_deliver
 from messaging.models import Message, MessageStatus
 from tests.messaging.helpers import journey_sending, provider, template, track
@@ -187,3 +188,31 @@ def test_every_http_provider_fails_a_permanent_error_without_retrying(acme, setu
     message = Message.objects.get()
     assert message.status == MessageStatus.FAILED
     assert "HTTP 400" in message.status_reason
+
+
+def test_event_is_the_activity_that_caused_the_step(acme):
+    with provider_server() as server:
+        provider(acme, "sms", "twilio", secret="t", base_url=server.url, account_sid="AC1", from_number="+1")
+        template(acme, "added", "sms", {"body": "You added {{ event.product }}"}, "transactional")
+        document = {
+            "name": "cart",
+            "entry": {"type": "event", "event": "browse"},
+            "start": "wait",
+            "nodes": {
+                "wait": {
+                    "type": "wait_event",
+                    "event": "add_to_cart",
+                    "timeout": "P1D",
+                    "on_performed": "send",
+                    "on_timeout": None,
+                },
+                "send": {"type": "send", "channel": "sms", "template": "added", "next": None},
+            },
+        }
+        journey_publish(
+            journey=journey_create(workspace=acme.workspace, actor=acme.owner, document=document), actor=acme.owner
+        )
+        track(acme, "ned", "browse", traits={"phone": "+15550300"}, product="browsed-shoes")
+        track(acme, "ned", "add_to_cart", product="red-shoes")
+        assert messages_deliver() == 1
+    assert parse_qs(server.calls[0].body.decode())["Body"] == ["You added red-shoes"]
