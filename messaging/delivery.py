@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -58,13 +59,18 @@ class Claimed:
     profile: Profile
 
 
-def messages_deliver(*, now: datetime | None = None, batch_size: int = 100, max_batches: int = 20) -> int:
-    """Deliver what is due, batch after batch; returns how many were sent."""
+def messages_deliver(
+    *, now: datetime | None = None, batch_size: int = 100, max_batches: int = 20, budget_seconds: float = 20.0
+) -> int:
+    """Deliver what is due, batch after batch, claiming no new batch once `budget_seconds` are spent (a
+    task's time limit must never cut a batch between its sends and its outcomes); returns how many were
+    sent."""
+    started = time.monotonic()
     sent = 0
     for _ in range(max_batches):
         claimed = messages_claim(now=now or timezone.now(), batch_size=batch_size)
         sent += messages_send(claimed)
-        if len(claimed) < batch_size:
+        if len(claimed) < batch_size or time.monotonic() - started > budget_seconds:
             break
     return sent
 
