@@ -18,7 +18,7 @@ from segments.conditions import MATCH_ALL, Condition, ConditionError, as_datetim
 from segments.durations import Duration, DurationError
 
 CHANNELS = ("push", "sms", "email", "in_app", "web_push", "webhook")
-NODE_TYPES = ("wait_event", "delay", "branch", "split", "send", "update_profile", "webhook", "exit")
+NODE_TYPES = ("wait_event", "wait_inactive", "delay", "branch", "split", "send", "update_profile", "webhook", "exit")
 MAX_NODES = 200
 _NODE_ID = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 _CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
@@ -76,6 +76,16 @@ class WaitEvent:
     timeout: Duration
     on_performed: str | None
     on_timeout: str | None
+
+
+@dataclass(frozen=True)
+class WaitInactive:
+    """Rest until the profile has done nothing for `duration`: any activity (but `behavior:` ones)
+    starts the wait again. What behaviors' `inactive` steps run on, and a journey may use it too."""
+
+    id: str
+    duration: Duration
+    next: str | None
 
 
 @dataclass(frozen=True)
@@ -139,8 +149,8 @@ class Exit:
     id: str
 
 
-Node = WaitEvent | Delay | Branch | Split | Send | UpdateProfile | Webhook | Exit
-WAIT_NODES = (WaitEvent, Delay)
+Node = WaitEvent | WaitInactive | Delay | Branch | Split | Send | UpdateProfile | Webhook | Exit
+WAIT_NODES = (WaitEvent, WaitInactive, Delay)
 
 
 def edges(node: Node) -> list[tuple[str, str | None]]:
@@ -388,6 +398,9 @@ def _node(
     r: _Reader, node_id: str, spec: dict, where: str, template_exists: Callable[[str, str], bool] | None
 ) -> Node | None:
     kind = spec.get("type")
+    if kind == "wait_inactive":
+        duration = r.duration(spec, "duration", where)
+        return WaitInactive(node_id, duration or Duration(days=1), r.target(spec, "next", where))
     if kind == "wait_event":
         event = r.text(spec, "event", where)
         timeout = r.duration(spec, "timeout", where)

@@ -31,6 +31,7 @@ from journeys.document import (
     SplitArm,
     UpdateProfile,
     WaitEvent,
+    WaitInactive,
     Webhook,
 )
 from segments.conditions import Subject, evaluate, event_matches
@@ -245,6 +246,16 @@ def on_activity(journey: Journey, instance: Instance, activity: ActivityInput, c
         effects += _leave_wait(instance)
         effects += _take(instance, node, "on_performed", at)
         effects += _run(journey, instance, node.on_performed, at, ctx)
+    elif (
+        instance.active
+        and isinstance(node, WaitInactive)
+        and not activity.name.startswith("behavior:")
+        and instance.wait_started is not None
+        and instance.due_at is not None
+        and instance.wait_started <= at < instance.due_at
+    ):
+        instance.wait_started, instance.due_at = at, node.duration.after(at)  # the quiet period starts again
+        effects.append(SetTimer(instance.due_at))
     return effects
 
 
@@ -258,7 +269,7 @@ def on_timer(journey: Journey, instance: Instance, *, now: datetime, ctx: Contex
     if isinstance(node, WaitEvent):
         effects += _take(instance, node, "on_timeout", at)
         effects += _run(journey, instance, node.on_timeout, at, ctx)
-    elif isinstance(node, Delay):
+    elif isinstance(node, (Delay, WaitInactive)):
         effects += _take(instance, node, "next", at)
         effects += _run(journey, instance, node.next, at, ctx)
     return effects
@@ -299,6 +310,8 @@ def _visit(
     match node:
         case WaitEvent():
             return None, None, node.timeout.after(at)
+        case WaitInactive():
+            return None, None, node.duration.after(at)
         case Delay():
             due = delay_due(node, at, ctx.timezone)
             return ("next", node.next, None) if due <= at else (None, None, due)

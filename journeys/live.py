@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from django.db.models import F
 
-from journeys.document import Journey, WaitEvent, parse_journey
+from journeys.document import Journey, WaitEvent, WaitInactive, parse_journey
 from journeys.models import Journey as JourneyRow
 from journeys.models import JourneyStatus, JourneyVersion
 from segments.durations import Duration
@@ -53,10 +53,14 @@ class LiveIndex:
     triggers: dict[str, list[LiveJourney]] = field(default_factory=dict)  # entry event → journeys
     running: bool = False  # any journey live, scheduled or paused
     moved_by: dict[str, frozenset[int]] = field(default_factory=dict)  # activity name → versions it may move
+    moved_by_any: frozenset[int] = frozenset()  # versions with a wait_inactive: any activity moves them
     conversion: dict[int, tuple[str, Duration]] = field(default_factory=dict)  # version → (event, window)
 
     def versions_moved(self, names: Iterable[str]) -> set[int]:
-        return set().union(*(self.moved_by.get(name, frozenset()) for name in names))
+        named = set().union(*(self.moved_by.get(name, frozenset()) for name in names))
+        if self.moved_by_any and any(not name.startswith("behavior:") for name in names):
+            named |= self.moved_by_any
+        return named
 
     def attributable_since(self, version_id: int, earliest: datetime) -> datetime:
         """The oldest entry a conversion at `earliest` or later can still be credited to."""
@@ -105,6 +109,7 @@ def _build(workspace_id: int) -> LiveIndex:
         if document.entry.type == "event" and document.entry.event:
             triggers.setdefault(document.entry.event, []).append(LiveJourney(row, row.live_version.pk, document))
     moved_by: dict[str, set[int]] = {}
+    moved_by_any: set[int] = set()
     conversion: dict[int, tuple[str, Duration]] = {}
     versions = JourneyVersion.objects.filter(journey__workspace_id=workspace_id, journey__status__in=RUNNING)
     for version in versions:
@@ -115,10 +120,13 @@ def _build(workspace_id: int) -> LiveIndex:
             conversion[version.pk] = (document.conversion.event, document.conversion.window)
         for name in names:
             moved_by.setdefault(name, set()).add(version.pk)
+        if any(isinstance(node, WaitInactive) for node in document.nodes.values()):
+            moved_by_any.add(version.pk)
     return LiveIndex(
         triggers=triggers,
         running=JourneyRow.objects.filter(workspace_id=workspace_id, status__in=RUNNING).exists(),
         moved_by={name: frozenset(ids) for name, ids in moved_by.items()},
+        moved_by_any=frozenset(moved_by_any),
         conversion=conversion,
     )
 
