@@ -11,6 +11,7 @@ Semantics:
   restarts the match from itself (an abandoned-cart reminder counts from the last cart update). The
   activity named in `not_performed` cancels the match (and may then restart it, if it is also the
   first step).
+- `max_once_per` P: a completion at t fires only if the behavior has not fired in [t − P, t].
 - An activity earlier than the anchor happened before the step it would answer, so it does not count for
   that step (it may still restart the match).
 - `not_performed` and `inactive` are satisfied when their window closes; a `performed` window that closes
@@ -121,7 +122,7 @@ def _complete_if_done(behavior: Behavior, state: State, at: datetime) -> list[Fi
         return []
     state.open = None
     once = behavior.max_once_per
-    if state.last_fired is not None and once is not None and at < once.after(state.last_fired):
-        return []  # fired too recently: the match closes without firing
+    if state.last_fired is not None and once is not None and at <= once.after(state.last_fired):
+        return []  # fired within the period (its end included): the match closes without firing
     state.last_fired = at
     return [Fired(at, match.started_at, dict(match.properties))]

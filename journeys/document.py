@@ -18,7 +18,18 @@ from segments.conditions import MATCH_ALL, Condition, ConditionError, as_datetim
 from segments.durations import Duration, DurationError
 
 CHANNELS = ("push", "sms", "email", "in_app", "web_push", "webhook")
-NODE_TYPES = ("wait_event", "wait_inactive", "delay", "branch", "split", "send", "update_profile", "webhook", "exit")
+NODE_TYPES = (
+    "wait_event",
+    "wait_inactive",
+    "delay",
+    "record_activity",
+    "branch",
+    "split",
+    "send",
+    "update_profile",
+    "webhook",
+    "exit",
+)
 MAX_NODES = 200
 _NODE_ID = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 _CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
@@ -63,7 +74,8 @@ class Cap:
 
 @dataclass(frozen=True)
 class Reentry:
-    mode: str = "multiple"  # or "once"
+    mode: str = "multiple"  # or "once"; or "restart": an entry event while inside starts the instance
+    # again (unless that activity moved it), as behaviors' first steps do
     lock: Duration | None = None
     cap: Cap | None = None
 
@@ -85,6 +97,16 @@ class WaitInactive:
 
     id: str
     duration: Duration
+    next: str | None
+
+
+@dataclass(frozen=True)
+class RecordActivity:
+    """Store an activity on the profile (through the normal pipeline, so journeys can enter on it);
+    its properties are the entry activity's. Behaviors record `behavior:<slug>` this way."""
+
+    id: str
+    name: str
     next: str | None
 
 
@@ -149,7 +171,7 @@ class Exit:
     id: str
 
 
-Node = WaitEvent | WaitInactive | Delay | Branch | Split | Send | UpdateProfile | Webhook | Exit
+Node = WaitEvent | WaitInactive | Delay | Branch | Split | Send | UpdateProfile | Webhook | RecordActivity | Exit
 WAIT_NODES = (WaitEvent, WaitInactive, Delay)
 
 
@@ -360,8 +382,8 @@ def _entry(r: _Reader, raw: dict) -> Entry | None:
 
 def _reentry(r: _Reader, raw: dict) -> Reentry:
     mode = raw.get("mode", "multiple")
-    if mode not in ("once", "multiple"):
-        r.problem("reentry.mode", 'must be "once" or "multiple"')
+    if mode not in ("once", "multiple", "restart"):
+        r.problem("reentry.mode", 'must be "once", "multiple" or "restart"')
     lock = r.duration(raw, "lock", "reentry", required=False)
     cap = None
     if raw.get("cap") is not None:
@@ -371,7 +393,7 @@ def _reentry(r: _Reader, raw: dict) -> Reentry:
             r.problem("reentry.cap.max_entries", "must be a whole number of at least 1")
         else:
             cap = Cap(limit, r.duration(cap_raw, "period", "reentry.cap", required=False))
-    return Reentry(mode=mode if mode in ("once", "multiple") else "multiple", lock=lock, cap=cap)
+    return Reentry(mode=mode if mode in ("once", "multiple", "restart") else "multiple", lock=lock, cap=cap)
 
 
 def _nodes(r: _Reader, raw: Any, template_exists: Callable[[str, str], bool] | None) -> dict[str, Node]:
@@ -398,6 +420,9 @@ def _node(
     r: _Reader, node_id: str, spec: dict, where: str, template_exists: Callable[[str, str], bool] | None
 ) -> Node | None:
     kind = spec.get("type")
+    if kind == "record_activity":
+        name = r.text(spec, "name", where, max_length=200)
+        return RecordActivity(node_id, name or "", r.target(spec, "next", where))
     if kind == "wait_inactive":
         duration = r.duration(spec, "duration", where)
         return WaitInactive(node_id, duration or Duration(days=1), r.target(spec, "next", where))

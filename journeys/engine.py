@@ -26,6 +26,7 @@ from journeys.document import (
     Exit,
     Journey,
     Node,
+    RecordActivity,
     Send,
     Split,
     SplitArm,
@@ -40,7 +41,7 @@ MAX_STEPS_PER_RUN = 500
 
 # Why a profile did not enter (PRODUCT.md §8.8), and why an instance ended (§8.4).
 REFUSALS = ("filters", "audience", "schedule", "once", "lock", "cap", "active")
-EXIT_REASONS = ("completed", "converted", "journey_stopped", "profile_deleted")
+EXIT_REASONS = ("completed", "converted", "journey_stopped", "profile_deleted", "restarted")
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,14 @@ class CallWebhook:
 
 
 @dataclass(frozen=True)
+class Recorded:
+    node: str
+    name: str
+    properties: Mapping[str, Any]
+    at: datetime
+
+
+@dataclass(frozen=True)
 class SetTimer:
     at: datetime
 
@@ -152,7 +161,16 @@ class Exited:
 
 
 Effect = (
-    SendMessage | ChangeProfile | CallWebhook | SetTimer | ClearTimer | NodeEntered | EdgeTaken | Converted | Exited
+    SendMessage
+    | ChangeProfile
+    | CallWebhook
+    | Recorded
+    | SetTimer
+    | ClearTimer
+    | NodeEntered
+    | EdgeTaken
+    | Converted
+    | Exited
 )
 
 
@@ -165,9 +183,17 @@ class PastEntry:
     active: bool
 
 
+def named(wanted: str | None, name: str) -> bool:
+    """Does an activity name answer a wanted name? `*` answers any activity but `behavior:` ones
+    (derived activities never feed patterns, so behaviors cannot loop on each other)."""
+    if wanted == "*":
+        return not name.startswith("behavior:")
+    return wanted == name
+
+
 def is_trigger(journey: Journey, activity: ActivityInput) -> bool:
     """Is this activity the journey's entry event (filters aside)?"""
-    return journey.entry.type == "event" and journey.entry.event == activity.name
+    return journey.entry.type == "event" and named(journey.entry.event, activity.name)
 
 
 def entry_refusal(
@@ -189,8 +215,8 @@ def entry_refusal(
         return "audience"
     if any(subject.in_segment(s) for s in journey.exclude_segments):
         return "audience"
-    if any(entry.active for entry in entries):
-        return "active"
+    if any(entry.active for entry in entries) and journey.reentry.mode != "restart":
+        return "active"  # (restart: the caller ends the active instance, reason "restarted", then enters)
     rules = journey.reentry
     if rules.mode == "once" and entries:
         return "once"
@@ -204,6 +230,17 @@ def entry_refusal(
         if len(recent) >= rules.cap.max_entries:
             return "cap"
     return None
+
+
+def blocks_restart(instance: Instance, effects: Sequence[Effect]) -> bool:
+    """In `restart` mode, does the activity that produced these effects keep the instance rather than
+    start it again? It does when it moved the instance on (it is still inside, or finished by running
+    off its last step); it does not when it sent it to an exit node (a cancelled pattern)."""
+    if not effects:
+        return False
+    if instance.active:
+        return True
+    return not (instance.path and instance.path[-1].outcome == "exit")
 
 
 def enter(journey: Journey, *, at: datetime, trigger: Mapping[str, Any], ctx: Context) -> tuple[Instance, list[Effect]]:
@@ -237,7 +274,7 @@ def on_activity(journey: Journey, instance: Instance, activity: ActivityInput, c
     if (
         instance.active
         and isinstance(node, WaitEvent)
-        and activity.name == node.event
+        and named(node.event, activity.name)
         and instance.wait_started is not None
         and instance.due_at is not None
         and instance.wait_started <= at < instance.due_at
@@ -334,6 +371,9 @@ def _visit(
             return "next", node.next, None
         case Webhook():
             effects.append(CallWebhook(node.id, node.url, node.method, node.headers, node.body, at))
+            return "next", node.next, None
+        case RecordActivity():
+            effects.append(Recorded(node.id, node.name, dict(instance.trigger), at))
             return "next", node.next, None
         case Exit():
             return None, None, None

@@ -25,7 +25,8 @@ from django.db import connection
 from django.db.models import Q
 
 from activities.models import Activity, Profile
-from journeys.engine import ActivityInput, Instance, PastEntry, enter, entry_refusal, on_activity
+from journeys.engine import ActivityInput, Instance, PastEntry, blocks_restart, enter, entry_refusal, on_activity
+from journeys.engine import stop as engine_stop
 from journeys.live import LiveIndex, LiveJourney, document_for, live_index
 from journeys.models import Enrollment, JourneyStatus
 from journeys.runtime import Writes, apply_effects, context_for, instance_of, instance_store
@@ -54,6 +55,7 @@ class _ProfileState:
 
     def run(self, activity: Activity, index: LiveIndex, writes: Writes) -> None:
         given = ActivityInput(activity.name, activity.properties, activity.timestamp)
+        kept: set[int] = set()  # journeys this activity moved on (in restart mode, it does not restart them)
         for enrollment in list(self.movable):
             instance = self.instances[id(enrollment)]
             attributable = instance.exit_reason == "completed" and instance.converted_at is None
@@ -62,12 +64,15 @@ class _ProfileState:
             effects = on_activity(
                 document_for(enrollment.version_id), instance, given, context_for(self.profile, enrollment.journey_id)
             )
+            if blocks_restart(instance, effects):
+                kept.add(enrollment.journey_id)
             if effects:
                 instance_store(enrollment, instance)
                 paused = enrollment.journey.status == JourneyStatus.PAUSED
                 apply_effects(enrollment, effects, paused=paused, writes=writes, event=dict(activity.properties))
-        for live in index.triggers.get(activity.name, []):
-            self._try_enter(activity, given, live, writes)
+        for live in index.triggered_by(activity.name):
+            if live.journey_id not in kept:
+                self._try_enter(activity, given, live, writes)
 
     def _try_enter(self, activity: Activity, given: ActivityInput, live: LiveJourney, writes: Writes) -> None:
         past = self.past.get(live.journey_id, [])
@@ -82,6 +87,14 @@ class _ProfileState:
         ctx = context_for(self.profile, live.journey_id)
         if entry_refusal(live.document, at=given.timestamp, activity=given, subject=ctx.subject, entries=entries):
             return
+        if any(p.active for p in past):
+            return  # inside, but not in a way this batch can move (restart needs the instance in hand)
+        for enrollment in mine:  # restart mode: the instance inside ends before the new one starts
+            instance = self.instances[id(enrollment)]
+            if instance.active:
+                stopped = engine_stop(instance, at=given.timestamp, reason="restarted")
+                instance_store(enrollment, instance)
+                apply_effects(enrollment, stopped, paused=False, writes=writes)
         instance, effects = enter(live.document, at=given.timestamp, trigger=given.properties, ctx=ctx)
         enrollment = Enrollment(
             workspace_id=self.profile.workspace_id,
@@ -108,14 +121,14 @@ def activities_evaluate(workspace_id: int, activities: list[Activity]) -> None:
         by_profile.setdefault(activity.profile_id, []).append(activity)
     names = {a.name for a in activities}
     earliest = min(a.timestamp for a in activities)
-    triggering = {pid for pid, own in by_profile.items() if any(a.name in index.triggers for a in own)}
+    triggering = {pid for pid, own in by_profile.items() if any(index.triggered_by(a.name) for a in own)}
     movable = _Movable(index, by_profile, earliest)
     wanted = triggering | set(_movable_keys(movable, (pid for pid in by_profile if pid not in triggering)))
     if not wanted:
         return
     profiles = _lock_profiles(sorted(wanted))
     enrollments = _enrollments(movable, profiles)
-    entering = {live.journey_id: live for name in names for live in index.triggers.get(name, [])}
+    entering = {live.journey_id: live for name in names for live in index.triggered_by(name)}
     past = _past_entries(
         entering.values(),
         [pid for pid in profiles if pid in triggering],

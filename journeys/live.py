@@ -57,10 +57,16 @@ class LiveIndex:
     conversion: dict[int, tuple[str, Duration]] = field(default_factory=dict)  # version → (event, window)
 
     def versions_moved(self, names: Iterable[str]) -> set[int]:
-        named = set().union(*(self.moved_by.get(name, frozenset()) for name in names))
-        if self.moved_by_any and any(not name.startswith("behavior:") for name in names):
-            named |= self.moved_by_any
-        return named
+        names = list(names)
+        moved = set().union(*(self.moved_by.get(name, frozenset()) for name in names))
+        if any(not name.startswith("behavior:") for name in names):  # `*` waits, inactive waits
+            moved |= self.moved_by_any | self.moved_by.get("*", frozenset())
+        return moved
+
+    def triggered_by(self, name: str) -> list[LiveJourney]:
+        """The journeys an activity of this name may enter (`*` entries take any but `behavior:`)."""
+        anything = self.triggers.get("*", []) if not name.startswith("behavior:") and name != "*" else []
+        return [*self.triggers.get(name, []), *anything]
 
     def attributable_since(self, version_id: int, earliest: datetime) -> datetime:
         """The oldest entry a conversion at `earliest` or later can still be credited to."""
@@ -100,6 +106,7 @@ def live_index(workspace_id: int) -> LiveIndex:
 
 def _build(workspace_id: int) -> LiveIndex:
     triggers: dict[str, list[LiveJourney]] = {}
+    restarting: dict[int, str] = {}  # journey → its entry event, for journeys in restart mode
     rows = JourneyRow.objects.filter(
         workspace_id=workspace_id, status__in=TAKING_ENTRIES, live_version__isnull=False
     ).select_related("live_version")
@@ -108,6 +115,8 @@ def _build(workspace_id: int) -> LiveIndex:
         document = version_document(row.live_version)
         if document.entry.type == "event" and document.entry.event:
             triggers.setdefault(document.entry.event, []).append(LiveJourney(row, row.live_version.pk, document))
+            if document.reentry.mode == "restart":
+                restarting[row.pk] = document.entry.event
     moved_by: dict[str, set[int]] = {}
     moved_by_any: set[int] = set()
     conversion: dict[int, tuple[str, Duration]] = {}
@@ -122,6 +131,8 @@ def _build(workspace_id: int) -> LiveIndex:
             moved_by.setdefault(name, set()).add(version.pk)
         if any(isinstance(node, WaitInactive) for node in document.nodes.values()):
             moved_by_any.add(version.pk)
+        if version.journey_id in restarting:  # its entry event may restart an instance of any version
+            moved_by.setdefault(restarting[version.journey_id], set()).add(version.pk)
     return LiveIndex(
         triggers=triggers,
         running=JourneyRow.objects.filter(workspace_id=workspace_id, status__in=RUNNING).exists(),

@@ -17,7 +17,9 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from activities.models import Profile
+from activities.models import Identity, IdentityKind, Profile
+from activities.segment_spec import Message as SpecMessage
+from activities.store import messages_store
 from config.sql import execute, insert_columns, update_columns
 from journeys.engine import (
     CallWebhook,
@@ -30,6 +32,7 @@ from journeys.engine import (
     Exited,
     Instance,
     NodeEntered,
+    Recorded,
     SendMessage,
     SetTimer,
     Step,
@@ -63,6 +66,7 @@ class Writes:
         self.changed_rows: dict[int, Enrollment] = {}  # by id(): new enrollments have no key yet
         self.messages: list[tuple[Enrollment, str, str, str, dict[str, Any], bool]] = []
         self.timers: dict[int, tuple[Enrollment, tuple[datetime, bool] | None]] = {}  # set, or cleared
+        self.recorded: list[tuple[Enrollment, Recorded]] = []  # activities to store on the profile
 
     def count(self, enrollment: Enrollment, at: datetime, metric: str, node: str = "", outcome: str = "") -> None:
         key = (enrollment.journey_id, enrollment.version_id, at.date().isoformat(), metric, node, outcome)
@@ -85,7 +89,34 @@ class Writes:
         self._timers()
         self._messages()
         self._counts()
+        self._record()
         self._clear()
+
+    def _record(self) -> None:
+        """Recorded activities go through ingestion's store (same transaction), so the pipeline hands
+        them to every journey like any activity; keyed by entry, node and version, stored once."""
+        if not self.recorded:
+            return
+        by_workspace: dict[int, list[SpecMessage]] = {}
+        for enrollment, effect in self.recorded:
+            owner = _identity_of(enrollment.profile_id)
+            if owner is None:
+                continue
+            user_id, anonymous_id = owner
+            by_workspace.setdefault(enrollment.workspace_id, []).append(
+                SpecMessage(
+                    type="track",
+                    name=effect.name,
+                    message_id=f"journey:{enrollment.pk}:{effect.node}:{enrollment.version_id}",
+                    timestamp=effect.at,
+                    user_id=user_id,
+                    anonymous_id=anonymous_id,
+                    properties=dict(effect.properties),
+                )
+            )
+        now = timezone.now()
+        for workspace_id, messages in by_workspace.items():
+            messages_store(workspace_id=workspace_id, messages=messages, received_at=now)
 
     def _insert(self) -> None:
         if not self.new:
@@ -274,6 +305,8 @@ def apply_effects(
             case SendMessage(node, channel, template, at):
                 writes.messages.append((enrollment, node, channel, template, {"event": cause}, paused))
                 writes.count(enrollment, at, "message", node)
+            case Recorded():
+                writes.recorded.append((enrollment, effect))
             case CallWebhook(node, url, method, headers, body, at):
                 request = {
                     "url": url,
@@ -284,6 +317,16 @@ def apply_effects(
                 }
                 writes.messages.append((enrollment, node, "webhook", "", request, paused))
                 writes.count(enrollment, at, "message", node)
+
+
+def _identity_of(profile_id: int) -> tuple[str | None, str | None] | None:
+    """(user id, anonymous id) to store an activity for the profile under, or None if it has neither."""
+    user_id = Profile.objects.filter(pk=profile_id).values_list("user_id", flat=True).first()
+    if user_id:
+        return user_id, None
+    anonymous = Identity.objects.filter(profile_id=profile_id, kind=IdentityKind.ANONYMOUS_ID)
+    value = anonymous.values_list("value", flat=True).first()
+    return (None, value) if value else None
 
 
 # --- The timer sweep --------------------------------------------------------------------------------

@@ -97,6 +97,8 @@ def _run_batch(run: ScheduledRun, journey: Journey, document: Document) -> int:
         ctx = context_for(profile, journey.pk)
         if entry_refusal(document, at=current.moment, activity=None, subject=ctx.subject, entries=past) is not None:
             continue
+        if any(entry.active for entry in past):
+            continue  # a scheduled entry never restarts an instance (restart is for entry events)
         instance, effects = enter(document, at=current.moment, trigger={}, ctx=ctx)
         enrollment = Enrollment(
             workspace_id=journey.workspace_id,

@@ -20,13 +20,16 @@ from journeys.engine import (
     Effect,
     Instance,
     PastEntry,
+    Recorded,
     SendMessage,
+    blocks_restart,
     enter,
     entry_refusal,
     is_trigger,
     on_activity,
     on_timer,
 )
+from journeys.engine import stop as engine_stop
 from segments.conditions import Condition, as_datetime, event_matches
 
 MAX_PROFILES = 1000
@@ -80,6 +83,7 @@ class SimulatedProfile:
 class _Entry:
     instance: Instance
     messages: list[SendMessage] = field(default_factory=list)
+    recorded: list[Recorded] = field(default_factory=list)
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -170,13 +174,22 @@ def _simulate_one(
 
     def collect(entry: _Entry, effects: list[Effect]) -> None:
         entry.messages += [effect for effect in effects if isinstance(effect, SendMessage)]
+        for effect in effects:
+            if isinstance(effect, Recorded):  # the recorded activity joins the profile's history
+                entry.recorded.append(effect)
+                person.history.append(ActivityInput(effect.name, effect.properties, effect.at))
 
-    def try_enter(at: datetime, activity: ActivityInput | None) -> None:
+    def try_enter(at: datetime, activity: ActivityInput | None, moved: bool = False) -> None:
         past = [PastEntry(e.instance.entered_at, e.instance.active) for e in entries]
         reason = entry_refusal(journey, at=at, activity=activity, subject=person, entries=past)
+        if reason is None and journey.reentry.mode == "restart" and moved:
+            reason = "active"  # the activity advanced the instance: it does not also restart it
         if reason is not None:
             refused.append({"at": _iso(at), "reason": reason})
             return
+        for entry in entries:
+            if entry.instance.active:
+                collect(entry, engine_stop(entry.instance, at=at, reason="restarted"))
         instance, effects = enter(journey, at=at, trigger=activity.properties if activity else {}, ctx=ctx)
         entry = _Entry(instance)
         entries.append(entry)
@@ -202,11 +215,14 @@ def _simulate_one(
             activity = activities[index]
             index += 1
             person.history.append(activity)
+            moved = False
             for entry in entries:
                 if entry.instance.active or entry.instance.converted_at is None:
-                    collect(entry, on_activity(journey, entry.instance, activity, ctx))
+                    effects = on_activity(journey, entry.instance, activity, ctx)
+                    moved = moved or blocks_restart(entry.instance, effects)
+                    collect(entry, effects)
             if is_trigger(journey, activity):
-                try_enter(activity.timestamp, activity)
+                try_enter(activity.timestamp, activity, moved)
     return {
         "entries": [
             {
@@ -219,6 +235,8 @@ def _simulate_one(
                 "messages": [
                     {"at": _iso(m.at), "node": m.node, "channel": m.channel, "template": m.template} for m in e.messages
                 ],
+                # Only journeys with record_activity nodes carry this key.
+                **({"recorded": [{"at": _iso(r.at), "name": r.name} for r in e.recorded]} if e.recorded else {}),
             }
             for e in entries
         ],
