@@ -84,8 +84,8 @@ class Writes:
         self.timers[id(enrollment)] = (enrollment, due)
 
     def flush(self) -> None:
+        self._update()  # first: a restarted instance must have left before its successor comes in
         self._insert()
-        self._update()
         self._timers()
         self._messages()
         self._counts()
