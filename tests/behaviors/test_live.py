@@ -78,3 +78,32 @@ def test_timeline_2_live_and_a_journey_entered_on_the_behavior(acme, client):
     [reminder] = Message.objects.filter(template="cart-reminder")
     assert reminder.profile.user_id == "dee"
     assert reminder.enrollment is not None and reminder.enrollment.entered_at == _at("2025-01-06T09:00:00Z")
+
+
+def test_timeline_4_a_skipped_payment_fires_at_once_and_its_journey_sends_an_email(acme, client):
+    Template.objects.create(
+        workspace=acme.workspace,
+        channel="email",
+        name="payment-failed",
+        content={"subject": "Payment", "text": "Retry"},
+    )
+    skips = next(e for e in EXAMPLES if e["slug"] == "skips_payment")
+    follow_up = {
+        "name": "Payment follow-up",
+        "entry": {"type": "event", "event": "behavior:skips_payment"},
+        "start": "mail",
+        "nodes": {"mail": {"type": "send", "channel": "email", "template": "payment-failed", "next": None}},
+    }
+    for document in (compile_behavior(skips), follow_up):
+        journey_publish(
+            journey=journey_create(workspace=acme.workspace, actor=acme.owner, document=document), actor=acme.owner
+        )
+    segment = SegmentClient(client, acme.write_key)
+    assert segment.post("/v1/identify", {"userId": "hal", "traits": {"email": "hal@example.com"}}).status_code == 200
+    assert segment.post("/v1/track", {"userId": "hal", "event": "failed_payment"}).status_code == 200
+    _drain()  # the failed payment's batch, then the batch holding what the behavior recorded
+    [fired] = Activity.objects.filter(name="behavior:skips_payment")
+    failed = Activity.objects.get(name="failed_payment")
+    assert fired.timestamp == failed.timestamp
+    [mail] = Message.objects.filter(template="payment-failed")
+    assert (mail.profile.user_id, mail.channel, mail.status) == ("hal", "email", "queued")
