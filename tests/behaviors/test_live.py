@@ -107,3 +107,61 @@ def test_timeline_4_a_skipped_payment_fires_at_once_and_its_journey_sends_an_ema
     assert fired.timestamp == failed.timestamp
     [mail] = Message.objects.filter(template="payment-failed")
     assert (mail.profile.user_id, mail.channel, mail.status) == ("hal", "email", "queued")
+
+
+def _publish(acme, slug: str) -> None:
+    document = compile_behavior(next(e for e in EXAMPLES if e["slug"] == slug))
+    with time_machine.travel(_at("2024-12-31T00:00:00Z"), tick=False):
+        journey_publish(
+            journey=journey_create(workspace=acme.workspace, actor=acme.owner, document=document), actor=acme.owner
+        )
+
+
+def _play(client, acme, calls: list[dict], until: str) -> None:
+    segment = SegmentClient(client, acme.write_key)
+    for call in calls:
+        when = call["timestamp"]
+        _fire_until(_at(when))
+        with time_machine.travel(_at(when), tick=False):
+            path = "/v1/identify" if call.get("type") == "identify" else "/v1/track"
+            assert segment.post(path, call).status_code == 200
+            _drain()
+    _fire_until(_at(until))
+
+
+def test_timeline_3_live(acme, client):
+    _publish(acme, "slipping_away")
+    calls = [
+        {"userId": "fay", "event": "viewed", "timestamp": "2025-01-01T00:00:00Z"},
+        {"userId": "fay", "event": "viewed", "timestamp": "2025-01-06T00:00:00Z"},
+        {"userId": "fay", "event": "purchase", "timestamp": "2025-01-21T00:00:00Z"},
+        {"userId": "gus", "event": "viewed", "timestamp": "2025-01-01T00:00:00Z"},
+        {"userId": "gus", "event": "viewed", "timestamp": "2025-01-10T00:00:00Z"},
+    ]
+    _play(client, acme, sorted(calls, key=lambda c: c["timestamp"]), "2025-03-31T00:00:00Z")
+    fired = list(Activity.objects.filter(name="behavior:slipping_away").values_list("profile__user_id", "timestamp"))
+    assert fired == [("fay", _at("2025-02-20T00:00:00Z"))]  # day 50; Gus's second view came too late
+
+
+def test_a_profile_merged_from_an_anonymous_one_mid_match(acme, client):
+    """The cart is updated anonymously; the person then signs in. The open match follows the merge and
+    fires on the identified profile, once."""
+    _publish(acme, "abandoned_cart")
+    calls = [
+        {"anonymousId": "anon-1", "event": "update_cart", "timestamp": "2025-01-01T10:00:00Z"},
+        {"type": "identify", "userId": "ivy", "anonymousId": "anon-1", "timestamp": "2025-01-02T10:00:00Z"},
+    ]
+    _play(client, acme, calls, "2025-01-10T00:00:00Z")
+    fired = list(Activity.objects.filter(name="behavior:abandoned_cart").values_list("profile__user_id", "timestamp"))
+    assert fired == [("ivy", _at("2025-01-04T10:00:00Z"))]
+
+
+def test_a_purchase_after_the_merge_cancels_the_anonymous_match(acme, client):
+    _publish(acme, "abandoned_cart")
+    calls = [
+        {"anonymousId": "anon-2", "event": "update_cart", "timestamp": "2025-01-01T10:00:00Z"},
+        {"type": "identify", "userId": "jay", "anonymousId": "anon-2", "timestamp": "2025-01-02T10:00:00Z"},
+        {"userId": "jay", "event": "purchase", "timestamp": "2025-01-03T10:00:00Z"},
+    ]
+    _play(client, acme, calls, "2025-01-10T00:00:00Z")
+    assert not Activity.objects.filter(name="behavior:abandoned_cart").exists()
