@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "workspaces",
     "activities",
     "journeys",
+    "behaviors",
     "messaging",
     "panel",
 ]

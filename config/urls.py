@@ -7,6 +7,7 @@ from rest_framework.routers import SimpleRouter
 
 from activities import api as activities_api
 from activities import ingestion
+from behaviors import api as behaviors_api
 from config import health
 from journeys import api as journeys_api
 from messaging import api as messaging_api
@@ -27,6 +28,7 @@ router.register("profiles", activities_api.ProfileViewSet, basename="profile")
 router.register("activities", activities_api.ActivityViewSet, basename="activity")
 router.register("journeys", journeys_api.JourneyViewSet, basename="journey")
 router.register("templates", messaging_api.TemplateViewSet, basename="template")
+router.register("behaviors", behaviors_api.BehaviorViewSet, basename="behavior")
 router.register("messages", messaging_api.MessageViewSet, basename="message")
 
 urlpatterns = [
@@ -41,6 +43,7 @@ urlpatterns = [
     path("v1/import", ingestion.batch, name="ingest-import"),
     # Management API and its schema.
     path("api/v1/journeys/simulate", journeys_api.JourneySimulateView.as_view(), name="journey-simulate"),
+    path("api/v1/behaviors/simulate", behaviors_api.BehaviorSimulateView.as_view(), name="behavior-simulate"),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

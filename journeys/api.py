@@ -72,9 +72,10 @@ class JourneyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     action_roles = {"simulate": Role.ANALYST}
 
     def get_queryset(self) -> QuerySet[Journey]:
-        return Journey.objects.filter(workspace_id=request_token(self.request).workspace_id).select_related(
-            "live_version"
-        )
+        # A behavior's compiled journey is the behavior's, reached through /api/v1/behaviors/.
+        return Journey.objects.filter(
+            workspace_id=request_token(self.request).workspace_id, behavior__isnull=True
+        ).select_related("live_version")
 
     def get_serializer_class(self) -> type:
         return JourneyDetailSerializer if self.action != "list" else JourneySerializer

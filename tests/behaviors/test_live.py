@@ -13,6 +13,7 @@ from activities.models import Activity, EvaluationBatch
 from activities.pipeline import batch_process
 from behaviors.compiler import compile_behavior
 from behaviors.examples import EXAMPLES
+from behaviors.services import behavior_create
 from journeys.models import Timer
 from journeys.runtime import timers_fire
 from journeys.services import journey_create, journey_publish
@@ -61,10 +62,9 @@ def test_timeline_2_live_and_a_journey_entered_on_the_behavior(acme, client):
         workspace=acme.workspace, channel="push", name="cart-reminder", content={"title": "Your cart", "body": "…"}
     )
     with time_machine.travel(_at("2024-12-31T00:00:00Z"), tick=False):
-        for document in (compile_behavior(CART), REMINDER):
-            journey_publish(
-                journey=journey_create(workspace=acme.workspace, actor=acme.owner, document=document), actor=acme.owner
-            )
+        behavior = behavior_create(workspace=acme.workspace, actor=acme.owner, document=CART)
+        reminder_journey = journey_create(workspace=acme.workspace, actor=acme.owner, document=REMINDER)
+        journey_publish(journey=reminder_journey, actor=acme.owner)
     segment = SegmentClient(client, acme.write_key)
     for user, name, when in EVENTS:
         _fire_until(_at(when))
@@ -78,6 +78,8 @@ def test_timeline_2_live_and_a_journey_entered_on_the_behavior(acme, client):
     [reminder] = Message.objects.filter(template="cart-reminder")
     assert reminder.profile.user_id == "dee"
     assert reminder.enrollment is not None and reminder.enrollment.entered_at == _at("2025-01-06T09:00:00Z")
+    counts = client.get(f"/api/v1/behaviors/{behavior.pk}/counts", **acme.auth("analyst")).json()
+    assert counts == {"open_matches": 0, "fired": [{"day": "2025-01-06", "count": 1}]}
 
 
 def test_timeline_4_a_skipped_payment_fires_at_once_and_its_journey_sends_an_email(acme, client):

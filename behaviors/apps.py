@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class BehaviorsConfig(AppConfig):
+    name = "behaviors"
+    verbose_name = "Behaviors"

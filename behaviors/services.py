@@ -1,0 +1,71 @@
+"""Writes on behaviors. Each is a journey operation underneath (create and publish the compiled journey,
+publish a new version on edit — open matches finish on theirs —, pause, resume, stop on delete), in one
+transaction, and lands in the audit log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.db import IntegrityError, transaction
+
+from behaviors.compiler import compile_behavior
+from behaviors.document import BehaviorError, Problem, parse_behavior
+from behaviors.models import Behavior
+from journeys import services as journeys
+from workspaces.models import Workspace
+from workspaces.services import audit_log_append
+
+
+@transaction.atomic
+def behavior_create(*, workspace: Workspace, actor: User | None, document: dict[str, Any]) -> Behavior:
+    behavior = parse_behavior(document)
+    if Behavior.objects.filter(workspace=workspace, slug=behavior.slug).exists():
+        raise BehaviorError([Problem("slug", f"a behavior with the slug {behavior.slug!r} exists")])
+    journey = journeys.journey_create(workspace=workspace, actor=actor, document=compile_behavior(document))
+    journeys.journey_publish(journey=journey, actor=actor)
+    journey.refresh_from_db()
+    try:
+        with transaction.atomic():
+            row = Behavior.objects.create(
+                workspace=workspace,
+                name=behavior.name,
+                slug=behavior.slug,
+                document=document,
+                journey=journey,
+                created_by=actor,
+            )
+    except IntegrityError as error:  # a concurrent create took the slug
+        raise BehaviorError([Problem("slug", f"a behavior with the slug {behavior.slug!r} exists")]) from error
+    audit_log_append(workspace=workspace, actor=actor, action="created", obj=row)
+    return row
+
+
+@transaction.atomic
+def behavior_update(*, behavior: Behavior, actor: User | None, document: dict[str, Any]) -> Behavior:
+    parsed = parse_behavior(document)
+    if parsed.slug != behavior.slug:
+        raise BehaviorError([Problem("slug", "cannot change: journeys and reports use behavior:<slug>")])
+    journeys.journey_update_draft(journey=behavior.journey, actor=actor, document=compile_behavior(document))
+    journeys.journey_publish(journey=behavior.journey, actor=actor)
+    behavior.journey.refresh_from_db()
+    behavior.name, behavior.document = parsed.name, document
+    behavior.save(update_fields=["name", "document", "updated_at"])
+    audit_log_append(workspace=behavior.workspace, actor=actor, action="changed", obj=behavior)
+    return behavior
+
+
+def behavior_pause(*, behavior: Behavior, actor: User | None) -> None:
+    journeys.journey_pause(journey=behavior.journey, actor=actor)
+
+
+def behavior_resume(*, behavior: Behavior, actor: User | None) -> None:
+    journeys.journey_resume(journey=behavior.journey, actor=actor)
+
+
+@transaction.atomic
+def behavior_delete(*, behavior: Behavior, actor: User | None) -> None:
+    """Open matches end (their journey stops); what the behavior recorded stays in the activity history."""
+    journeys.journey_stop(journey=behavior.journey, actor=actor)
+    audit_log_append(workspace=behavior.workspace, actor=actor, action="deleted", obj=behavior)
+    behavior.delete()

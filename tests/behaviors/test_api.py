@@ -1,0 +1,119 @@
+"""/api/v1/behaviors/: CRUD (a behavior is published as its compiled journey, hidden from the journeys
+list), every bad document named, pause/resume, simulate, counts, roles and workspace isolation."""
+
+from __future__ import annotations
+
+import pytest
+
+from behaviors.examples import EXAMPLES
+from behaviors.models import Behavior
+from journeys.models import JourneyStatus
+from workspaces.models import Role
+
+pytestmark = pytest.mark.django_db
+
+CART = next(e for e in EXAMPLES if e["slug"] == "abandoned_cart")
+
+
+def call(client, tenant, method, path, body=None, role=Role.MARKETER):
+    return getattr(client, method)(
+        f"/api/v1/behaviors/{path}", data=body, content_type="application/json", **tenant.auth(role)
+    )
+
+
+def test_create_edit_pause_resume_delete(client, acme):
+    created = call(client, acme, "post", "", CART)
+    assert created.status_code == 201, created.content
+    body = created.json()
+    assert (body["slug"], body["activity"], body["status"]) == ("abandoned_cart", "behavior:abandoned_cart", "live")
+    behavior = Behavior.objects.get()
+    assert behavior.journey.live_version is not None
+    journeys = client.get("/api/v1/journeys/", **acme.auth()).json()
+    assert journeys["count"] == 0  # the compiled journey is the behavior's
+    assert client.get(f"/api/v1/journeys/{behavior.journey_id}/", **acme.auth()).status_code == 404
+
+    longer = {**CART, "steps": [CART["steps"][0], {"not_performed": "purchase", "within": "P5D"}]}
+    assert call(client, acme, "put", f"{behavior.pk}/", longer).status_code == 200
+    assert behavior.journey.versions.count() == 2  # open matches finish on the version they started on
+    renamed = call(client, acme, "put", f"{behavior.pk}/", {**CART, "slug": "other"})
+    assert renamed.status_code == 400 and renamed.json()["behavior"][0]["field"] == "slug"
+
+    assert call(client, acme, "post", f"{behavior.pk}/pause").json()["status"] == "paused"
+    assert call(client, acme, "post", f"{behavior.pk}/pause").status_code == 409
+    assert call(client, acme, "post", f"{behavior.pk}/resume").json()["status"] == "live"
+    assert call(client, acme, "get", f"{behavior.pk}/counts", role=Role.ANALYST).json() == {
+        "open_matches": 0,
+        "fired": [],
+    }
+    journey = behavior.journey
+    assert call(client, acme, "delete", f"{behavior.pk}/").status_code == 204
+    journey.refresh_from_db()
+    assert not Behavior.objects.exists() and journey.status == JourneyStatus.STOPPED
+
+
+@pytest.mark.parametrize(
+    ("document", "field"),
+    [
+        ({**CART, "slug": "Bad Slug"}, "slug"),
+        ({**CART, "steps": [{"inactive": "P1D"}]}, "steps[0].inactive"),
+        ({**CART, "steps": [{"performed": "a"}, {"not_performed": "b", "within": "soon"}]}, "steps[1].within"),
+        ({**CART, "max_once_per": 7}, "max_once_per"),
+    ],
+)
+def test_bad_documents_are_refused_naming_the_field(client, acme, document, field):
+    response = call(client, acme, "post", "", document)
+    assert response.status_code == 400
+    assert field in [p["field"] for p in response.json()["behavior"]]
+    assert not Behavior.objects.exists()
+
+
+@pytest.mark.parametrize("body", [None, [], "x", {}])
+def test_a_body_that_is_not_a_document_is_400(client, acme, body):
+    assert call(client, acme, "post", "", body).status_code == 400
+
+
+def test_a_slug_is_unique_in_its_workspace(client, acme, globex):
+    assert call(client, acme, "post", "", CART).status_code == 201
+    again = call(client, acme, "post", "", CART)
+    assert again.status_code == 400 and again.json()["behavior"][0]["field"] == "slug"
+    assert call(client, globex, "post", "", CART).status_code == 201  # another workspace may use it
+
+
+def test_simulate_stored_and_inline(client, acme):
+    behavior_id = call(client, acme, "post", "", CART).json()["id"]
+    request = {
+        "events": [
+            {"user_id": "dee", "event": "update_cart", "timestamp": "2025-01-01T10:00:00Z"},
+            {"user_id": "dee", "event": "update_cart", "timestamp": "2025-01-03T09:00:00Z"},
+        ],
+        "until": "2025-01-20T00:00:00Z",
+    }
+    stored = call(client, acme, "post", f"{behavior_id}/simulate", request, role=Role.ANALYST)
+    assert [f["at"] for f in stored.json()["profiles"]["dee"]["fired"]] == ["2025-01-06T09:00:00Z"]
+    inline = client.post(
+        "/api/v1/behaviors/simulate",
+        {**request, "behavior": CART},
+        content_type="application/json",
+        **acme.auth(Role.ANALYST),
+    )
+    assert inline.json() == stored.json()
+    bad = call(client, acme, "post", f"{behavior_id}/simulate", {**request, "until": "later"}, role=Role.ANALYST)
+    assert bad.status_code == 400 and "until" in bad.json()
+    missing = client.post("/api/v1/behaviors/simulate", {}, content_type="application/json", **acme.auth())
+    assert missing.status_code == 400
+
+
+def test_roles_and_isolation(client, acme, globex):
+    assert call(client, acme, "post", "", CART, role=Role.ANALYST).status_code == 403
+    behavior_id = call(client, acme, "post", "", CART).json()["id"]
+    assert call(client, acme, "post", f"{behavior_id}/pause", role=Role.ANALYST).status_code == 403
+    assert call(client, acme, "delete", f"{behavior_id}/", role=Role.ANALYST).status_code == 403
+    assert call(client, acme, "get", f"{behavior_id}/", role=Role.ANALYST).status_code == 200
+    for method, path in (
+        ("get", f"{behavior_id}/"),
+        ("post", f"{behavior_id}/pause"),
+        ("delete", f"{behavior_id}/"),
+        ("get", f"{behavior_id}/counts"),
+    ):
+        assert call(client, globex, method, path, role=Role.OWNER).status_code == 404
+    assert call(client, globex, "get", "", role=Role.OWNER).json()["count"] == 0
