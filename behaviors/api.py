@@ -28,7 +28,7 @@ from workspaces.permissions import acting_user, request_token
 
 
 class BehaviorSerializer(serializers.ModelSerializer):
-    status = serializers.CharField(source="journey.status", read_only=True)
+    status = serializers.CharField(read_only=True)
     activity = serializers.SerializerMethodField()
 
     class Meta:
@@ -129,6 +129,8 @@ class BehaviorViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     def counts(self, request: Request, pk: str | None = None) -> Response:
         """Open matches now, and how often it fired per (UTC) day (from the counters, no scans)."""
         behavior = self.get_object()
+        if behavior.journey is None:
+            return Response({"open_matches": 0, "fired": []})
         recorder = "record" if behavior.document.get("max_once_per") else "complete"  # see behaviors.compiler
         fired = (
             JourneyStat.objects.filter(journey=behavior.journey, metric="node_entered", node=recorder)

@@ -245,6 +245,8 @@ NUDGE_ACTIVITY_CONSUMERS = [
 # Called when a profile is deleted (before) and merged into another (after the move), in this order.
 NUDGE_PROFILE_DELETED_HOOKS = ["journeys.runtime.profile_deleted"]
 NUDGE_PROFILE_MERGED_HOOKS = ["journeys.runtime.profile_merged"]
+# Called with every new workspace (after its owner and keys exist): the ready-made behavior drafts.
+NUDGE_WORKSPACE_CREATED_HOOKS = ["behaviors.services.examples_install"]
 # Unprocessed batches older than this are handed to workers again by the periodic sweep.
 NUDGE_PIPELINE_RETRY_SECONDS = env_int("NUDGE_PIPELINE_RETRY_SECONDS", 60, minimum=5)
 # The provider for a channel a workspace has not configured: the file outbox (var/outbox/) on the

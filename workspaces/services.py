@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
+from django.utils.module_loading import import_string
 from django.utils.text import slugify
 
 from workspaces.keys import API_TOKEN_PREFIX, WRITE_KEY_PREFIX, key_display_prefix, key_generate, key_hash
@@ -123,4 +125,6 @@ def workspace_create(*, name: str, owner_email: str, timezone_name: str = "UTC")
     owner = membership_set(workspace=workspace, user=user, role=Role.OWNER, actor=user)
     write_key = write_key_create(workspace=workspace, name="Default write key", actor=user)
     token = api_token_create(membership=owner, name="Default management token")
+    for hook in settings.NUDGE_WORKSPACE_CREATED_HOOKS:
+        import_string(hook)(workspace)
     return CreatedWorkspace(workspace=workspace, owner=owner, write_key=write_key.raw, api_token=token.raw)

@@ -12,7 +12,8 @@ from workspaces.models import Role
 
 pytestmark = pytest.mark.django_db
 
-CART = next(e for e in EXAMPLES if e["slug"] == "abandoned_cart")
+# The workspace already has §7's examples as drafts; the tests create their own behavior beside them.
+CART = {**next(e for e in EXAMPLES if e["slug"] == "abandoned_cart"), "name": "Cart left", "slug": "cart_left"}
 
 
 def call(client, tenant, method, path, body=None, role=Role.MARKETER):
@@ -25,8 +26,8 @@ def test_create_edit_pause_resume_delete(client, acme):
     created = call(client, acme, "post", "", CART)
     assert created.status_code == 201, created.content
     body = created.json()
-    assert (body["slug"], body["activity"], body["status"]) == ("abandoned_cart", "behavior:abandoned_cart", "live")
-    behavior = Behavior.objects.get()
+    assert (body["slug"], body["activity"], body["status"]) == ("cart_left", "behavior:cart_left", "live")
+    behavior = Behavior.objects.get(slug="cart_left")
     assert behavior.journey.live_version is not None
     journeys = client.get("/api/v1/journeys/", **acme.auth()).json()
     assert journeys["count"] == 0  # the compiled journey is the behavior's
@@ -48,7 +49,7 @@ def test_create_edit_pause_resume_delete(client, acme):
     journey = behavior.journey
     assert call(client, acme, "delete", f"{behavior.pk}/").status_code == 204
     journey.refresh_from_db()
-    assert not Behavior.objects.exists() and journey.status == JourneyStatus.STOPPED
+    assert not Behavior.objects.filter(slug="cart_left").exists() and journey.status == JourneyStatus.STOPPED
 
 
 @pytest.mark.parametrize(
@@ -64,7 +65,7 @@ def test_bad_documents_are_refused_naming_the_field(client, acme, document, fiel
     response = call(client, acme, "post", "", document)
     assert response.status_code == 400
     assert field in [p["field"] for p in response.json()["behavior"]]
-    assert not Behavior.objects.exists()
+    assert Behavior.objects.filter(workspace=acme.workspace).count() == len(EXAMPLES)
 
 
 @pytest.mark.parametrize("body", [None, [], "x", {}])
@@ -116,4 +117,19 @@ def test_roles_and_isolation(client, acme, globex):
         ("get", f"{behavior_id}/counts"),
     ):
         assert call(client, globex, method, path, role=Role.OWNER).status_code == 404
-    assert call(client, globex, "get", "", role=Role.OWNER).json()["count"] == 0
+    listed = call(client, globex, "get", "", role=Role.OWNER).json()["results"]
+    assert "cart_left" not in [b["slug"] for b in listed]
+
+
+def test_every_workspace_starts_with_the_examples_as_drafts(client, acme):
+    listed = call(client, acme, "get", "", role=Role.ANALYST).json()
+    assert sorted(b["slug"] for b in listed["results"]) == sorted(e["slug"] for e in EXAMPLES)
+    assert {b["status"] for b in listed["results"]} == {"draft"}
+    cart = Behavior.objects.get(workspace=acme.workspace, slug="abandoned_cart")
+    assert call(client, acme, "get", f"{cart.pk}/counts", role=Role.ANALYST).json() == {"open_matches": 0, "fired": []}
+    assert call(client, acme, "post", f"{cart.pk}/pause").status_code == 409
+    assert call(client, acme, "post", f"{cart.pk}/resume").json()["status"] == "live"  # starts it
+    edited = call(client, acme, "put", f"{cart.pk}/", {**cart.document, "max_once_per": "P7D"})
+    assert edited.status_code == 200
+    cart.refresh_from_db()
+    assert cart.journey is not None and cart.journey.versions.count() == 2

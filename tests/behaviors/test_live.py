@@ -13,7 +13,8 @@ from activities.models import Activity, EvaluationBatch
 from activities.pipeline import batch_process
 from behaviors.compiler import compile_behavior
 from behaviors.examples import EXAMPLES
-from behaviors.services import behavior_create
+from behaviors.models import Behavior
+from behaviors.services import behavior_resume
 from journeys.models import Timer
 from journeys.runtime import timers_fire
 from journeys.services import journey_create, journey_publish
@@ -62,7 +63,8 @@ def test_timeline_2_live_and_a_journey_entered_on_the_behavior(acme, client):
         workspace=acme.workspace, channel="push", name="cart-reminder", content={"title": "Your cart", "body": "…"}
     )
     with time_machine.travel(_at("2024-12-31T00:00:00Z"), tick=False):
-        behavior = behavior_create(workspace=acme.workspace, actor=acme.owner, document=CART)
+        behavior = Behavior.objects.get(workspace=acme.workspace, slug="abandoned_cart")  # the ready-made draft
+        behavior_resume(behavior=behavior, actor=acme.owner)
         reminder_journey = journey_create(workspace=acme.workspace, actor=acme.owner, document=REMINDER)
         journey_publish(journey=reminder_journey, actor=acme.owner)
     segment = SegmentClient(client, acme.write_key)

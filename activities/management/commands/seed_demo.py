@@ -61,6 +61,8 @@ TEMPLATES: list[tuple[str, str, str, dict[str, Any]]] = [
 
 def _journeys(workspace: Workspace, owner: Any) -> None:
     """The demo's templates and its live journey (once)."""
+    from behaviors.models import Behavior
+    from behaviors.services import behavior_resume
     from journeys.examples import DISCOUNTS
     from journeys.models import Journey
     from journeys.services import journey_create, journey_publish
@@ -70,6 +72,8 @@ def _journeys(workspace: Workspace, owner: Any) -> None:
         Template.objects.get_or_create(
             workspace=workspace, channel=channel, name=name, defaults={"category": category, "content": content}
         )
+    for behavior in Behavior.objects.filter(workspace=workspace, journey__isnull=True):
+        behavior_resume(behavior=behavior, actor=owner)  # the demo runs §7's behaviors
     if not Journey.objects.filter(workspace=workspace, name=DISCOUNTS["name"]).exists():
         journey_publish(journey=journey_create(workspace=workspace, actor=owner, document=DISCOUNTS), actor=owner)
 
