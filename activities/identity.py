@@ -21,6 +21,21 @@ from workspaces.models import TestProfile
 Key = tuple[str, str]  # (IdentityKind value, id)
 
 
+def profiles_addressed(profile_ids: Iterable[int]) -> dict[int, tuple[str | None, str | None]]:
+    """By profile, the (user id, anonymous id) an activity can be stored under through ingestion's store:
+    the user id when it has one, else one of its anonymous ids. Profiles with neither are left out.
+    Two statements for any number of profiles."""
+    ids = set(profile_ids)
+    known = dict(Profile.objects.filter(pk__in=ids).values_list("pk", "user_id"))
+    addressed: dict[int, tuple[str | None, str | None]] = {pk: (uid, None) for pk, uid in known.items() if uid}
+    anonymous = Identity.objects.filter(
+        profile_id__in=ids - addressed.keys(), kind=IdentityKind.ANONYMOUS_ID
+    ).values_list("profile_id", "value")
+    for pk, value in anonymous:
+        addressed.setdefault(pk, (None, value))
+    return addressed
+
+
 def profiles_lock(profile_ids: Iterable[int]) -> dict[int, Profile]:
     """Lock the profiles for this transaction, in id order, following merges to the live profile."""
     wanted = sorted(set(profile_ids))

@@ -17,7 +17,8 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from activities.models import Identity, IdentityKind, Profile
+from activities.identity import profiles_addressed
+from activities.models import Profile
 from activities.segment_spec import Message as SpecMessage
 from activities.store import messages_store
 from config.sql import execute, insert_columns, update_columns
@@ -98,8 +99,9 @@ class Writes:
         if not self.recorded:
             return
         by_workspace: dict[int, list[SpecMessage]] = {}
+        addressed = profiles_addressed(enrollment.profile_id for enrollment, _ in self.recorded)
         for enrollment, effect in self.recorded:
-            owner = _identity_of(enrollment.profile_id)
+            owner = addressed.get(enrollment.profile_id)
             if owner is None:
                 continue
             user_id, anonymous_id = owner
@@ -317,16 +319,6 @@ def apply_effects(
                 }
                 writes.messages.append((enrollment, node, "webhook", "", request, paused))
                 writes.count(enrollment, at, "message", node)
-
-
-def _identity_of(profile_id: int) -> tuple[str | None, str | None] | None:
-    """(user id, anonymous id) to store an activity for the profile under, or None if it has neither."""
-    user_id = Profile.objects.filter(pk=profile_id).values_list("user_id", flat=True).first()
-    if user_id:
-        return user_id, None
-    anonymous = Identity.objects.filter(profile_id=profile_id, kind=IdentityKind.ANONYMOUS_ID)
-    value = anonymous.values_list("value", flat=True).first()
-    return (None, value) if value else None
 
 
 # --- The timer sweep --------------------------------------------------------------------------------

@@ -386,7 +386,7 @@ def _outgoing(message: Message, template: Template | None, profile: Profile) -> 
         idempotency_key=message.idempotency_key,
         workspace_id=message.workspace_id,
         channel=message.channel,
-        to=_address(message, profile),
+        to=",".join(d.token for d in devices) if devices else _address(message, profile),  # no second device read
         content=content,
         headers=headers,
         allow_private=profile.workspace.allow_private_webhooks,

@@ -15,7 +15,8 @@ from django.conf import settings
 from django.core import signing
 from django.utils import timezone
 
-from activities.models import IdentityKind, Profile
+from activities.identity import profiles_addressed
+from activities.models import Profile
 from activities.segment_spec import Message as SpecMessage
 from activities.store import messages_store
 from messaging.models import Message
@@ -87,14 +88,10 @@ def tracked_bodies(message: Message, content: dict[str, Any]) -> dict[str, Any]:
 def outcome_record(message: Message, name: str, properties: dict[str, Any] | None = None, *, key: str = "") -> None:
     """Store `name` (message_opened …) as an activity of the message's profile. Each outcome is stored
     once per message (and `key`, e.g. the clicked URL): its messageId is derived from them."""
-    profile = Profile.objects.filter(pk=message.profile_id).first()
-    if profile is None:
-        return
-    user_id, anonymous_id = profile.user_id, None
-    if not user_id:
-        anonymous_id = profile.identities.filter(kind=IdentityKind.ANONYMOUS_ID).values_list("value", flat=True).first()
-        if not anonymous_id:
-            return
+    owner = profiles_addressed([message.profile_id]).get(message.profile_id)
+    if owner is None:
+        return  # the profile is gone, or has no id an activity can be stored under
+    user_id, anonymous_id = owner
     now: datetime = timezone.now()
     spec = SpecMessage(
         type="track",
