@@ -1,13 +1,16 @@
-"""Management API for behaviors: CRUD (the body is the behavior document), pause, resume, simulate (a
-stored behavior, or an inline one at /api/v1/behaviors/simulate) and counts."""
+"""Management API for behaviors: CRUD (the body is the behavior document; `?backfill_days=N` on create
+backfills it), pause, resume, simulate (a stored behavior, or an inline one at
+/api/v1/behaviors/simulate), counts, backfill with its progress, open matches per behavior and per profile
+(/api/v1/profiles/{id}/behaviors)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet, Sum
+from django.db import transaction
+from django.db.models import Prefetch, QuerySet, Sum
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ParseError
@@ -16,9 +19,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from activities.api import Pagination
+from activities.selectors import profiles_for_workspace
 from behaviors import services
+from behaviors.backfill import BackfillRefused, backfill_start, days_parse
 from behaviors.document import BehaviorError, parse_behavior
-from behaviors.models import Behavior
+from behaviors.models import Backfill, Behavior
+from behaviors.selectors import match_describe, open_matches
 from behaviors.simulator import simulate_behavior
 from journeys.models import JourneyStat
 from journeys.services import TransitionError
@@ -27,17 +33,63 @@ from workspaces.models import Role
 from workspaces.permissions import acting_user, request_token
 
 
+class BackfillSerializer(serializers.ModelSerializer):
+    progress = serializers.FloatField(read_only=True)
+
+    class Meta:
+        model = Backfill
+        fields = [
+            "days",
+            "since",
+            "until",
+            "status",
+            "progress",
+            "profiles_total",
+            "profiles_done",
+            "matched",
+            "skipped_live",
+            "opened",
+            "fired",
+            "created_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+
 class BehaviorSerializer(serializers.ModelSerializer):
     status = serializers.CharField(read_only=True)
     activity = serializers.SerializerMethodField()
+    backfill = serializers.SerializerMethodField()
 
     class Meta:
         model = Behavior
-        fields = ["id", "name", "slug", "activity", "status", "document", "created_at", "updated_at"]
+        fields = ["id", "name", "slug", "activity", "status", "document", "backfill", "created_at", "updated_at"]
         read_only_fields = fields
 
     def get_activity(self, behavior: Behavior) -> str:
         return f"behavior:{behavior.slug}"
+
+    @extend_schema_field(BackfillSerializer(allow_null=True))
+    def get_backfill(self, behavior: Behavior) -> dict[str, Any] | None:
+        backfill = next(iter(behavior.backfills.all()), None)  # at most one; prefetched
+        return BackfillSerializer(backfill).data if backfill is not None else None
+
+
+class MatchSerializer(serializers.Serializer):
+    """An open match: the behavior, the profile, the step it waits for, since and until when."""
+
+    behavior = serializers.DictField()
+    profile = serializers.DictField()
+    version = serializers.IntegerField()
+    started_at = serializers.DateTimeField()
+    waiting_for = serializers.DictField(allow_null=True)
+    since = serializers.DateTimeField(allow_null=True)
+    until = serializers.DateTimeField(allow_null=True, help_text="null: the step's window has no end")
+
+
+def _refused(error: BackfillRefused) -> Response:
+    code = status.HTTP_409_CONFLICT if error.conflict else status.HTTP_400_BAD_REQUEST
+    return Response({error.field: [error.message]}, status=code)
 
 
 def _problems(error: BehaviorError) -> Response:
@@ -73,16 +125,38 @@ class BehaviorViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
 
     def get_queryset(self) -> QuerySet[Behavior]:
         workspace_id = request_token(self.request).workspace_id
-        return Behavior.objects.filter(workspace_id=workspace_id).select_related("journey")
+        return (
+            Behavior.objects.filter(workspace_id=workspace_id)
+            .select_related("journey")
+            .prefetch_related(Prefetch("backfills", queryset=Backfill.objects.order_by("-created_at")))
+        )
 
-    @extend_schema(request=OpenApiTypes.OBJECT, responses={201: BehaviorSerializer})
-    def create(self, request: Request) -> Response:
-        try:
-            behavior = services.behavior_create(
-                workspace=request_token(request).workspace, actor=acting_user(request), document=_document(request)
+    @extend_schema(
+        request=OpenApiTypes.OBJECT,
+        responses={201: BehaviorSerializer},
+        parameters=[
+            OpenApiParameter(
+                "backfill_days", int, description="Also evaluate it over the stored activities of the last N days"
             )
+        ],
+    )
+    def create(self, request: Request) -> Response:
+        raw_days = request.query_params.get("backfill_days")
+        try:
+            days = days_parse(raw_days) if raw_days is not None else None
+        except BackfillRefused as error:
+            return Response({"backfill_days": [error.message]}, status=status.HTTP_400_BAD_REQUEST)
+        try:
+            with transaction.atomic():
+                actor = acting_user(request)
+                behavior = services.behavior_create(
+                    workspace=request_token(request).workspace, actor=actor, document=_document(request)
+                )
+                if days is not None:
+                    backfill_start(behavior=behavior, actor=actor, days=days)
         except BehaviorError as error:
             return _problems(error)
+        behavior = self.get_queryset().get(pk=behavior.pk)
         return Response(BehaviorSerializer(behavior).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=OpenApiTypes.OBJECT, responses={200: BehaviorSerializer})
@@ -142,6 +216,52 @@ class BehaviorViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         return Response(
             {"open_matches": open_matches, "fired": [{"day": day.isoformat(), "count": n} for day, n in fired]}
         )
+
+    @extend_schema(
+        methods=["POST"],
+        request=OpenApiTypes.OBJECT,
+        responses={202: BackfillSerializer},
+        description='Body `{"days": N}`: evaluate the behavior over the stored activities of the last N days.',
+    )
+    @extend_schema(methods=["GET"], responses={200: BackfillSerializer})
+    @action(detail=True, methods=["get", "post"])
+    def backfill(self, request: Request, pk: str | None = None) -> Response:
+        behavior = self.get_object()
+        if request.method == "GET":
+            found = behavior.backfills.first()
+            if found is None:
+                return Response({"detail": "This behavior has not been backfilled."}, status=status.HTTP_404_NOT_FOUND)
+            return Response(BackfillSerializer(found).data)
+        data = request.data if isinstance(request.data, dict) else {}
+        try:
+            started = backfill_start(behavior=behavior, actor=acting_user(request), days=days_parse(data.get("days")))
+        except BackfillRefused as error:
+            return _refused(error)
+        return Response(BackfillSerializer(started).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(responses={200: MatchSerializer(many=True)})
+    @action(detail=True, methods=["get"])
+    def matches(self, request: Request, pk: str | None = None) -> Response:
+        """The behavior's open matches, by profile: the step each waits for, since and until when."""
+        behavior = self.get_object()
+        rows = open_matches(workspace_id=behavior.workspace_id).filter(journey__behavior=behavior)
+        page = self.paginate_queryset(rows)
+        return self.get_paginated_response(MatchSerializer([match_describe(e) for e in page or []], many=True).data)
+
+
+class ProfileBehaviorsView(APIView):
+    """The behaviors open for one profile now: the step each waits for, since and until when."""
+
+    required_role = Role.ANALYST
+
+    @extend_schema(responses={200: MatchSerializer(many=True)})
+    def get(self, request: Request, pk: int) -> Response:
+        workspace_id = request_token(request).workspace_id
+        profile = profiles_for_workspace(workspace_id).filter(pk=pk).first()
+        if profile is None:
+            return Response({"detail": "No such profile."}, status=status.HTTP_404_NOT_FOUND)
+        rows = open_matches(workspace_id=workspace_id).filter(profile=profile)
+        return Response({"profile": profile.pk, "open": MatchSerializer(map(match_describe, rows), many=True).data})
 
 
 class BehaviorSimulateView(APIView):

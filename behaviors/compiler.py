@@ -67,3 +67,16 @@ def compile_behavior(document: dict[str, Any]) -> dict[str, Any]:
         "start": "step1" if count > 1 else "complete",
         "nodes": nodes,
     }
+
+
+def waiting_for(compiled: dict[str, Any], node: str | None) -> dict[str, Any] | None:
+    """What an open match resting at `node` of a compiled version waits for: the step's index in the
+    behavior's `steps`, its kind, the activity, and whether its window has an end."""
+    if node is None or not node.startswith("step"):
+        return None
+    spec = compiled["nodes"].get(node) or {}
+    index = int(node.removeprefix("step"))
+    if spec.get("type") == "wait_inactive":
+        return {"step": index, "kind": "inactive", "activity": "*", "bounded": True}
+    kind = "not_performed" if spec.get("on_performed") == "cancelled" else "performed"
+    return {"step": index, "kind": kind, "activity": spec.get("event"), "bounded": spec.get("timeout") != FOREVER}

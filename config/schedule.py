@@ -15,6 +15,11 @@ BEAT_SCHEDULE = {
         "schedule": 60.0,
         "options": {"expires": 55},
     },
+    "behaviors-backfill": {
+        "task": "behaviors.backfill",
+        "schedule": 10.0,
+        "options": {"expires": 9},
+    },
     "messaging-deliver": {
         "task": "messaging.deliver",
         "schedule": 5.0,

@@ -1,7 +1,7 @@
 """The whole URL tree of Nudge."""
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
@@ -44,6 +44,11 @@ urlpatterns = [
     # Management API and its schema.
     path("api/v1/journeys/simulate", journeys_api.JourneySimulateView.as_view(), name="journey-simulate"),
     path("api/v1/behaviors/simulate", behaviors_api.BehaviorSimulateView.as_view(), name="behavior-simulate"),
+    re_path(
+        r"^api/v1/profiles/(?P<pk>[0-9]+)/behaviors/?$",
+        behaviors_api.ProfileBehaviorsView.as_view(),
+        name="profile-behaviors",
+    ),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

@@ -291,15 +291,9 @@ def apply_effects(
     writes.changed(enrollment)
     cause = event if event is not None else enrollment.trigger
     for effect in effects:
+        if effect_count(writes, enrollment, effect):
+            continue
         match effect:
-            case NodeEntered(node, at):
-                writes.count(enrollment, at, "node_entered", node)
-            case EdgeTaken(node, outcome, at):
-                writes.count(enrollment, at, "edge", node, outcome)
-            case Converted(at):
-                writes.count(enrollment, at, "converted")
-            case Exited(reason, at):
-                writes.count(enrollment, at, "exited", outcome=reason)
             case SetTimer(at):
                 writes.timer(enrollment, (at, paused))
             case ClearTimer():
@@ -319,6 +313,22 @@ def apply_effects(
                 }
                 writes.messages.append((enrollment, node, "webhook", "", request, paused))
                 writes.count(enrollment, at, "message", node)
+
+
+def effect_count(writes: Writes, enrollment: Enrollment, effect: Effect) -> bool:
+    """Count an effect that is only a counter (a node entered, an edge taken, a conversion, an exit)."""
+    match effect:
+        case NodeEntered(node, at):
+            writes.count(enrollment, at, "node_entered", node)
+        case EdgeTaken(node, outcome, at):
+            writes.count(enrollment, at, "edge", node, outcome)
+        case Converted(at):
+            writes.count(enrollment, at, "converted")
+        case Exited(reason, at):
+            writes.count(enrollment, at, "exited", outcome=reason)
+        case _:
+            return False
+    return True
 
 
 # --- The timer sweep --------------------------------------------------------------------------------

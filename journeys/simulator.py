@@ -80,10 +80,23 @@ class SimulatedProfile:
 
 
 @dataclass
-class _Entry:
+class ReplayedEntry:
     instance: Instance
-    messages: list[SendMessage] = field(default_factory=list)
-    recorded: list[Recorded] = field(default_factory=list)
+    effects: list[Effect] = field(default_factory=list)  # every effect, in order
+
+    @property
+    def messages(self) -> list[SendMessage]:
+        return [effect for effect in self.effects if isinstance(effect, SendMessage)]
+
+    @property
+    def recorded(self) -> list[Recorded]:
+        return [effect for effect in self.effects if isinstance(effect, Recorded)]
+
+
+@dataclass
+class Replay:
+    entries: list[ReplayedEntry]
+    refused: list[dict[str, Any]]
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -158,9 +171,11 @@ def simulate(journey: Journey, *, profiles: Any, events: Any, until: Any, journe
     return {"profiles": result}
 
 
-def _simulate_one(
+def replay(
     journey: Journey, person: SimulatedProfile, activities: list[ActivityInput], end: datetime, journey_key: str
-) -> dict[str, Any]:
+) -> Replay:
+    """One profile's activities (in timestamp order) through the engine, timers firing on the virtual
+    clock up to `end`. `person.history` may hold earlier activities conditions should see."""
     ctx = Context(
         subject=person,
         profile_key=person.key,
@@ -168,15 +183,14 @@ def _simulate_one(
         timezone=person.timezone,
         on_profile_change=person.apply,
     )
-    entries: list[_Entry] = []
+    entries: list[ReplayedEntry] = []
     refused: list[dict[str, Any]] = []
     scheduled = _scheduled_entries(journey, end)
 
-    def collect(entry: _Entry, effects: list[Effect]) -> None:
-        entry.messages += [effect for effect in effects if isinstance(effect, SendMessage)]
+    def collect(entry: ReplayedEntry, effects: list[Effect]) -> None:
+        entry.effects += effects
         for effect in effects:
             if isinstance(effect, Recorded):  # the recorded activity joins the profile's history
-                entry.recorded.append(effect)
                 person.history.append(ActivityInput(effect.name, effect.properties, effect.at))
 
     def try_enter(at: datetime, activity: ActivityInput | None, moved: bool = False) -> None:
@@ -191,7 +205,7 @@ def _simulate_one(
             if entry.instance.active:
                 collect(entry, engine_stop(entry.instance, at=at, reason="restarted"))
         instance, effects = enter(journey, at=at, trigger=activity.properties if activity else {}, ctx=ctx)
-        entry = _Entry(instance)
+        entry = ReplayedEntry(instance)
         entries.append(entry)
         collect(entry, effects)
 
@@ -223,6 +237,14 @@ def _simulate_one(
                     collect(entry, effects)
             if is_trigger(journey, activity):
                 try_enter(activity.timestamp, activity, moved)
+    return Replay(entries, refused)
+
+
+def _simulate_one(
+    journey: Journey, person: SimulatedProfile, activities: list[ActivityInput], end: datetime, journey_key: str
+) -> dict[str, Any]:
+    replayed = replay(journey, person, activities, end, journey_key)
+    entries, refused = replayed.entries, replayed.refused
     return {
         "entries": [
             {

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import pytest
 
+from activities.models import EvaluationBatch, Profile
+from activities.pipeline import batch_process
+from behaviors.backfill import backfills_run
 from behaviors.examples import EXAMPLES
-from behaviors.models import Behavior
+from behaviors.models import Backfill, Behavior
 from journeys.models import JourneyStatus
+from tests.conftest import SegmentClient
 from workspaces.models import Role
 
 pytestmark = pytest.mark.django_db
@@ -115,6 +119,9 @@ def test_roles_and_isolation(client, acme, globex):
         ("post", f"{behavior_id}/pause"),
         ("delete", f"{behavior_id}/"),
         ("get", f"{behavior_id}/counts"),
+        ("get", f"{behavior_id}/matches"),
+        ("get", f"{behavior_id}/backfill"),
+        ("post", f"{behavior_id}/backfill"),
     ):
         assert call(client, globex, method, path, role=Role.OWNER).status_code == 404
     listed = call(client, globex, "get", "", role=Role.OWNER).json()["results"]
@@ -133,3 +140,67 @@ def test_every_workspace_starts_with_the_examples_as_drafts(client, acme):
     assert edited.status_code == 200
     cart.refresh_from_db()
     assert cart.journey is not None and cart.journey.versions.count() == 2
+
+
+def test_create_with_a_backfill_then_follow_its_progress(client, acme):
+    segment = SegmentClient(client, acme.write_key)
+    assert segment.post("/v1/track", {"userId": "ann", "event": "update_cart"}).status_code == 200
+    for batch in EvaluationBatch.objects.order_by("pk"):
+        batch_process(batch.pk)
+    created = call(client, acme, "post", "?backfill_days=30", CART)
+    assert created.status_code == 201, created.content
+    backfill = created.json()["backfill"]
+    assert (backfill["days"], backfill["status"], backfill["progress"], backfill["profiles_total"]) == (
+        30,
+        "running",
+        0.0,
+        1,
+    )
+    behavior_id = created.json()["id"]
+    backfills_run()
+    done = call(client, acme, "get", f"{behavior_id}/backfill", role=Role.ANALYST).json()
+    assert (done["status"], done["progress"], done["opened"], done["fired"]) == ("done", 1.0, 1, 0)
+    assert call(client, acme, "get", f"{behavior_id}/", role=Role.ANALYST).json()["backfill"] == done
+    matches = call(client, acme, "get", f"{behavior_id}/matches", role=Role.ANALYST).json()
+    assert matches["count"] == 1 and matches["results"][0]["profile"]["user_id"] == "ann"
+    assert matches["results"][0]["waiting_for"] == {"step": 1, "kind": "not_performed", "activity": "purchase"}
+    again = call(client, acme, "post", f"{behavior_id}/backfill", {"days": 7})
+    assert again.status_code == 409 and "once per behavior" in again.json()["behavior"][0]
+
+
+@pytest.mark.parametrize("days", ["0", "366", "abc", "1.5", ""])
+def test_a_bad_backfill_on_create_creates_nothing(client, acme, days):
+    response = call(client, acme, "post", f"?backfill_days={days}", CART)
+    assert response.status_code == 400 and "backfill_days" in response.json()
+    assert not Behavior.objects.filter(slug="cart_left").exists() and not Backfill.objects.exists()
+
+
+@pytest.mark.parametrize("body", [{}, {"days": 0}, {"days": 400}, {"days": "ten"}, {"days": True}, []])
+def test_a_bad_backfill_request_is_400_naming_days(client, acme, body):
+    behavior_id = call(client, acme, "post", "", CART).json()["id"]
+    response = call(client, acme, "post", f"{behavior_id}/backfill", body)
+    assert response.status_code == 400 and "days" in response.json()
+    assert not Backfill.objects.exists()
+
+
+def test_backfill_refusals_and_roles(client, acme):
+    draft = Behavior.objects.get(workspace=acme.workspace, slug="abandoned_cart")
+    assert call(client, acme, "get", f"{draft.pk}/backfill", role=Role.ANALYST).status_code == 404
+    refused = call(client, acme, "post", f"{draft.pk}/backfill", {"days": 30})
+    assert refused.status_code == 409 and "draft" in refused.json()["behavior"][0]
+    behavior_id = call(client, acme, "post", "", CART).json()["id"]
+    assert call(client, acme, "post", f"{behavior_id}/backfill", {"days": 30}, role=Role.ANALYST).status_code == 403
+    assert call(client, acme, "post", f"{behavior_id}/backfill", {"days": 30}).status_code == 202
+
+
+def test_open_matches_of_a_profile_are_its_workspaces_only(client, acme, globex):
+    behavior_id = call(client, acme, "post", "", CART).json()["id"]
+    segment = SegmentClient(client, acme.write_key)
+    assert segment.post("/v1/track", {"userId": "ann", "event": "update_cart"}).status_code == 200
+    for batch in EvaluationBatch.objects.order_by("pk"):
+        batch_process(batch.pk)
+    ann = Profile.objects.get(user_id="ann")
+    mine = client.get(f"/api/v1/profiles/{ann.pk}/behaviors", **acme.auth(Role.ANALYST))
+    assert [m["behavior"]["id"] for m in mine.json()["open"]] == [behavior_id]
+    assert client.get(f"/api/v1/profiles/{ann.pk}/behaviors", **globex.auth(Role.OWNER)).status_code == 404
+    assert client.get(f"/api/v1/profiles/{ann.pk}/behaviors").status_code in (401, 403)

@@ -72,6 +72,7 @@ def test_an_api_token_lists_only_its_workspace(client, both):
         ("get", ""),
         ("get", "timeline/"),
         ("get", "export/"),
+        ("get", "behaviors"),
         ("patch", ""),
         ("delete", ""),
     ],
