@@ -1,16 +1,17 @@
 """evaluate: activities/s through the evaluation pipeline with 100 live journeys (entries, waits
-advanced, conversions), against its same-run ceiling: the same batches with no journey live (the
-pipeline's other consumers only: seen times and the tracked-activities registry).
+advanced, conversions) and 20 live behaviors (matches started, restarted, advanced, cancelled), against
+its same-run ceiling: the same batches with no journey live (the pipeline's other consumers only: seen
+times and the tracked-activities registry).
 
 Set-up: activities are stored through the ingestion code (100 per batch, as /v1/batch stores them), then
 every batch is processed in this process exactly as a worker's task does (`pipeline.batch_process`).
 The 100 journeys trigger on 20 event names (5 each) and wait for or convert on the others, so an
-activity typically enters some journeys, advances others and converts some.
+activity typically enters some journeys, advances others and converts some. The 20 behaviors start on
+each of the 20 names and go on with the kinds of §7: performed within a window, not performed, inactive.
 Latency: with the same journeys live plus a probe journey (entered on `probe`, whose first step sends),
 1,000 events/s (then 200, under capacity) are offered to `POST /v1/batch` (gunicorn, 2 workers) in requests of 50,
 open loop; a Celery worker (2 processes) runs the pipeline. One event in ten is a probe carrying its
 send time; its outbox row's creation time minus that is the event → outbox latency.
-Behaviors (20 in BENCH.md) arrive with their issue.
 """
 
 from __future__ import annotations
@@ -56,6 +57,24 @@ def _journey(index: int) -> dict:
             "send": {"type": "send", "channel": "push", "template": f"t{index}", "next": None},
         },
     }
+
+
+def _behavior(index: int) -> dict:
+    """Four shapes over the 20 names: an abandoned cart, a two-step funnel left undone, a streak then
+    silence, a single step with a once-a-day limit."""
+    first, then, other = NAMES[index], NAMES[(index + 5) % 20], NAMES[(index + 11) % 20]
+    shapes = [
+        [{"not_performed": then, "within": "P3D"}],
+        [{"performed": then, "within": "P1D"}, {"not_performed": other, "within": "P7D"}],
+        [{"performed": then, "within": "P7D"}, {"inactive": "P2D"}],
+        [],
+    ]
+    document = {
+        "name": f"bench behavior {index}",
+        "slug": f"bench_{index}",
+        "steps": [{"performed": first, "where": [{"property": "value", "op": "gte", "value": 50}]}, *shapes[index % 4]],
+    }
+    return {**document, "max_once_per": "P1D"} if index % 4 == 3 else document
 
 
 def _store(workspace_id: int, batches: int, profiles: int) -> list[int]:
@@ -158,6 +177,7 @@ def run(scale: str) -> None:
     import django
 
     django.setup()
+    from behaviors.services import behavior_create
     from journeys.models import Enrollment
     from journeys.services import journey_create, journey_publish
     from messaging.models import Message, Template
@@ -173,14 +193,18 @@ def run(scale: str) -> None:
     )
     for index in range(100):
         journey_publish(journey=journey_create(workspace=workspace, actor=None, document=_journey(index)), actor=None)
+    for index in range(20):
+        behavior_create(workspace=workspace, actor=None, document=_behavior(index))
     rate = _process(_store(workspace.pk, batches, profiles))
-    entries, messages = Enrollment.objects.count(), Message.objects.count()
-    converted = Enrollment.objects.filter(converted_at__isnull=False).count()
+    journeys = Enrollment.objects.filter(journey__behavior__isnull=True)
+    entries, messages = journeys.count(), Message.objects.count()
+    converted = journeys.filter(converted_at__isnull=False).count()
+    matches = Enrollment.objects.filter(journey__behavior__isnull=False).count()
     journey_publish(journey=journey_create(workspace=workspace, actor=None, document=PROBE), actor=None)
     p50, p99, probes = _latency(workspace, OFFER_SECONDS[scale], profiles, 1_000)
     low50, low99, _ = _latency(workspace, OFFER_SECONDS[scale], profiles, 200)
     rows = [
-        Row("activities/s evaluated, 100 live journeys", rate, ceiling, "≥ 5,000/s"),
+        Row("activities/s evaluated, 100 journeys + 20 behaviors", rate, ceiling, "≥ 5,000/s"),
         Row("event → outbox p50 s, 1,000 events/s offered", p50, None, "—"),
         Row("event → outbox p99 s, 1,000 events/s offered", p99, None, "≤ 1 s"),
         Row("event → outbox p50 s, 200 events/s offered", low50, None, "—"),
@@ -188,7 +212,7 @@ def run(scale: str) -> None:
     ]
     notes = [
         f"{batches * 100:,} activities over {profiles:,} profiles: {entries:,} entries, {converted:,} conversions, "
-        f"{messages:,} outbox messages.",
+        f"{messages:,} outbox messages; {matches:,} behavior matches started.",
         "ceiling: the same batches through the pipeline with no journey live.",
         f"latency: one event in ten is a probe ({probes:,} at 1,000/s over {OFFER_SECONDS[scale]} s); "
         "gunicorn 2 workers, Celery 2 processes, all on this machine.",
