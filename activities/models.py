@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 
+from config.fields import JSONField
 from workspaces.models import Workspace
 
 
@@ -27,14 +28,14 @@ class ProfileQuerySet(models.QuerySet):
 class Profile(models.Model):
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="profiles")
     user_id = models.CharField(max_length=255, null=True, blank=True)
-    traits = models.JSONField(default=dict, blank=True)
+    traits = JSONField(default=dict, blank=True)
     email = models.CharField(max_length=254, blank=True, help_text="From traits.email, lower-cased")
     phone = models.CharField(max_length=32, blank=True, help_text="From traits.phone")
     timezone = models.CharField(max_length=64, blank=True, help_text="IANA name from context.timezone")
     locale = models.CharField(max_length=35, blank=True)
     # Opt-outs: {"email": false, "promotional": false, "sms:promotional": false}; absent means allowed.
-    consent = models.JSONField(default=dict, blank=True)
-    tags = models.JSONField(default=list, blank=True)
+    consent = JSONField(default=dict, blank=True)
+    tags = JSONField(default=list, blank=True)
     first_seen = models.DateTimeField(null=True, blank=True)
     last_seen = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -84,7 +85,7 @@ class PushDevice(models.Model):
     profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="push_devices")
     token = models.CharField(max_length=512)
     platform = models.CharField(max_length=32, help_text="ios, android, web … as sent in context.device.type")
-    subscription = models.JSONField(default=dict, blank=True, help_text="Web-push subscription keys")
+    subscription = JSONField(default=dict, blank=True, help_text="Web-push subscription keys")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -100,8 +101,8 @@ class Activity(models.Model):
     profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="activities")
     name = models.CharField(max_length=200)
     type = models.CharField(max_length=16, help_text="Segment call type: track, page, screen, identify …")
-    properties = models.JSONField(default=dict, blank=True)
-    context = models.JSONField(default=dict, blank=True)
+    properties = JSONField(default=dict, blank=True)
+    context = JSONField(default=dict, blank=True)
     timestamp = models.DateTimeField(help_text="When it happened (clock-skew corrected)")
     received_at = models.DateTimeField()
     message_id = models.CharField(max_length=100)
@@ -138,7 +139,7 @@ class EvaluationBatch(models.Model):
     transaction, deleted once processed, so a lost task or a dead worker never loses an evaluation."""
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
-    activity_ids = models.JSONField()
+    activity_ids = JSONField()
     created_at = models.DateTimeField(db_index=True)
     attempts = models.PositiveIntegerField(default=0)
 
@@ -157,7 +158,7 @@ class TrackedActivity(models.Model):
     count = models.BigIntegerField(default=0)
     first_seen = models.DateTimeField()
     last_seen = models.DateTimeField()
-    properties = models.JSONField(default=dict, blank=True, help_text='{"price": ["number"], …}')
+    properties = JSONField(default=dict, blank=True, help_text='{"price": ["number"], …}')
 
     class Meta:
         verbose_name_plural = "tracked activities"

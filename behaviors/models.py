@@ -7,6 +7,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from config.fields import JSONField
 from journeys.models import Journey
 from workspaces.models import Workspace
 
@@ -15,7 +16,7 @@ class Behavior(models.Model):
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="behaviors")
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=64, help_text="Firing records the activity behavior:<slug>")
-    document = models.JSONField(help_text="name, slug, steps, max_once_per (PRODUCT.md §7)")
+    document = JSONField(help_text="name, slug, steps, max_once_per (PRODUCT.md §7)")
     journey = models.OneToOneField(
         Journey,
         null=True,

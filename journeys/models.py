@@ -12,6 +12,7 @@ from django.db import models
 from django.db.models import Q
 
 from activities.models import Profile
+from config.fields import JSONField
 from workspaces.models import Workspace
 
 
@@ -28,7 +29,7 @@ class Journey(models.Model):
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="journeys")
     name = models.CharField(max_length=200)
     status = models.CharField(max_length=16, choices=JourneyStatus.choices, default=JourneyStatus.DRAFT)
-    draft = models.JSONField(help_text="The document being edited; publishing makes it a version")
+    draft = JSONField(help_text="The document being edited; publishing makes it a version")
     live_version = models.ForeignKey(
         "JourneyVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -47,7 +48,7 @@ class Journey(models.Model):
 class JourneyVersion(models.Model):
     journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="versions")
     number = models.PositiveIntegerField()
-    document = models.JSONField()
+    document = JSONField()
     published_at = models.DateTimeField(auto_now_add=True)
     published_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
 
@@ -68,11 +69,11 @@ class Enrollment(models.Model):
     profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="enrollments")
     entry_activity_id = models.BigIntegerField(null=True, blank=True, help_text="The activity that entered it")
     entered_at = models.DateTimeField()
-    trigger = models.JSONField(default=dict, blank=True, help_text="The entry activity's properties")
+    trigger = JSONField(default=dict, blank=True, help_text="The entry activity's properties")
     node = models.CharField(max_length=64, null=True, blank=True)
     wait_started = models.DateTimeField(null=True, blank=True)
     due_at = models.DateTimeField(null=True, blank=True)
-    path = models.JSONField(default=list, blank=True)
+    path = JSONField(default=list, blank=True)
     converted_at = models.DateTimeField(null=True, blank=True)
     exit_at = models.DateTimeField(null=True, blank=True)
     exit_reason = models.CharField(max_length=32, blank=True)

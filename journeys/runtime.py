@@ -352,18 +352,23 @@ def _fire_batch(now: datetime, batch_size: int) -> tuple[int, int]:
         if connection.features.has_select_for_update:
             claim = claim.select_for_update(skip_locked=True)
         timers = list(claim.values_list("enrollment_id", flat=True)[:batch_size])
-        rows = Enrollment.objects.select_related("journey").filter(pk__in=timers).order_by("pk")
+        rows = Enrollment.objects.filter(pk__in=timers).order_by("pk")
         if connection.features.has_select_for_update:
             # An enrollment (or profile) an evaluation holds is skipped; its timer stays for the next
             # pass. The profile is locked too because a step may change it (update_profile); waiting
             # for it here, holding the enrollment, could deadlock with an evaluation. Two statements,
             # not a join: each stays an index lookup by key whatever the size of the tables.
-            rows = rows.select_for_update(skip_locked=True, no_key=True, of=("self",))
+            rows = rows.select_for_update(skip_locked=True, no_key=True)
         enrollments = list(rows)
         profiles = _profiles_claim({e.profile_id for e in enrollments})
+        held = set(
+            JourneyRow.objects.filter(
+                pk__in={e.journey_id for e in enrollments}, status=JourneyStatus.PAUSED
+            ).values_list("pk", flat=True)
+        )
         writes, fired, paused = Writes(), 0, []
         for enrollment in enrollments:
-            if enrollment.journey.status == JourneyStatus.PAUSED:
+            if enrollment.journey_id in held:
                 paused.append(enrollment.pk)
                 continue
             profile = profiles.get(enrollment.profile_id)

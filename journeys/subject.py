@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from activities.models import Activity, Profile
+from config.sql import execute
 from segments.conditions import Condition, event_matches
 
 HISTORY_SCAN_LIMIT = 10_000  # a `performed … where` over more rows than this needs the SQL compiler
@@ -41,13 +44,23 @@ class ProfileSubject:
         return False
 
     def count(self, name: str, where: Condition | None, since: datetime | None, until: datetime) -> int:
-        rows = Activity.objects.filter(profile=self.profile, name=name, timestamp__lte=until)
-        if since is not None:
-            rows = rows.filter(timestamp__gte=since)
+        """One fixed statement (prepared once per connection): history conditions are asked per entry."""
+        params = [self.profile.pk, name, since or EARLIEST, until]
         if where is None:
-            return rows.count()
+            ((total,),) = execute(COUNT_SQL, params)
+            return int(total)
         return sum(
             1
-            for properties in rows.values_list("properties", flat=True)[:HISTORY_SCAN_LIMIT]
-            if event_matches(where, properties, until)
+            for (properties,) in execute(PROPERTIES_SQL, [*params, HISTORY_SCAN_LIMIT])
+            if event_matches(where, _json(properties), until)
         )
+
+
+def _json(value: Any) -> Any:
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
+
+
+EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
+_HISTORY = f"FROM {Activity._meta.db_table} WHERE profile_id = %s AND name = %s AND timestamp >= %s AND timestamp <= %s"
+COUNT_SQL = f"SELECT count(*) {_HISTORY}"
+PROPERTIES_SQL = f"SELECT properties {_HISTORY} LIMIT %s"

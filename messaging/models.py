@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import models
 
 from activities.models import Profile
+from config.fields import JSONField
 from workspaces.models import Workspace
 
 
@@ -33,7 +34,7 @@ class Message(models.Model):
     node = models.CharField(max_length=64, blank=True)
     channel = models.CharField(max_length=16)
     template = models.CharField(max_length=200, blank=True)
-    payload = models.JSONField(default=dict, blank=True, help_text="What the step knew: event, webhook request")
+    payload = JSONField(default=dict, blank=True, help_text="What the step knew: event, webhook request")
     idempotency_key = models.CharField(max_length=200, unique=True)
     status = models.CharField(max_length=16, choices=MessageStatus.choices, default=MessageStatus.QUEUED)
     status_reason = models.CharField(max_length=500, blank=True)
@@ -45,7 +46,7 @@ class Message(models.Model):
     lease_until = models.DateTimeField(null=True, blank=True, help_text="A worker is sending it until then")
     sent_at = models.DateTimeField(null=True, blank=True)
     provider_message_id = models.CharField(max_length=200, blank=True)
-    rendered = models.JSONField(default=dict, blank=True, help_text="What was sent, as the provider got it")
+    rendered = JSONField(default=dict, blank=True, help_text="What was sent, as the provider got it")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -88,8 +89,8 @@ class Template(models.Model):
     name = models.SlugField(max_length=200, help_text="What journeys' send steps name")
     channel = models.CharField(max_length=16, choices=Channel.choices)
     category = models.SlugField(max_length=64, default="promotional")
-    content = models.JSONField(default=dict, help_text="The channel's fields in the default language")
-    variants = models.JSONField(default=dict, blank=True, help_text='By locale: {"tr": {"title": …}, "pt-BR": …}')
+    content = JSONField(default=dict, help_text="The channel's fields in the default language")
+    variants = JSONField(default=dict, blank=True, help_text='By locale: {"tr": {"title": …}, "pt-BR": …}')
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -114,12 +115,12 @@ class MessagingPolicy(models.Model):
     override quiet hours and caps)."""
 
     workspace = models.OneToOneField(Workspace, on_delete=models.CASCADE, related_name="messaging_policy")
-    categories = models.JSONField(
+    categories = JSONField(
         default=_default_categories, help_text='[{"slug", "name", "transactional"}]; transactional skips opt-outs'
     )
     quiet_hours_start = models.TimeField(null=True, blank=True, help_text="In the profile's timezone, e.g. 22:00")
     quiet_hours_end = models.TimeField(null=True, blank=True, help_text="e.g. 08:00; sends wait until then")
-    frequency_caps = models.JSONField(
+    frequency_caps = JSONField(
         default=list,
         blank=True,
         help_text='[{"channel": "*", "category": "promotional", "max": 3, "per": "P1D"}]; never transactional',
@@ -136,7 +137,7 @@ class ProviderConfig(models.Model):
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="providers")
     channel = models.CharField(max_length=16, choices=Channel.choices)
     kind = models.CharField(max_length=32, help_text="smtp, twilio, fcm, webhook, in_app, file, …")
-    settings = models.JSONField(default=dict, blank=True)
+    settings = JSONField(default=dict, blank=True)
     secret = models.CharField(max_length=2000, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
