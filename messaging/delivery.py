@@ -34,7 +34,7 @@ from activities.models import Profile, PushDevice
 from config.sql import update_columns
 from journeys.live import document_for
 from messaging.channels import render_content, variant_for
-from messaging.counters import message_counted, messages_counted
+from messaging.counters import messages_counted
 from messaging.models import Message, MessageStatus, MessagingPolicy, Template
 from messaging.pacing import caps_parse, opt_out, quiet_until, zone_of
 from messaging.providers.base import Device, Outgoing, PermanentError, Provider, TransientError, provider_for
@@ -101,6 +101,7 @@ def messages_claim(*, now: datetime, batch_size: int) -> list[Claimed]:
             for p in MessagingPolicy.objects.filter(workspace_id__in={m.workspace_id for m in messages})
         }
         claimed: list[Claimed] = []
+        held_back: list[tuple[Message, str]] = []
         for message in messages:
             template = templates.get((message.workspace_id, message.channel, message.template))
             profile = profiles.get(message.profile_id)
@@ -114,7 +115,10 @@ def messages_claim(*, now: datetime, batch_size: int) -> list[Claimed]:
                 assert profile is not None
                 claimed.append(Claimed(message, template, profile))
             else:
-                message_counted(message, "deferred" if message.status == MessageStatus.QUEUED else message.status)
+                held_back.append((message, "deferred" if message.status == MessageStatus.QUEUED else message.status))
+        # One upsert of the counters per transaction: several, in different orders, deadlock with a
+        # concurrent claim.
+        messages_counted(held_back)
         update_columns(
             Message._meta.db_table,
             "id",
