@@ -54,8 +54,8 @@ def database_reset() -> None:
 
 
 def profiles_copy(conn: psycopg.Connection, workspace_id: int, count: int, *, addresses: bool = False) -> int:
-    """`count` profiles written with COPY (user ids `u<id>`, with a first name, email and phone when
-    `addresses`); returns the first id."""
+    """`count` profiles written with COPY (user ids `u<id>` with their identities, with a first name, email
+    and phone when `addresses`); returns the first id."""
     now = datetime.now(UTC)
     row = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM activities_profile").fetchone()
     assert row is not None
@@ -69,6 +69,12 @@ def profiles_copy(conn: psycopg.Connection, workspace_id: int, count: int, *, ad
             email, phone = (f"u{pk}@bench.test", f"+1555{pk:07d}") if addresses else ("", "")
             copy.write_row((pk, workspace_id, f"u{pk}", traits, email, phone, "", "", "{}", "[]", now, now))
     conn.execute("SELECT setval('activities_profile_id_seq', (SELECT max(id) FROM activities_profile))")
+    # Their user ids as identities, as ingestion would have left them (what records on a profile looks up).
+    conn.execute(
+        "INSERT INTO activities_identity (workspace_id, kind, value, profile_id, created_at) "
+        "SELECT workspace_id, 'user_id', user_id, id, created_at FROM activities_profile WHERE id >= %s",
+        (first,),
+    )
     return first
 
 
