@@ -78,6 +78,7 @@ def backfill_start(*, behavior: Behavior, actor: User | None, days: int) -> Back
             backfill = Backfill.objects.create(
                 behavior=behavior,
                 version_id=journey.live_version_id,
+                document=behavior.document,
                 days=days,
                 since=until - timedelta(days=days),
                 until=until,
@@ -161,7 +162,7 @@ class _Tally:
 
 def _profiles(backfill: Backfill, chunk: list[int]) -> _Tally:
     """Replay the profiles of one chunk whose activities in the window start a match."""
-    behavior = parse_behavior(backfill.behavior.document)
+    behavior = parse_behavior(backfill.document)
     journey = backfill.behavior.journey
     assert journey is not None
     first = behavior.steps[0]

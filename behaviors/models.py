@@ -59,6 +59,7 @@ class Backfill(models.Model):
         related_name="+",
         help_text="The behavior's version at the time: open matches join it",
     )
+    document = JSONField(help_text="The behavior as it was when asked for (edits during the run do not mix in)")
     days = models.PositiveSmallIntegerField()
     since = models.DateTimeField()
     until = models.DateTimeField()

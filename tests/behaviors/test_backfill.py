@@ -268,3 +268,17 @@ def test_a_real_worker_runs_the_backfill_it_is_handed(acme, client, celery_worke
     backfill.refresh_from_db()
     assert (backfill.profiles_done, backfill.opened) == (2, 2)
     assert Timer.objects.filter(enrollment__journey=behavior.journey).count() == 2
+
+
+def test_an_edit_during_the_run_does_not_mix_in(acme, history):
+    from behaviors.services import behavior_update
+
+    longer = {**CART, "steps": [{"performed": "update_cart"}, {"not_performed": "checkout", "within": "P5D"}]}
+    with time_machine.travel(NOW, tick=False):
+        behavior = behavior_create(workspace=acme.workspace, actor=acme.owner, document=CART)
+        backfill_start(behavior=behavior, actor=acme.owner, days=30)
+        behavior_update(behavior=behavior, actor=acme.owner, document=longer)
+        backfills_run()
+    [ann] = Enrollment.objects.filter(journey=behavior.journey, exit_at__isnull=True)
+    assert (ann.profile.user_id, ann.version.number, ann.due_at) == ("ann", 1, ago(-1))  # as asked for: P3D
+    assert fired() == [("bob", ago(2))]  # cat's purchase cancelled hers, as version 1 says
