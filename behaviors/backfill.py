@@ -195,8 +195,9 @@ def _profiles(backfill: Backfill, chunk: list[int]) -> _Tally:
             timezone=profile.timezone or profile.workspace.timezone,
             history=histories.get(pk, []),
         )
-        tally.matched += 1
-        for entry in replay(document, person, stream, backfill.until, str(journey.pk)).entries:
+        entries = replay(document, person, stream, backfill.until, str(journey.pk)).entries
+        tally.matched += bool(entries)
+        for entry in entries:
             enrollment = Enrollment(
                 workspace_id=journey.workspace_id,
                 journey=journey,
