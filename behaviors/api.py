@@ -87,6 +87,11 @@ class MatchSerializer(serializers.Serializer):
     until = serializers.DateTimeField(allow_null=True, help_text="null: the step's window has no end")
 
 
+class ProfileMatchesSerializer(serializers.Serializer):
+    profile = serializers.IntegerField()
+    open = MatchSerializer(many=True)
+
+
 def _refused(error: BackfillRefused) -> Response:
     code = status.HTTP_409_CONFLICT if error.conflict else status.HTTP_400_BAD_REQUEST
     return Response({error.field: [error.message]}, status=code)
@@ -254,7 +259,7 @@ class ProfileBehaviorsView(APIView):
 
     required_role = Role.ANALYST
 
-    @extend_schema(responses={200: MatchSerializer(many=True)})
+    @extend_schema(responses={200: ProfileMatchesSerializer})
     def get(self, request: Request, pk: int) -> Response:
         workspace_id = request_token(request).workspace_id
         profile = profiles_for_workspace(workspace_id).filter(pk=pk).first()
