@@ -159,3 +159,34 @@ def test_bad_journey_messaging_settings_are_named():
             }
         )
     assert {p.field for p in raised.value.problems} == {"messaging.quiet_hours", "messaging.pacing"}
+
+
+@pytest.mark.django_db
+def test_a_claim_counts_what_it_holds_back_with_one_upsert(acme, monkeypatch):
+    """Counting each held-back message on its own, in message order, took the counters' row locks in
+    different orders in two concurrent claims and deadlocked them; one sorted upsert per claim cannot."""
+    from messaging import counters
+
+    upserts: list[list[tuple]] = []
+    real_stats_add = counters.stats_add
+
+    def recording(counts):  # the real upsert, with a record of each call
+        upserts.append(sorted(counts.items()))
+        return real_stats_add(counts)
+
+    monkeypatch.setattr(counters, "stats_add", recording)
+    MessagingPolicy.objects.create(workspace=acme.workspace, quiet_hours_start=NIGHT[0], quiet_hours_end=NIGHT[1])
+    with time_machine.travel(_utc("2025-06-10T23:30:00"), tick=False):
+        template(acme, "promo", "sms", {"body": "Sale!"})
+        browse = journey_sending(acme, {"type": "send", "channel": "sms", "template": "promo"}, event="browse")
+        login = journey_sending(acme, {"type": "send", "channel": "sms", "template": "promo"}, event="login")
+        for event in ("browse", "login", "browse", "login"):
+            track(acme, "ned", event, traits={"phone": "+15550008"})
+        upserts.clear()
+        assert messages_deliver() == 0
+    assert set(Message.objects.values_list("status", flat=True)) == {MessageStatus.QUEUED}  # deferred, all four
+    [counted] = upserts
+    assert [(key[0], key[3], key[5], count) for key, count in counted] == [
+        (browse.pk, "message_status", "deferred", 2),
+        (login.pk, "message_status", "deferred", 2),
+    ]
