@@ -32,17 +32,14 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from activities.identity import profiles_addressed
 from activities.models import Activity, EvaluationBatch, Profile
-from activities.segment_spec import Message as SpecMessage
-from activities.store import messages_store
 from behaviors.document import ANY, parse_behavior
 from behaviors.document import Behavior as Pattern
 from behaviors.models import Backfill, Behavior
 from journeys.engine import ActivityInput, Recorded
 from journeys.live import version_document
 from journeys.models import Enrollment, JourneyStatus
-from journeys.runtime import Writes, effect_count, instance_store
+from journeys.runtime import Writes, effect_count, instance_store, recorded_store
 from journeys.simulator import SimulatedProfile, replay
 from workspaces.services import audit_log_append
 
@@ -263,22 +260,9 @@ def _record(backfill: Backfill, firings: list[tuple[int, Recorded]]) -> int:
     twice."""
     if not firings:
         return 0
-    addressed = profiles_addressed(pk for pk, _ in firings)
-    messages = [
-        SpecMessage(
-            type="track",
-            name=effect.name,
-            message_id=f"backfill:{backfill.pk}:{pk}:{effect.at.isoformat()}",
-            timestamp=effect.at,
-            user_id=addressed[pk][0],
-            anonymous_id=addressed[pk][1],
-            properties=dict(effect.properties),
-            context={"nudge": {"backfill": backfill.pk}},
-        )
-        for pk, effect in firings
-        if pk in addressed
-    ]
-    messages_store(
-        workspace_id=backfill.behavior.workspace_id, messages=messages, received_at=timezone.now(), historical=True
+    return recorded_store(
+        backfill.behavior.workspace_id,
+        [(pk, effect, f"backfill:{backfill.pk}:{pk}:{effect.at.isoformat()}") for pk, effect in firings],
+        historical=True,
+        context={"nudge": {"backfill": backfill.pk}},
     )
-    return len(messages)

@@ -96,29 +96,12 @@ class Writes:
     def _record(self) -> None:
         """Recorded activities go through ingestion's store (same transaction), so the pipeline hands
         them to every journey like any activity; keyed by entry, node and version, stored once."""
-        if not self.recorded:
-            return
-        by_workspace: dict[int, list[SpecMessage]] = {}
-        addressed = profiles_addressed(enrollment.profile_id for enrollment, _ in self.recorded)
+        by_workspace: dict[int, list[tuple[int, Recorded, str]]] = {}
         for enrollment, effect in self.recorded:
-            owner = addressed.get(enrollment.profile_id)
-            if owner is None:
-                continue
-            user_id, anonymous_id = owner
-            by_workspace.setdefault(enrollment.workspace_id, []).append(
-                SpecMessage(
-                    type="track",
-                    name=effect.name,
-                    message_id=f"journey:{enrollment.pk}:{effect.node}:{enrollment.version_id}",
-                    timestamp=effect.at,
-                    user_id=user_id,
-                    anonymous_id=anonymous_id,
-                    properties=dict(effect.properties),
-                )
-            )
-        now = timezone.now()
-        for workspace_id, messages in by_workspace.items():
-            messages_store(workspace_id=workspace_id, messages=messages, received_at=now)
+            key = f"journey:{enrollment.pk}:{effect.node}:{enrollment.version_id}"
+            by_workspace.setdefault(enrollment.workspace_id, []).append((enrollment.profile_id, effect, key))
+        for workspace_id, recorded in by_workspace.items():
+            recorded_store(workspace_id, recorded)
 
     def _insert(self) -> None:
         if not self.new:
@@ -237,6 +220,37 @@ def _fixed(e: Enrollment) -> tuple:
 
 def _state(e: Enrollment) -> tuple:
     return (e.node, e.wait_started, e.due_at, e.path, e.converted_at, e.exit_at, e.exit_reason)
+
+
+def recorded_store(
+    workspace_id: int,
+    recorded: list[tuple[int, Recorded, str]],
+    *,
+    historical: bool = False,
+    context: dict[str, Any] | None = None,
+) -> int:
+    """Store what `record_activity` steps recorded — (profile id, effect, message id) — on their profiles
+    through ingestion's store, in the caller's transaction; a message id is stored once. `historical`
+    ones are not handed to the pipeline. Returns how many were addressed (profiles without any id cannot
+    be)."""
+    addressed = profiles_addressed(profile_id for profile_id, _, _ in recorded)
+    messages = [
+        SpecMessage(
+            type="track",
+            name=effect.name,
+            message_id=key,
+            timestamp=effect.at,
+            user_id=addressed[profile_id][0],
+            anonymous_id=addressed[profile_id][1],
+            properties=dict(effect.properties),
+            context=dict(context or {}),
+        )
+        for profile_id, effect, key in recorded
+        if profile_id in addressed
+    ]
+    if messages:
+        messages_store(workspace_id=workspace_id, messages=messages, received_at=timezone.now(), historical=historical)
+    return len(messages)
 
 
 # --- Enrollment state <-> engine instance ----------------------------------------------------------

@@ -16,6 +16,7 @@ from behaviors.backfill import backfill_start, backfills_run
 from behaviors.examples import EXAMPLES
 from behaviors.models import Backfill, Behavior
 from behaviors.services import behavior_create
+from journeys import runtime
 from journeys.models import Enrollment, JourneyStat, Timer
 from journeys.services import journey_create, journey_publish
 from messaging.models import Message, Template
@@ -150,7 +151,7 @@ def test_the_live_path_and_the_backfill_never_match_an_activity_twice(acme, clie
 
 def test_a_batch_that_fails_is_redone_once_and_batches_show_progress(acme, history, monkeypatch):
     monkeypatch.setattr(backfill_module, "BATCH", 2)
-    real_store = backfill_module.messages_store
+    real_store = runtime.messages_store
     failures: list[int] = []
 
     def store_once_failing(**kwargs):  # the database goes away in the middle of a batch
@@ -159,7 +160,7 @@ def test_a_batch_that_fails_is_redone_once_and_batches_show_progress(acme, histo
             raise RuntimeError("connection lost")
         return real_store(**kwargs)
 
-    monkeypatch.setattr(backfill_module, "messages_store", store_once_failing)
+    monkeypatch.setattr(runtime, "messages_store", store_once_failing)
     with time_machine.travel(NOW, tick=False):
         behavior = behavior_create(workspace=acme.workspace, actor=acme.owner, document=CART)
         backfill = backfill_start(behavior=behavior, actor=acme.owner, days=30)
