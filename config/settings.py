@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "journeys",
     "behaviors",
     "messaging",
+    "segments",
     "panel",
 ]
 

@@ -1,27 +1,37 @@
 """The condition vocabulary of PRODUCT.md §5 as typed objects: parsing with errors that name the bad
 field, and the Python evaluator (one profile, one event). Pure code: what a condition may ask about a
 profile goes through the small `Subject` protocol, so the live runtime, the simulator and the tests
-each answer it their own way, and a SQL compiler can be written over the same objects.
+each answer it their own way. `segments/compiler.py` compiles the same objects to SQL, and a property
+test holds the two to the same answers.
 
-Semantics (the SQL compiler must match them):
-- A dotted path reaches nested keys; a missing key or null value is "absent".
-- `eq`, `neq`, `in`, `not_in` compare strings ignoring case and numbers as numbers (a numeric string
-  equals its number); `neq`, `not_in` and `not_contains` are true for an absent value.
+Semantics (the SQL compiler matches them exactly):
+- A dotted path reaches nested keys of objects (never into lists); a missing key or null is "absent".
+- Strings compare ignoring case, as Python's `str.lower` folds them (the Unicode lower-case mapping).
+- `eq`, `neq`, `in`, `not_in`: two strings compare as text; a number and a number, or a number and a
+  numeric string, compare as numbers (`"100"` equals `100`, but `"01"` is not `"1"`); `true`/`false`
+  equal only booleans, or the strings "true"/"false"; lists and objects equal nothing. `neq`, `not_in`
+  and `not_contains` are true for an absent value.
 - `gt`, `gte`, `lt`, `lte`, `between` compare numbers, and numeric strings as numbers; anything else
-  (text, booleans, absent) never matches.
-- `contains` / `not_contains` test a substring of a string (ignoring case) or an element of a list.
-- `before`, `after` compare ISO 8601 date-times; `within_last` is true within the duration before now.
+  (text, booleans, absent) never matches. A numeric string is a plain decimal (`"12"`, `" -1.5e3 "`),
+  and a number counts only while its magnitude is below 1e300.
+- `contains` / `not_contains` test a substring of a string or an element of a list (by `eq`).
+- `before`, `after` compare ISO 8601 date-times (`2025-01-31`, `2025-01-31T10:00:00Z`, with an
+  offset or without one, which means UTC); `within_last` is true within the duration before now.
 - `is_true` / `is_false` match booleans (and the strings "true" / "false").
+- Leading and trailing spaces, tabs and line breaks around numbers, dates and "true"/"false" are ignored.
+- `performed: "*"` counts any activity the profile did (see `activities.names.counts_as_any`).
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Protocol
 
+from activities.names import counts_as_any
 from segments.durations import Duration, DurationError
 
 NUMERIC_OPS = frozenset({"gt", "gte", "lt", "lte", "between"})
@@ -30,7 +40,20 @@ DATE_OPS = frozenset({"before", "after", "within_last"})
 UNARY_OPS = frozenset({"exists", "not_exists", "is_true", "is_false"})
 OPS = NUMERIC_OPS | STRING_OPS | DATE_OPS | UNARY_OPS | {"eq", "neq", "in", "not_in"}
 CHANNELS = frozenset({"email", "sms", "push", "web_push", "in_app", "webhook"})
+# The profile's own fields a condition may test (`{"attribute": "first_seen", …}`), by kind: times take
+# exists / not_exists and the date operators; text takes every operator, the empty string being absent.
+ATTRIBUTES = {"first_seen": "time", "last_seen": "time", "user_id": "text", "timezone": "text", "locale": "text"}
+TIME_OPS = DATE_OPS | {"exists", "not_exists"}
 MAX_DEPTH = 10
+ANY_ACTIVITY = "*"
+# What is trimmed around numbers, dates and booleans written as text (the same set in SQL).
+BLANKS = " \t\n\r"
+NUMBER_LIMIT = 1e300
+_NUMERIC = re.compile(r"[+-]?(?:[0-9]{1,100}(?:\.[0-9]{0,100})?|\.[0-9]{1,100})(?:[eE][+-]?[0-9]{1,3})?")
+_DATETIME = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})"
+    r"(?:[Tt ]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\.([0-9]{1,6}))?)?([Zz]|[+-][0-9]{2}:[0-9]{2})?)?"
+)
 
 
 class ConditionError(ValueError):
@@ -47,6 +70,21 @@ class Test:
     op: str
     value: Any = None
 
+    def to_json(self) -> dict[str, Any]:
+        """The operator and operand as a condition writes them (parsed back by `test_parse`)."""
+        value = self.value
+        if isinstance(value, Duration):
+            value = value.text
+        elif isinstance(value, datetime):
+            value = value.isoformat()
+        elif isinstance(value, tuple):
+            value = list(value)
+        return {"op": self.op, "value": value}
+
+
+def test_parse(data: dict[str, Any]) -> Test:
+    return _test(data, "test")
+
 
 @dataclass(frozen=True)
 class PropertyIs:
@@ -57,6 +95,14 @@ class PropertyIs:
 @dataclass(frozen=True)
 class TraitIs:
     path: tuple[str, ...]
+    test: Test
+
+
+@dataclass(frozen=True)
+class AttributeIs:
+    """A field Nudge keeps on the profile (first/last seen, user id, time zone, locale)."""
+
+    name: str
     test: Test
 
 
@@ -101,7 +147,7 @@ class NotOf:
     item: Condition
 
 
-Condition = PropertyIs | TraitIs | HasTag | InSegment | Reachable | History | AllOf | AnyOf | NotOf
+Condition = PropertyIs | TraitIs | AttributeIs | HasTag | InSegment | Reachable | History | AllOf | AnyOf | NotOf
 MATCH_ALL = AllOf(())
 
 
@@ -137,6 +183,15 @@ def parse_condition(data: Any, where: str = "where", *, depth: int = 0) -> Condi
     if "trait" in data:
         _only(data, {"trait", "op", "value"}, where)
         return TraitIs(_path(data["trait"], f"{where}.trait"), _test(data, where))
+    if "attribute" in data:
+        _only(data, {"attribute", "op", "value"}, where)
+        name = data["attribute"]
+        if name not in ATTRIBUTES:
+            raise ConditionError(f"{where}.attribute", f"must be one of {', '.join(sorted(ATTRIBUTES))}")
+        test = _test(data, where)
+        if ATTRIBUTES[name] == "time" and test.op not in TIME_OPS:
+            raise ConditionError(f"{where}.op", f"must be one of {', '.join(sorted(TIME_OPS))} for {name}")
+        return AttributeIs(name, test)
     if "tag" in data:
         _only(data, {"tag"}, where)
         return HasTag(_text(data["tag"], f"{where}.tag"))
@@ -170,7 +225,9 @@ def parse_condition(data: Any, where: str = "where", *, depth: int = 0) -> Condi
                 within=_duration(data["within"], f"{where}.within") if data.get("within") is not None else None,
             )
     raise ConditionError(
-        where, "must have one of: property, trait, tag, in_segment, reachable, performed, not_performed, all, any, not"
+        where,
+        "must have one of: property, trait, attribute, tag, in_segment, reachable, performed, not_performed, "
+        "all, any, not",
     )
 
 
@@ -202,29 +259,61 @@ def _duration(value: Any, where: str) -> Duration:
         raise ConditionError(where, str(error)) from None
 
 
+def fold(text: str) -> str:
+    """Strings compare ignoring case, folded this way (PostgreSQL's ICU `lower` folds the same)."""
+    return text.lower()
+
+
 def as_number(value: Any) -> float | None:
-    """A number, or a numeric string read as one; None for anything else (booleans included)."""
+    """A number, or a numeric string read as one; None for anything else (booleans included) and for
+    magnitudes of NUMBER_LIMIT or more."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, (int, float)):
-        return float(value) if math.isfinite(value) else None
     if isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
+        text = value.strip(BLANKS)
+        if _NUMERIC.fullmatch(text) is None:
             return None
-        return number if math.isfinite(number) else None
-    return None
+        number = float(text)
+    elif isinstance(value, (int, float)):
+        try:
+            number = float(value)
+        except OverflowError:  # an integer beyond any float
+            return None
+    else:
+        return None
+    if not math.isfinite(number) or abs(number) >= NUMBER_LIMIT:
+        return None
+    return number if abs(number) >= 1 / NUMBER_LIMIT else 0.0  # (SQL cannot hold what is smaller)
 
 
 def as_datetime(value: Any) -> datetime | None:
+    """An ISO 8601 date (midnight UTC) or date-time (UTC unless it has an offset); None otherwise."""
     if not isinstance(value, str):
         return None
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
+    match = _DATETIME.fullmatch(value.strip(BLANKS))
+    if match is None:
         return None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+    year, month, day, hour, minute, second, fraction, offset = match.groups()
+    zone: timezone = UTC
+    if offset is not None and offset not in "Zz":
+        hours, minutes = int(offset[1:3]), int(offset[4:6])
+        if hours > 23 or minutes > 59:
+            return None
+        shift = timedelta(hours=hours, minutes=minutes)
+        zone = timezone(-shift if offset[0] == "-" else shift)
+    try:
+        return datetime(
+            int(year),
+            int(month),
+            int(day),
+            int(hour or 0),
+            int(minute or 0),
+            int(second or 0),
+            int((fraction or "0").ljust(6, "0")),
+            tzinfo=zone,
+        )
+    except ValueError:  # a day the month does not have, hour 24, …
+        return None
 
 
 def _count(data: Any, where: str) -> Test:
@@ -291,10 +380,13 @@ def _test(data: dict, where: str) -> Test:
 
 
 class Subject(Protocol):
-    """What a condition may ask about one profile."""
+    """What a condition may ask about one profile. `attribute` answers the fields of ATTRIBUTES as a
+    string (times in ISO 8601), or None when absent."""
 
     @property
     def traits(self) -> Mapping[str, Any]: ...
+
+    def attribute(self, name: str) -> str | None: ...
 
     @property
     def tags(self) -> frozenset[str]: ...
@@ -303,7 +395,14 @@ class Subject(Protocol):
 
     def in_segment(self, segment: str) -> bool: ...
 
-    def count(self, name: str, where: Condition | None, since: datetime | None, until: datetime) -> int: ...
+    def count(self, name: str, where: Condition | None, since: datetime | None, until: datetime) -> int:
+        """Activities answering `name` (see `name_matches`) stamped in [since, until] and matching `where`."""
+        ...
+
+
+def name_matches(wanted: str, name: str) -> bool:
+    """Does an activity of `name` count for a history condition on `wanted` (`*`: anything the profile did)?"""
+    return counts_as_any(name) if wanted == ANY_ACTIVITY else wanted == name
 
 
 def lookup(data: Mapping[str, Any] | None, path: tuple[str, ...]) -> Any:
@@ -316,14 +415,14 @@ def lookup(data: Mapping[str, Any] | None, path: tuple[str, ...]) -> Any:
 
 
 def _equal(actual: Any, expected: Any) -> bool:
-    if isinstance(expected, bool) or isinstance(actual, bool):
-        return actual is expected or (isinstance(actual, str) and actual.lower() == str(expected).lower())
-    left, right = as_number(actual), as_number(expected)
-    if left is not None and right is not None and not (isinstance(actual, str) and isinstance(expected, str)):
-        return left == right
+    if isinstance(actual, bool):
+        return actual is expected
+    if isinstance(expected, bool):
+        return isinstance(actual, str) and fold(actual) == ("true" if expected else "false")
     if isinstance(actual, str) and isinstance(expected, str):
-        return actual.casefold() == expected.casefold()
-    return bool(actual == expected)
+        return fold(actual) == fold(expected)
+    left, right = as_number(actual), as_number(expected)
+    return left is not None and right is not None and left == right
 
 
 def compare(actual: Any, test: Test, now: datetime) -> bool:
@@ -352,11 +451,11 @@ def compare(actual: Any, test: Test, now: datetime) -> bool:
     if op == "contains":
         if isinstance(actual, list):
             return any(_equal(item, value) for item in actual)
-        return isinstance(actual, str) and str(value).casefold() in actual.casefold()
+        return isinstance(actual, str) and fold(value) in fold(actual)
     if op in {"starts_with", "ends_with"}:
         if not isinstance(actual, str):
             return False
-        text, part = actual.casefold(), str(value).casefold()
+        text, part = fold(actual), fold(value)
         return text.startswith(part) if op == "starts_with" else text.endswith(part)
     if op in DATE_OPS:
         moment = as_datetime(actual)
@@ -368,9 +467,9 @@ def compare(actual: Any, test: Test, now: datetime) -> bool:
             return moment > value
         return bool(value.before(now) <= moment <= now)
     if op == "is_true":
-        return actual is True or (isinstance(actual, str) and actual.strip().lower() == "true")
+        return actual is True or (isinstance(actual, str) and fold(actual.strip(BLANKS)) == "true")
     if op == "is_false":
-        return actual is False or (isinstance(actual, str) and actual.strip().lower() == "false")
+        return actual is False or (isinstance(actual, str) and fold(actual.strip(BLANKS)) == "false")
     raise AssertionError(f"unhandled operator {op}")
 
 
@@ -389,6 +488,8 @@ def evaluate(
             return compare(lookup(event, path), test, now)
         case TraitIs(path, test):
             return subject is not None and compare(lookup(subject.traits, path), test, now)
+        case AttributeIs(name, test):
+            return subject is not None and compare(subject.attribute(name), test, now)
         case HasTag(tag):
             return subject is not None and tag in subject.tags
         case InSegment(segment):
