@@ -12,6 +12,7 @@ from typing import Any
 from django.db import connection
 
 from activities.models import Activity, Profile, TrackedActivity
+from activities.names import counts_as_any
 from config.sql import update_columns
 
 MAX_PROPERTY_KEYS = 200
@@ -106,6 +107,8 @@ def profiles_seen_record(workspace_id: int, activities: list[Activity]) -> None:
     """Widen first/last seen of the batch's profiles; rows locked in id order, one UPDATE."""
     seen: dict[int, tuple[datetime, datetime]] = {}
     for activity in activities:
+        if not counts_as_any(activity.name):
+            continue  # what Nudge records about a profile is not the profile being seen
         first, last = seen.get(activity.profile_id, (activity.timestamp, activity.timestamp))
         seen[activity.profile_id] = (min(first, activity.timestamp), max(last, activity.timestamp))
     if not seen:

@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from activities.names import counts_as_any, is_behavior
 from segments.conditions import AllOf, Condition, ConditionError, parse_condition
 from segments.durations import Duration, DurationError
 
@@ -45,7 +46,9 @@ class Step:
     within: Duration | None = None  # performed: optional; not_performed and inactive: required
 
     def matches(self, name: str) -> bool:
-        return not name.startswith("behavior:") and self.name in (ANY, name)
+        if self.name == ANY:
+            return counts_as_any(name)
+        return not is_behavior(name) and self.name == name
 
 
 @dataclass(frozen=True)

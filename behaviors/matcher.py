@@ -17,7 +17,8 @@ Semantics:
 - `not_performed` and `inactive` are satisfied when their window closes; a `performed` window that closes
   unanswered ends the match. When the last step is satisfied the behavior fires, at that moment, unless
   it fired less than `max_once_per` before; either way the match closes.
-- `behavior:` activities never feed a behavior.
+- `behavior:` activities never feed a behavior; `*` and `inactive` see only what the profile did
+  (`activities.names.counts_as_any`: not segment changes or delivery reports).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from activities.names import counts_as_any, is_behavior
 from behaviors.document import Behavior, Step
 from segments.conditions import event_matches
 
@@ -89,15 +91,16 @@ def on_time(behavior: Behavior, state: State, now: datetime) -> list[Fired]:
 
 def on_activity(behavior: Behavior, state: State, activity: Activity) -> list[Fired]:
     fired = on_time(behavior, state, activity.timestamp)
-    if activity.name.startswith("behavior:"):
+    if is_behavior(activity.name):
         return fired
     match = state.open
     if match is not None and activity.timestamp >= match.anchor:
         step = behavior.steps[match.step]
         if step.kind == "inactive":
-            match.anchor = activity.timestamp  # any activity starts the window again
-            return fired
-        if _matches(step, activity):
+            if counts_as_any(activity.name):
+                match.anchor = activity.timestamp  # any activity starts the window again
+                return fired
+        elif _matches(step, activity):
             if step.kind == "not_performed":
                 state.open = None  # cancelled; the activity may still start a new match below
             else:

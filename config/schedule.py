@@ -20,6 +20,16 @@ BEAT_SCHEDULE = {
         "schedule": 10.0,
         "options": {"expires": 9},
     },
+    "segments-refresh": {
+        "task": "segments.refresh",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
+    "segments-imports": {
+        "task": "segments.imports",
+        "schedule": 30.0,
+        "options": {"expires": 25},
+    },
     "messaging-deliver": {
         "task": "messaging.deliver",
         "schedule": 5.0,

@@ -245,9 +245,9 @@ NUDGE_ACTIVITY_CONSUMERS = [
 ]
 # Called when a profile is deleted (before) and merged into another (after the move), in this order.
 NUDGE_PROFILE_DELETED_HOOKS = ["journeys.runtime.profile_deleted"]
-NUDGE_PROFILE_MERGED_HOOKS = ["journeys.runtime.profile_merged"]
+NUDGE_PROFILE_MERGED_HOOKS = ["journeys.runtime.profile_merged", "segments.services.profile_merged"]
 # Called with every new workspace (after its owner and keys exist): the ready-made behavior drafts.
-NUDGE_WORKSPACE_CREATED_HOOKS = ["behaviors.services.examples_install"]
+NUDGE_WORKSPACE_CREATED_HOOKS = ["behaviors.services.examples_install", "segments.services.builtins_install"]
 # Unprocessed batches older than this are handed to workers again by the periodic sweep.
 NUDGE_PIPELINE_RETRY_SECONDS = env_int("NUDGE_PIPELINE_RETRY_SECONDS", 60, minimum=5)
 # The provider for a channel a workspace has not configured: the file outbox (var/outbox/) on the
@@ -266,6 +266,15 @@ NUDGE_SEND_LEASE_SECONDS = env_int("NUDGE_SEND_LEASE_SECONDS", 120, minimum=5)
 NUDGE_SEND_MAX_ATTEMPTS = env_int("NUDGE_SEND_MAX_ATTEMPTS", 8, minimum=1)
 NUDGE_SEND_BACKOFF_SECONDS = env_int("NUDGE_SEND_BACKOFF_SECONDS", 30, minimum=1)
 NUDGE_SEND_BACKOFF_MAX_SECONDS = env_int("NUDGE_SEND_BACKOFF_MAX_SECONDS", 6 * 3600, minimum=1)
+
+# Segments: rule segments' members are recomputed when older than this (the beat task looks every
+# minute); one refresh may run this long before it is given up (and retried on the next pass).
+NUDGE_SEGMENT_REFRESH_SECONDS = env_int("NUDGE_SEGMENT_REFRESH_SECONDS", 300, minimum=30)
+NUDGE_SEGMENT_REFRESH_TIMEOUT_SECONDS = env_int("NUDGE_SEGMENT_REFRESH_TIMEOUT_SECONDS", 200, minimum=1)
+# The panel's and the API's estimate of an unsaved rule answers within this, or says it could not.
+NUDGE_SEGMENT_ESTIMATE_TIMEOUT_MS = env_int("NUDGE_SEGMENT_ESTIMATE_TIMEOUT_MS", 3000, minimum=100)
+# A list's CSV upload: at most this many bytes.
+NUDGE_SEGMENT_IMPORT_MAX_BYTES = env_int("NUDGE_SEGMENT_IMPORT_MAX_BYTES", 20 * 1024 * 1024, minimum=1024)
 
 LOGGING = {
     "version": 1,

@@ -13,6 +13,7 @@ from journeys import api as journeys_api
 from messaging import api as messaging_api
 from messaging import inbound as messaging_inbound
 from messaging import views as messaging_views
+from segments import api as segments_api
 
 
 class OptionalSlashRouter(SimpleRouter):
@@ -30,6 +31,7 @@ router.register("journeys", journeys_api.JourneyViewSet, basename="journey")
 router.register("templates", messaging_api.TemplateViewSet, basename="template")
 router.register("behaviors", behaviors_api.BehaviorViewSet, basename="behavior")
 router.register("messages", messaging_api.MessageViewSet, basename="message")
+router.register("segments", segments_api.SegmentViewSet, basename="segment")
 
 urlpatterns = [
     # Ingestion: the Segment HTTP Tracking API.
@@ -44,6 +46,13 @@ urlpatterns = [
     # Management API and its schema.
     path("api/v1/journeys/simulate", journeys_api.JourneySimulateView.as_view(), name="journey-simulate"),
     path("api/v1/behaviors/simulate", behaviors_api.BehaviorSimulateView.as_view(), name="behavior-simulate"),
+    re_path(r"^api/v1/segments/estimate/?$", segments_api.SegmentEstimateView.as_view(), name="segment-estimate"),
+    re_path(r"^api/v1/profiles/tags/?$", segments_api.ProfileTagsView.as_view(), name="profile-tags"),
+    re_path(
+        r"^api/v1/profiles/(?P<pk>[0-9]+)/segments/?$",
+        segments_api.ProfileSegmentsView.as_view(),
+        name="profile-segments",
+    ),
     re_path(
         r"^api/v1/profiles/(?P<pk>[0-9]+)/behaviors/?$",
         behaviors_api.ProfileBehaviorsView.as_view(),

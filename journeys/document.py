@@ -14,7 +14,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, time
 from typing import Any
 
-from segments.conditions import MATCH_ALL, Condition, ConditionError, as_datetime, parse_condition
+from segments.conditions import (
+    MATCH_ALL,
+    Condition,
+    ConditionError,
+    as_datetime,
+    event_leaves_refused,
+    parse_condition,
+)
 from segments.durations import Duration, DurationError
 
 CHANNELS = ("push", "sms", "email", "in_app", "web_push", "webhook")
@@ -374,7 +381,10 @@ def _entry(r: _Reader, raw: dict) -> Entry | None:
                 r.problem("entry.every_day_at", 'must be a time of day such as "10:00"')
             else:
                 clock = time(int(match.group(1)), int(match.group(2)))
-        return Entry("segment", None, MATCH_ALL, clock)
+        where = r.condition(raw, "where", "entry")
+        for field, message in event_leaves_refused(raw.get("where"), "entry.where"):
+            r.problem(field, message)
+        return Entry("segment", None, where, clock)
     if raw:
         r.problem("entry.type", 'must be "event" or "segment"')
     return None

@@ -20,6 +20,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from activities.names import counts_as_any
 from journeys.document import (
     Branch,
     Delay,
@@ -184,10 +185,10 @@ class PastEntry:
 
 
 def named(wanted: str | None, name: str) -> bool:
-    """Does an activity name answer a wanted name? `*` answers any activity but `behavior:` ones
-    (derived activities never feed patterns, so behaviors cannot loop on each other)."""
+    """Does an activity name answer a wanted name? `*` answers anything the profile did, not what Nudge
+    derived (`behavior:` firings, segment changes, delivery reports), so patterns cannot loop on them."""
     if wanted == "*":
-        return not name.startswith("behavior:")
+        return counts_as_any(name)
     return wanted == name
 
 
@@ -211,6 +212,12 @@ def entry_refusal(
         return "schedule"
     if activity is not None and not event_matches(journey.entry.where, activity.properties, at):
         return "filters"
+    if (
+        activity is None
+        and journey.entry.type == "segment"
+        and not evaluate(journey.entry.where, now=at, subject=subject)
+    ):
+        return "filters"  # a scheduled journey's filter is on the profile (there is no entry event)
     if journey.audience_segments and not any(subject.in_segment(s) for s in journey.audience_segments):
         return "audience"
     if any(subject.in_segment(s) for s in journey.exclude_segments):
@@ -286,7 +293,7 @@ def on_activity(journey: Journey, instance: Instance, activity: ActivityInput, c
     elif (
         instance.active
         and isinstance(node, WaitInactive)
-        and not activity.name.startswith("behavior:")
+        and counts_as_any(activity.name)
         and instance.wait_started is not None
         and instance.due_at is not None
         and instance.wait_started <= at < instance.due_at

@@ -30,6 +30,7 @@ from journeys.engine import stop as engine_stop
 from journeys.live import LiveIndex, LiveJourney, document_for, live_index
 from journeys.models import Enrollment, JourneyStatus
 from journeys.runtime import Writes, apply_effects, context_for, instance_of, instance_store
+from segments.selectors import memberships
 
 
 @dataclass
@@ -48,6 +49,7 @@ class _ProfileState:
     profile: Profile
     movable: list[Enrollment]
     past: dict[int, list[_Past]] = field(default_factory=dict)  # journey → entries the batch cannot move
+    segments: dict[str, bool] = field(default_factory=dict)  # audience segments, answered for the batch
     instances: dict[int, Instance] = field(default_factory=dict)  # id(enrollment) → engine state
 
     def __post_init__(self) -> None:
@@ -84,7 +86,7 @@ class _ProfileState:
         entries = [PastEntry(p.entered_at, p.active) for p in past] + [
             PastEntry(self.instances[id(e)].entered_at, self.instances[id(e)].active) for e in mine
         ]
-        ctx = context_for(self.profile, live.journey_id)
+        ctx = context_for(self.profile, live.journey_id, segments=self.segments)
         if entry_refusal(live.document, at=given.timestamp, activity=given, subject=ctx.subject, entries=entries):
             return
         if any(p.active for p in past):
@@ -136,9 +138,11 @@ def activities_evaluate(workspace_id: int, activities: list[Activity]) -> None:
         [a.pk for a in activities],
         exclude={e.pk for rows in enrollments.values() for e in rows},
     )
+    audiences = _audiences(workspace_id, entering.values(), [pid for pid in profiles if pid in triggering])
     writes = Writes()
     for profile_id, profile in profiles.items():
-        state = _ProfileState(profile, enrollments.get(profile_id, []), past.get(profile_id, {}))
+        segments = {ref: profile_id in members for ref, members in audiences.items()}
+        state = _ProfileState(profile, enrollments.get(profile_id, []), past.get(profile_id, {}), segments)
         for activity in sorted(by_profile[profile_id], key=lambda a: (a.timestamp, a.pk)):
             state.run(activity, index, writes)
     writes.flush()
@@ -222,6 +226,15 @@ def _enrollments(movable: _Movable, profile_ids: Iterable[int]) -> dict[int, lis
         if movable.keeps(e.profile_id, e.version_id, e.exit_at is None, e.entered_at):
             found.setdefault(e.profile_id, []).append(e)
     return found
+
+
+def _audiences(workspace_id: int, entering: Iterable[LiveJourney], profile_ids: list[int]) -> dict[str, set[int]]:
+    """Which of the entering profiles are in each segment the triggered journeys' audiences name: one
+    query per segment for the whole batch, asked now (rules as they hold at this moment)."""
+    refs = {ref for live in entering for ref in (*live.document.audience_segments, *live.document.exclude_segments)}
+    if not refs or not profile_ids:
+        return {}
+    return memberships(workspace_id, refs, profile_ids)
 
 
 def _past_entries(

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from django.db.models import F
 
+from activities.names import counts_as_any
 from journeys.document import Journey, WaitEvent, WaitInactive, parse_journey
 from journeys.models import Journey as JourneyRow
 from journeys.models import JourneyStatus, JourneyVersion
@@ -59,13 +60,13 @@ class LiveIndex:
     def versions_moved(self, names: Iterable[str]) -> set[int]:
         names = list(names)
         moved = set().union(*(self.moved_by.get(name, frozenset()) for name in names))
-        if any(not name.startswith("behavior:") for name in names):  # `*` waits, inactive waits
+        if any(counts_as_any(name) for name in names):  # `*` waits, inactive waits
             moved |= self.moved_by_any | self.moved_by.get("*", frozenset())
         return moved
 
     def triggered_by(self, name: str) -> list[LiveJourney]:
-        """The journeys an activity of this name may enter (`*` entries take any but `behavior:`)."""
-        anything = self.triggers.get("*", []) if not name.startswith("behavior:") and name != "*" else []
+        """The journeys an activity of this name may enter (`*` entries: see `activities.names`)."""
+        anything = self.triggers.get("*", []) if counts_as_any(name) and name != "*" else []
         return [*self.triggers.get(name, []), *anything]
 
     def attributable_since(self, version_id: int, earliest: datetime) -> datetime:

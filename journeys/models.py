@@ -141,14 +141,15 @@ class JourneyStat(models.Model):
 
 
 class ScheduledRun(models.Model):
-    """One scheduled entry of a segment journey (its start, or one daily recurrence), walked through the
-    audience in committed batches: `cursor` is the last profile id handled, so a run that dies resumes
-    where it stopped and never enters anyone twice."""
+    """One scheduled entry of a segment journey (its start, or one daily recurrence). Its audience is
+    selected once, set-based (`ScheduledEntrant` rows), then walked in committed batches: `cursor` is the
+    last profile id handled, so a run that dies resumes where it stopped and never enters anyone twice."""
 
     journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="scheduled_runs")
     moment = models.DateTimeField()
     cursor = models.BigIntegerField(default=0)
     entered = models.PositiveIntegerField(default=0)
+    audience = models.PositiveIntegerField(null=True, blank=True, help_text="Profiles selected; null until selected")
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -156,3 +157,16 @@ class ScheduledRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.journey} at {self.moment:%Y-%m-%d %H:%M}"
+
+
+class ScheduledEntrant(models.Model):
+    """A profile a scheduled run selected (its audience at the run's moment), until the run finishes."""
+
+    run = models.ForeignKey(ScheduledRun, on_delete=models.CASCADE, related_name="+")
+    profile_id = models.BigIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "profile_id"], name="scheduled_entrant_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.profile_id} in run {self.run_id}"

@@ -11,6 +11,7 @@ never waits in a cycle with the evaluation path; a skipped timer fires on the ne
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -277,8 +278,9 @@ def instance_store(enrollment: Enrollment, instance: Instance) -> None:
     enrollment.exit_reason = instance.exit_reason or ""
 
 
-def context_for(profile: Profile, journey_id: int) -> Context:
-    subject = ProfileSubject(profile)
+def context_for(profile: Profile, journey_id: int, *, segments: Mapping[str, bool] | None = None) -> Context:
+    """`segments`: the profile's membership of segments a caller answered for a whole batch already."""
+    subject = ProfileSubject(profile, segments=segments)
     tz = profile.timezone or profile.workspace.timezone
 
     def change(effect: ChangeProfile) -> None:

@@ -2,7 +2,9 @@
 workspace's time zone, every profile of the audience is offered entry (entry rules apply), in committed
 batches of profiles. Runs are rows (ScheduledRun), so a beat tick that dies is resumed by the next.
 
-Until segments exist the audience is every profile of the workspace.
+The audience — in any of `audience.segments` (none: every profile), in none of the exclusions, and
+matching `entry.where` — is selected once per run through the compiled query (`ScheduledEntrant` rows);
+each batch then asks its profiles' segments together, as the pipeline does.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from activities.models import Profile
 from journeys.document import Journey as Document
 from journeys.engine import PastEntry, enter, entry_refusal
 from journeys.live import version_document
-from journeys.models import Enrollment, Journey, JourneyStatus, ScheduledRun
+from journeys.models import Enrollment, Journey, JourneyStatus, ScheduledEntrant, ScheduledRun
 from journeys.runtime import Writes, apply_effects, context_for, instance_store
+from segments.selectors import audience_condition, matching, memberships
 
 BATCH = 500
 
@@ -63,9 +66,33 @@ def journeys_enter_scheduled(*, now: datetime | None = None, budget_seconds: flo
         if moment is None:
             continue
         run, _ = ScheduledRun.objects.get_or_create(journey=journey, moment=moment)
+        if run.audience is None and run.finished_at is None:
+            _select(run, journey, document)
         while run.finished_at is None and clock.monotonic() - started < budget_seconds:
             entered += _run_batch(run, journey, document)
     return entered
+
+
+@transaction.atomic
+def _select(run: ScheduledRun, journey: Journey, document: Document) -> None:
+    """The run's audience, set-based, in one statement (a run killed before it commits selects again)."""
+    locked = ScheduledRun.objects.filter(pk=run.pk)
+    if connection.features.has_select_for_update:
+        locked = locked.select_for_update()
+    current = locked.get()
+    if current.audience is not None:
+        run.audience = current.audience
+        return
+    condition = audience_condition(document.audience_segments, document.exclude_segments, document.entry.where)
+    query = matching(journey.workspace_id, condition, now=current.moment)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {ScheduledEntrant._meta.db_table} (run_id, profile_id) SELECT %s, selected.id"
+            f" FROM ({query.text}) selected",
+            [current.pk, *query.params],
+        )
+        current.audience = run.audience = cursor.rowcount
+    current.save(update_fields=["audience"])
 
 
 @transaction.atomic
@@ -77,14 +104,19 @@ def _run_batch(run: ScheduledRun, journey: Journey, document: Document) -> int:
     if current.finished_at is not None:
         run.finished_at = current.finished_at
         return 0
+    selected = list(
+        ScheduledEntrant.objects.filter(run=current, profile_id__gt=current.cursor)
+        .order_by("profile_id")
+        .values_list("profile_id", flat=True)[:BATCH]
+    )
     profiles = (
-        Profile.objects.filter(workspace_id=journey.workspace_id, merged_into__isnull=True, pk__gt=current.cursor)
-        .select_related("workspace")
-        .order_by("pk")
+        Profile.objects.filter(pk__in=selected, merged_into__isnull=True).select_related("workspace").order_by("pk")
     )
     if connection.features.has_select_for_update:
         profiles = profiles.select_for_update(no_key=True, of=("self",))
-    batch = list(profiles[:BATCH])
+    batch = list(profiles)
+    refs = (*document.audience_segments, *document.exclude_segments)
+    audiences = memberships(journey.workspace_id, refs, selected, now=current.moment)
     writes, entered = Writes(), 0
     assert journey.live_version is not None
     for profile in batch:
@@ -94,7 +126,7 @@ def _run_batch(run: ScheduledRun, journey: Journey, document: Document) -> int:
                 "entered_at", "exit_at"
             )
         ]
-        ctx = context_for(profile, journey.pk)
+        ctx = context_for(profile, journey.pk, segments={ref: profile.pk in audiences[ref] for ref in refs})
         if entry_refusal(document, at=current.moment, activity=None, subject=ctx.subject, entries=past) is not None:
             continue
         if any(entry.active for entry in past):
@@ -113,10 +145,11 @@ def _run_batch(run: ScheduledRun, journey: Journey, document: Document) -> int:
         apply_effects(enrollment, effects, paused=False, writes=writes)
         entered += 1
     writes.flush()
-    current.cursor = batch[-1].pk if batch else current.cursor
+    current.cursor = selected[-1] if selected else current.cursor
     current.entered += entered
-    if len(batch) < BATCH:
+    if len(selected) < BATCH:
         current.finished_at = timezone.now()
+        ScheduledEntrant.objects.filter(run=current).delete()
     current.save(update_fields=["cursor", "entered", "finished_at"])
     run.cursor, run.entered, run.finished_at = current.cursor, current.entered, current.finished_at
     return entered

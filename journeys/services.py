@@ -16,6 +16,7 @@ from journeys.document import DocumentError, Problem, parse_journey
 from journeys.document import Journey as Document
 from journeys.models import Enrollment, Journey, JourneyStatus, JourneyVersion, Timer
 from messaging.models import Message, MessageStatus, Template
+from segments import selectors
 from segments.conditions import segments_in
 from workspaces.models import Workspace
 from workspaces.services import audit_log_append
@@ -30,11 +31,11 @@ def _guard(journey: Journey, allowed: tuple[str, ...], action: str) -> None:
         raise TransitionError(f"cannot {action} a {journey.status} journey")
 
 
-def _segments_named(document: Document) -> list[Problem]:
-    """Segments do not exist yet, so a document that names one cannot go live."""
+def _segments_named(document: Document, workspace_id: int) -> list[Problem]:
+    """Every segment the document names (by id or slug) must be one of the workspace's."""
     named: list[tuple[str, set[str]]] = [
-        ("audience.segments", set(document.audience_segments)),
-        ("audience.exclude_segments", set(document.exclude_segments)),
+        *((f"audience.segments[{i}]", {ref}) for i, ref in enumerate(document.audience_segments)),
+        *((f"audience.exclude_segments[{i}]", {ref}) for i, ref in enumerate(document.exclude_segments)),
         ("entry.where", segments_in(document.entry.where)),
     ]
     if document.conversion is not None:
@@ -45,7 +46,13 @@ def _segments_named(document: Document) -> list[Problem]:
             conditions = [value] if attribute == "where" else [c for c, _ in (value or ())]
             ids = set().union(*(segments_in(c) for c in conditions if c is not None)) if conditions else set()
             named.append((f"nodes.{node.id}.{attribute}", ids))
-    return [Problem(field, f"segment {sorted(ids)[0]!r} does not exist") for field, ids in named if ids]
+    known = selectors.definitions(workspace_id)
+    return [
+        Problem(field, f"no segment {ref!r} in this workspace")
+        for field, ids in named
+        for ref in sorted(ids)
+        if ref not in known
+    ]
 
 
 def _templates_of(workspace_id: int) -> Callable[[str, str], bool]:
@@ -79,7 +86,7 @@ def journey_publish(*, journey: Journey, actor: User | None) -> JourneyVersion:
     journey = Journey.objects.select_for_update().get(pk=journey.pk)
     _guard(journey, (JourneyStatus.DRAFT, JourneyStatus.LIVE, JourneyStatus.PAUSED, JourneyStatus.SCHEDULED), "publish")
     document = parse_journey(journey.draft, template_exists=_templates_of(journey.workspace_id))
-    problems = _segments_named(document)
+    problems = _segments_named(document, journey.workspace_id)
     if problems:
         raise DocumentError(problems)
     number = (journey.versions.aggregate(last=Max("number"))["last"] or 0) + 1

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from activities.names import counts_as_any
 from journeys.document import Journey
 from journeys.engine import (
     ActivityInput,
@@ -30,7 +31,7 @@ from journeys.engine import (
     on_timer,
 )
 from journeys.engine import stop as engine_stop
-from segments.conditions import Condition, as_datetime, event_matches
+from segments.conditions import Condition, as_datetime, event_matches, name_matches
 
 MAX_PROFILES = 1000
 MAX_EVENTS = 10_000
@@ -64,11 +65,22 @@ class SimulatedProfile:
     def in_segment(self, segment: str) -> bool:
         return segment in self.segments
 
+    def attribute(self, name: str) -> str | None:
+        """user_id is the profile's key; first/last seen follow its simulated activities so far."""
+        if name == "user_id":
+            return self.key
+        if name == "timezone":
+            return self.timezone
+        seen = [a.timestamp for a in self.history if counts_as_any(a.name)]
+        if name in ("first_seen", "last_seen") and seen:
+            return (min(seen) if name == "first_seen" else max(seen)).isoformat()
+        return None
+
     def count(self, name: str, where: Condition | None, since: datetime | None, until: datetime) -> int:
         return sum(
             1
             for a in self.history
-            if a.name == name
+            if name_matches(name, a.name)
             and (since is None or a.timestamp >= since)
             and a.timestamp <= until
             and (where is None or event_matches(where, a.properties, until))

@@ -203,19 +203,8 @@ def _group(separator: str, parts: list[Sql], empty: Sql) -> Sql:
 
 def _history(condition: History, build: _Build) -> Sql:
     d, scope = build.dialect, build.scope
-    filters = [sql("a.timestamp <= {}", d.moment(build.now))]
     since = condition.within.before(build.now) if condition.within is not None else None
-    if since is not None:
-        filters.append(sql("a.timestamp >= {}", d.moment(since)))
-    if condition.name == ANY_ACTIVITY:
-        derived = join(", ", [sql("{}", name) for name in sorted(DERIVED)])
-        filters.append(
-            sql("substr(a.name, 1, {}) <> {} AND a.name NOT IN ({})", len(BEHAVIOR_PREFIX), BEHAVIOR_PREFIX, derived)
-        )
-    else:
-        filters.append(sql("a.name = {}", condition.name))
-    if condition.where is not None:
-        filters.append(_event(condition.where, build, "a.properties"))
+    filters = _activity_filters(condition.name, condition.where, since, build.now, build)
     if scope.profile_ids is None:
         owner = sql("a.workspace_id = {}", scope.workspace_id)
     else:
@@ -223,13 +212,44 @@ def _history(condition: History, build: _Build) -> Sql:
     counted = sql(
         f"SELECT a.profile_id, count(*) AS n FROM {ACTIVITIES} a WHERE {{}} AND {{}} GROUP BY a.profile_id",
         owner,
-        join(" AND ", filters),
+        filters,
     )
     alias = build.joined(("history",), counted)
     times = Sql(f"COALESCE({alias}.n, 0)")
     if not condition.performed:
         return sql("{} = 0", times)
     return _count_test(times, condition.count)
+
+
+def _activity_filters(
+    name: str, where: Condition | None, since: datetime | None, until: datetime, build: _Build
+) -> Sql:
+    """Activities answering `name`, stamped in [since, until], matching `where` (alias `a`)."""
+    d = build.dialect
+    filters = [sql("a.timestamp <= {}", d.moment(until))]
+    if since is not None:
+        filters.append(sql("a.timestamp >= {}", d.moment(since)))
+    if name == ANY_ACTIVITY:
+        derived = join(", ", [sql("{}", each) for each in sorted(DERIVED)])
+        prefix = len(BEHAVIOR_PREFIX)
+        filters.append(sql("substr(a.name, 1, {}) <> {} AND a.name NOT IN ({})", prefix, BEHAVIOR_PREFIX, derived))
+    else:
+        filters.append(sql("a.name = {}", name))
+    if where is not None:
+        filters.append(_event(where, build, "a.properties"))
+    return join(" AND ", filters)
+
+
+def compile_count(
+    name: str, where: Condition | None, *, dialect: Dialect, profile_id: int, since: datetime | None, until: datetime
+) -> Sql:
+    """How many of one profile's activities a history condition counts (the live runtime's `count`)."""
+    build = _Build(dialect, Scope(0, (profile_id,)), until, lambda ref: None)
+    return sql(
+        f"SELECT count(*) FROM {ACTIVITIES} a WHERE a.profile_id = {{}} AND {{}}",
+        profile_id,
+        _activity_filters(name, where, since, until, build),
+    )
 
 
 def _count_test(times: Sql, test: Test) -> Sql:

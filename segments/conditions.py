@@ -522,3 +522,30 @@ def segments_in(condition: Condition) -> set[str]:
         case History(where=where) if where is not None:
             return segments_in(where)
     return set()
+
+
+def profile_leaves(data: Any, where: str) -> list[tuple[str, dict[str, Any]]]:
+    """Every leaf of a parsed-valid condition that is about the profile (not inside a history `where`),
+    with its field, as the condition was written: to point at a leaf in an error."""
+    if data is None:
+        return []
+    if isinstance(data, list):
+        return [leaf for i, item in enumerate(data) for leaf in profile_leaves(item, f"{where}[{i}]")]
+    if not isinstance(data, dict):
+        return []
+    for group in ("all", "any"):
+        if group in data:
+            return profile_leaves(data[group], f"{where}.{group}")
+    if "not" in data:
+        return profile_leaves(data["not"], f"{where}.not")
+    return [(where, data)]
+
+
+def event_leaves_refused(data: Any, where: str) -> list[tuple[str, str]]:
+    """For conditions with no event in scope (a segment's rule, a scheduled journey's entry filter):
+    each `property` leaf, which could only ever be absent there, as (field, message)."""
+    return [
+        (f"{field}.property", "there is no event here: filter on a trait, an attribute, tags, segments or history")
+        for field, leaf in profile_leaves(data, where)
+        if "property" in leaf
+    ]

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from behaviors.document import parse_behavior
 from behaviors.matcher import Activity, State, due_at, on_activity, on_time
 
-NAMES = ["a", "b", "c", "*"]
+NAMES = ["a", "b", "c", "*", "segment_entered"]  # the last: recorded by Nudge, not done by the profile
 START = datetime(2025, 1, 1, tzinfo=UTC)
 
 step = st.one_of(
@@ -32,7 +32,7 @@ behaviors = st.builds(
     st.lists(step, max_size=4),
     st.one_of(st.none(), st.integers(1, 100)),
 )
-streams = st.lists(st.tuples(st.sampled_from(["a", "b", "c", "behavior:x"]), st.integers(0, 24 * 20)), max_size=40)
+streams = st.lists(st.tuples(st.sampled_from(["a", "b", "c", "behavior:x", "segment_entered"]), st.integers(0, 24 * 20)), max_size=40)
 
 
 @settings(max_examples=300, deadline=None)

@@ -64,13 +64,16 @@ def test_publishing_validates_the_whole_draft(acme):
     assert journey.versions.count() == 0
 
 
-def test_publishing_refuses_segments_that_do_not_exist(acme):
-    journey = journey_create(
-        workspace=acme.workspace, actor=acme.owner, document=discounts(audience={"segments": ["vip"]})
-    )
+def test_publishing_refuses_segments_that_do_not_exist(acme, globex):
+    theirs = globex.workspace.segments.get(slug="known-users")
+    audience = {"segments": ["known-users", "vip"], "exclude_segments": [str(theirs.pk)]}
+    journey = journey_create(workspace=acme.workspace, actor=acme.owner, document=discounts(audience=audience))
     with pytest.raises(DocumentError) as caught:
         journey_publish(journey=journey, actor=acme.owner)
-    assert caught.value.problems[0].field == "audience.segments"
+    assert [(p.field, p.message) for p in caught.value.problems] == [
+        ("audience.segments[1]", "no segment 'vip' in this workspace"),
+        ("audience.exclude_segments[0]", f"no segment '{theirs.pk}' in this workspace"),  # another workspace's
+    ]
 
 
 def test_a_new_version_applies_to_new_entries_while_profiles_inside_finish_on_theirs(acme, send):
