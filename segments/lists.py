@@ -88,8 +88,8 @@ def csv_rows(text: str) -> Iterator[Row | Rejected]:
         except csv.Error as error:
             raise ImportRefused("file", f"line {start}: {error}") from None
         line = reader.line_num + 1
-        if not any(cell.strip() for cell in row):
-            continue
+        if not row or (len(row) == 1 and not row[0].strip()):
+            continue  # a blank line; a row of empty cells is a row (and reported)
         if first:
             first = False
             names = [cell.strip().lower().lstrip("\ufeff") for cell in row]
@@ -105,13 +105,13 @@ def csv_rows(text: str) -> Iterator[Row | Rejected]:
         if columns is None:
             yield identifier(row[0], None, start)
             continue
-        user_id = row[columns["user_id"]] if "user_id" in columns and columns["user_id"] < len(row) else ""
-        if user_id.strip():
-            yield identifier(user_id, "user_id", start)
-        elif "email" in columns:
-            yield identifier(row[columns["email"]] if columns["email"] < len(row) else "", "email", start)
+        cells = {kind: row[index] if index < len(row) else "" for kind, index in columns.items()}
+        if cells.get("user_id", "").strip():
+            yield identifier(cells["user_id"], "user_id", start)
+        elif cells.get("email", "").strip():
+            yield identifier(cells["email"], "email", start)
         else:
-            yield Rejected(start, ",".join(row), "no user id")
+            yield Rejected(start, ",".join(row), f"no {' or '.join(k.replace('_', ' ') for k in columns)}")
 
 
 def csv_text(data: bytes) -> str:
@@ -175,6 +175,7 @@ def _apply(segment: Segment, rows: list[Row | Rejected], *, remove: bool) -> Cha
             label = "user id" if row.kind == "user_id" else "email"
             change.problems.append(Rejected(row.line, row.value, f"no profile with this {label}"))
         wanted.update(ids or ())
+    change.problems.sort(key=lambda p: p.line)
     present = set(
         Membership.objects.filter(segment=segment, profile_id__in=wanted).values_list("profile_id", flat=True)
     )

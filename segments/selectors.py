@@ -136,7 +136,7 @@ def estimate(workspace_id: int, condition: Condition, *, timeout_ms: int) -> Est
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             if connection.vendor == "postgresql":
-                cursor.execute("SET LOCAL statement_timeout = %s", [int(timeout_ms)])
+                cursor.execute("SELECT set_config('statement_timeout', %s, true)", [str(int(timeout_ms))])
             cursor.execute(f"SELECT count(*) FROM ({query.text}) counted", query.params)
             return Estimate(int(cursor.fetchone()[0]), profiles)
     except DatabaseError as error:

@@ -4,6 +4,7 @@ segment asks), the ready-made segments, bulk tags, and what a profile merge does
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Iterable
@@ -32,6 +33,7 @@ from segments.models import Membership, Segment, SegmentKind, SegmentSize
 from workspaces.models import Workspace
 from workspaces.services import audit_log_append
 
+logger = logging.getLogger(__name__)
 FIELDS = {"name", "slug", "description", "kind", "rule", "record_changes"}
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 EVENTS_PER_BATCH = 500
@@ -248,12 +250,13 @@ def segment_refresh(*, segment_id: int, now: datetime | None = None) -> Refresh 
             with transaction.atomic():
                 if connection.vendor == "postgresql":
                     timeout = settings.NUDGE_SEGMENT_REFRESH_TIMEOUT_SECONDS * 1000
-                    execute("SET LOCAL statement_timeout = %s", [timeout])
+                    execute("SELECT set_config('statement_timeout', %s, true)", [str(timeout)])
                     difference = _difference_postgres(segment, query, moment, wants_ids)
-                    execute("SET LOCAL statement_timeout = 0", [])
+                    execute("SELECT set_config('statement_timeout', '0', true)", [])
                 else:
                     difference = _difference_portable(segment, query, moment)
         except DatabaseError as error:  # the rule took longer than the refresh may (or the database failed)
+            logger.warning("refreshing segment %s failed: %s", segment.pk, error)
             Segment.objects.filter(pk=segment.pk).update(refresh_error=str(error)[:500], refreshed_at=moment)
             return None
         segment.refreshes += 1
