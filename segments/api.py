@@ -3,7 +3,7 @@ rule, size now and over time, members, list members and CSV imports; a profile's
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -23,7 +23,7 @@ from rest_framework.views import APIView
 from activities.api import Pagination
 from activities.selectors import profiles_for_workspace
 from segments import lists, selectors, services
-from segments.conditions import ConditionError, event_leaves_refused, parse_condition
+from segments.conditions import ConditionError, as_datetime, event_leaves_refused, parse_condition
 from segments.models import ListImport, Membership, Segment, SegmentKind, SegmentSize
 from segments.services import Problem, SegmentError, SegmentInUse
 from workspaces.models import Role
@@ -116,16 +116,21 @@ def _body(request: Request) -> dict[str, Any]:
     return dict(request.data)
 
 
+def _query(request: Request, name: str) -> str | None:
+    value = request.query_params.get(name)
+    if value is not None and "\x00" in value:
+        raise serializers.ValidationError({name: ["must not contain a NUL character"]})
+    return value
+
+
 def _moment(request: Request, name: str, default: datetime) -> datetime:
-    raw = request.query_params.get(name)
+    raw = _query(request, name)
     if raw is None:
         return default
-    from segments.conditions import as_datetime
-
     moment = as_datetime(raw)
     if moment is None:
         raise serializers.ValidationError({name: ["must be an ISO 8601 date-time"]})
-    return moment
+    return moment.astimezone(UTC)
 
 
 class CsvParser(BaseParser):
@@ -150,10 +155,10 @@ class SegmentViewSet(
         rows = Segment.objects.filter(workspace_id=request_token(self.request).workspace_id).select_related(
             "created_by", "updated_by"
         )
-        kind = self.request.query_params.get("kind")
+        kind = _query(self.request, "kind")
         if kind:
             rows = rows.filter(kind=kind)
-        name = self.request.query_params.get("name")
+        name = _query(self.request, "name")
         if name:
             rows = rows.filter(Q(name__icontains=name) | Q(slug__icontains=name))
         return rows.order_by("name")
@@ -292,7 +297,7 @@ class SegmentViewSet(
                 }
             )
         rows = selectors.segment_members(segment)
-        search = request.query_params.get("q")
+        search = _query(request, "q")
         if search:
             rows = rows.filter(Q(profile__user_id__icontains=search) | Q(profile__email__icontains=search.lower()))
         page = self.paginate_queryset(rows)
@@ -327,7 +332,7 @@ class SegmentViewSet(
         limit = settings.NUDGE_SEGMENT_IMPORT_MAX_BYTES
         if upload.size is not None and upload.size > limit:
             return Response(
-                {"file": [f"is larger than {limit // (1024 * 1024)} MB"]},
+                {"file": [f"is larger than {lists.size_text(limit)}"]},
                 status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
             )
         try:

@@ -358,7 +358,7 @@ class Postgres(Dialect):
         return sql("SELECT unnest({}::bigint[])", list(ids))
 
     def moment(self, at: datetime) -> Sql:
-        return sql("{}::timestamptz", at)
+        return sql("{}::timestamptz", _utc(at))
 
     def fold(self, text: Sql) -> Sql:
         return sql(f"lower(({{}})::text{self.collate})", text)
@@ -487,7 +487,8 @@ class Postgres(Dialect):
             f" ELSE {built} END"
         )
         return sql(
-            f"(SELECT {checks} FROM regexp_match(btrim({{}}, {{}}::text), {{}}::text) AS r({m}))",
+            f"(SELECT CASE WHEN t >= '0001-01-01 00:00:00+00'::timestamptz AND t < '10000-01-01 00:00:00+00'::timestamptz"
+            f" THEN t END FROM (SELECT {checks} AS t FROM regexp_match(btrim({{}}, {{}}::text), {{}}::text) AS r({m})) parsed)",
             text,
             BLANKS,
             DATETIME_PATTERN,
@@ -500,12 +501,17 @@ class Postgres(Dialect):
         if op == "not_exists":
             return sql("{} IS NULL", moment)
         if op == "before":
-            return sql("{} < {}::timestamptz", moment, operand)
+            return sql("{} < {}::timestamptz", moment, _utc(operand))
         if op == "after":
-            return sql("{} > {}::timestamptz", moment, operand)
+            return sql("{} > {}::timestamptz", moment, _utc(operand))
         if op == "within_last":
-            return sql("{} BETWEEN {}::timestamptz AND {}::timestamptz", moment, operand.before(now), now)
+            return sql("{} BETWEEN {}::timestamptz AND {}::timestamptz", moment, _utc(operand.before(now)), _utc(now))
         raise AssertionError(f"{op} does not apply to a time")
+
+
+def _utc(moment: datetime) -> datetime:
+    """Times travel in UTC: PostgreSQL refuses an offset beyond ±15:59 that ISO 8601 allows."""
+    return moment.astimezone(UTC)
 
 
 def _float(number: Sql) -> Sql:

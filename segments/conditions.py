@@ -242,6 +242,8 @@ def _text(value: Any, where: str) -> str:
         raise ConditionError(where, "must be a non-empty string")
     if len(value) > 200:
         raise ConditionError(where, "is longer than 200 characters")
+    if "\x00" in value:
+        raise ConditionError(where, "must not contain a NUL character")
     return value
 
 
@@ -302,7 +304,7 @@ def as_datetime(value: Any) -> datetime | None:
         shift = timedelta(hours=hours, minutes=minutes)
         zone = timezone(-shift if offset[0] == "-" else shift)
     try:
-        return datetime(
+        moment = datetime(
             int(year),
             int(month),
             int(day),
@@ -312,8 +314,10 @@ def as_datetime(value: Any) -> datetime | None:
             int((fraction or "0").ljust(6, "0")),
             tzinfo=zone,
         )
-    except ValueError:  # a day the month does not have, hour 24, …
+        moment.astimezone(UTC)  # in UTC, too, it must be a date of years 1–9999
+    except (ValueError, OverflowError):  # a day the month does not have, hour 24, …
         return None
+    return moment
 
 
 def _count(data: Any, where: str) -> Test:
@@ -342,6 +346,8 @@ def _test(data: dict, where: str) -> Test:
         raise ConditionError(f"{where}.value", f"is required for {op}")
     value = data["value"]
     field = f"{where}.value"
+    if any(isinstance(v, str) and "\x00" in v for v in (value if isinstance(value, list) else [value])):
+        raise ConditionError(field, "must not contain a NUL character")
     if op in {"gt", "gte", "lt", "lte"}:
         if as_number(value) is None:
             raise ConditionError(field, f"must be a number for {op}")
@@ -542,10 +548,23 @@ def profile_leaves(data: Any, where: str) -> list[tuple[str, dict[str, Any]]]:
 
 
 def event_leaves_refused(data: Any, where: str) -> list[tuple[str, str]]:
-    """For conditions with no event in scope (a segment's rule, a scheduled journey's entry filter):
-    each `property` leaf, which could only ever be absent there, as (field, message)."""
-    return [
-        (f"{field}.property", "there is no event here: filter on a trait, an attribute, tags, segments or history")
-        for field, leaf in profile_leaves(data, where)
-        if "property" in leaf
-    ]
+    """For conditions with no event in scope (a segment's rule, a scheduled journey's entry filter),
+    leaves that could never hold, as (field, message): a `property` leaf (there is no event), and
+    anything but `property` leaves inside a history condition's `where` (it filters activities)."""
+    refused = []
+    for field, leaf in profile_leaves(data, where):
+        if "property" in leaf:
+            refused.append(
+                (
+                    f"{field}.property",
+                    "there is no event here: filter on a trait, an attribute, tags, segments or history",
+                )
+            )
+        elif ("performed" in leaf or "not_performed" in leaf) and leaf.get("where"):
+            for inner, test in profile_leaves(leaf["where"], f"{field}.where"):
+                if "property" not in test:
+                    key = next(iter(test), "")
+                    refused.append(
+                        (f"{inner}.{key}" if key else inner, "an activity filter tests the activity's properties only")
+                    )
+    return refused

@@ -118,12 +118,20 @@ def csv_text(data: bytes) -> str:
     """The upload as text: UTF-8 (a byte-order mark allowed), within the size limit."""
     limit = settings.NUDGE_SEGMENT_IMPORT_MAX_BYTES
     if len(data) > limit:
-        raise ImportRefused("file", f"is larger than {limit // (1024 * 1024)} MB", too_large=True)
+        raise ImportRefused("file", f"is larger than {size_text(limit)}", too_large=True)
     try:
-        return data.decode("utf-8-sig")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         line = data[: error.start].count(b"\n") + 1
         raise ImportRefused("file", f"is not UTF-8 text (line {line}); save it as CSV UTF-8") from None
+    if "\x00" in text:
+        line = text[: text.index("\x00")].count("\n") + 1
+        raise ImportRefused("file", f"has a NUL character on line {line}: it is not a text CSV")
+    return text
+
+
+def size_text(limit: int) -> str:
+    return f"{limit // (1024 * 1024)} MB" if limit >= 1024 * 1024 else f"{max(limit // 1024, 1)} KB"
 
 
 # --- Members by id -----------------------------------------------------------------------------------
@@ -264,7 +272,7 @@ def list_import_run(
     """Import the rows not yet handled, a committed chunk at a time, until done or out of time."""
     started = time.monotonic()
     rows: list[Row | Rejected] | None = None
-    while time.monotonic() - started < budget_seconds:
+    while True:  # at least one chunk a call, then as many as the budget allows
         with transaction.atomic():
             found = ListImport.objects.filter(pk=import_id, status=ListImport.Status.RUNNING)
             if connection.features.has_select_for_update:
@@ -289,9 +297,8 @@ def list_import_run(
             list_size_record(segment, entered=change.added, exited=0)
         if progress is not None:
             progress(job)
-        if job.status == ListImport.Status.DONE:
+        if job.status == ListImport.Status.DONE or time.monotonic() - started >= budget_seconds:
             return job
-    return ListImport.objects.get(pk=import_id)
 
 
 def imports_run(*, budget_seconds: float = 50.0) -> int:

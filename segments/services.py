@@ -71,11 +71,15 @@ def segment_validate(workspace: Workspace, data: Any, segment: Segment | None) -
     name = data.get("name", segment.name if segment else None)
     if not isinstance(name, str) or not name.strip() or len(name) > 200:
         problems.append(Problem("name", "is required: at most 200 characters"))
+    elif "\x00" in name:
+        problems.append(Problem("name", "must not contain a NUL character"))
     else:
         values["name"] = name.strip()
     description = data.get("description", segment.description if segment else "")
     if not isinstance(description, str) or len(description) > 2000:
         problems.append(Problem("description", "must be text of at most 2000 characters"))
+    elif "\x00" in description:
+        problems.append(Problem("description", "must not contain a NUL character"))
     else:
         values["description"] = description
     record = data.get("record_changes", segment.record_changes if segment else False)
