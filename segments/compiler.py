@@ -486,9 +486,10 @@ class Postgres(Dialect):
             f" WHEN CASE WHEN {m}[8] ~ '^[+-]' THEN {offset_h} > 23 OR {offset_m} > 59 ELSE FALSE END THEN NULL"
             f" ELSE {built} END"
         )
+        years = "t >= '0001-01-01 00:00:00+00'::timestamptz AND t < '10000-01-01 00:00:00+00'::timestamptz"
+        parsed = f"SELECT {checks} AS t FROM regexp_match(btrim({{}}, {{}}::text), {{}}::text) AS r({m})"
         return sql(
-            f"(SELECT CASE WHEN t >= '0001-01-01 00:00:00+00'::timestamptz AND t < '10000-01-01 00:00:00+00'::timestamptz"
-            f" THEN t END FROM (SELECT {checks} AS t FROM regexp_match(btrim({{}}, {{}}::text), {{}}::text) AS r({m})) parsed)",
+            f"(SELECT CASE WHEN {years} THEN t END FROM ({parsed}) parsed)",
             text,
             BLANKS,
             DATETIME_PATTERN,
