@@ -32,7 +32,9 @@ behaviors = st.builds(
     st.lists(step, max_size=4),
     st.one_of(st.none(), st.integers(1, 100)),
 )
-streams = st.lists(st.tuples(st.sampled_from(["a", "b", "c", "behavior:x", "segment_entered"]), st.integers(0, 24 * 20)), max_size=40)
+streams = st.lists(
+    st.tuples(st.sampled_from(["a", "b", "c", "behavior:x", "segment_entered"]), st.integers(0, 24 * 20)), max_size=40
+)
 
 
 @settings(max_examples=300, deadline=None)
