@@ -49,6 +49,7 @@ from segments.conditions import (
     TraitIs,
     as_number,
     compare,
+    fold,
 )
 
 PROFILES = "activities_profile"
@@ -154,44 +155,45 @@ def compile_condition(
     return sql(f"SELECT p.id FROM {PROFILES} p {{}} WHERE {{}} AND {{}}", join(" ", build.joins), scoped, where)
 
 
-def _profile(condition: Condition, build: _Build, *, stack: tuple[int, ...]) -> Sql:
-    """A condition about a profile (no event in scope: event properties are absent)."""
+def _profile(condition: Condition, build: _Build, *, stack: tuple[int, ...], negated: bool = False) -> Sql:
+    """A condition about a profile (no event in scope: event properties are absent). `negated`: under
+    a `not`, where leaves must never be NULL."""
     d = build.dialect
     match condition:
         case AllOf(items):
-            return _group(" AND ", [_profile(c, build, stack=stack) for c in items], TRUE)
+            return _group(" AND ", [_profile(c, build, stack=stack, negated=negated) for c in items], TRUE)
         case AnyOf(items):
-            return _group(" OR ", [_profile(c, build, stack=stack) for c in items], FALSE)
+            return _group(" OR ", [_profile(c, build, stack=stack, negated=negated) for c in items], FALSE)
         case NotOf(item):
-            return sql("NOT ({})", _profile(item, build, stack=stack))
+            return sql("NOT ({})", _profile(item, build, stack=stack, negated=True))
         case PropertyIs(_, test):
             return TRUE if compare(None, test, build.now) else FALSE
         case TraitIs(path, test):
-            return d.json_test("p.traits", path, test, build.now)
+            return d.json_test("p.traits", path, test, build.now, guard=negated)
         case AttributeIs(name, test):
-            return d.attribute_test(f"p.{name}", ATTRIBUTES[name], test, build.now)
+            return d.attribute_test(f"p.{name}", ATTRIBUTES[name], test, build.now, guard=negated)
         case HasTag(tag):
             return d.has_tag("p.tags", tag)
         case Reachable(channel):
             return _reachable(channel, build)
         case InSegment(ref):
-            return _in_segment(ref, build, stack)
+            return _in_segment(ref, build, stack, negated)
         case History():
             return _history(condition, build)
     raise AssertionError(f"unknown condition {condition!r}")
 
 
-def _event(condition: Condition, build: _Build, column: str) -> Sql:
+def _event(condition: Condition, build: _Build, column: str, negated: bool = False) -> Sql:
     """A `where` filter on one activity: only its properties are in scope (profile leaves are false)."""
     match condition:
         case AllOf(items):
-            return _group(" AND ", [_event(c, build, column) for c in items], TRUE)
+            return _group(" AND ", [_event(c, build, column, negated) for c in items], TRUE)
         case AnyOf(items):
-            return _group(" OR ", [_event(c, build, column) for c in items], FALSE)
+            return _group(" OR ", [_event(c, build, column, negated) for c in items], FALSE)
         case NotOf(item):
-            return sql("NOT ({})", _event(item, build, column))
+            return sql("NOT ({})", _event(item, build, column, True))
         case PropertyIs(path, test):
-            return build.dialect.json_test(column, path, test, build.now)
+            return build.dialect.json_test(column, path, test, build.now, guard=negated)
     return FALSE
 
 
@@ -280,7 +282,7 @@ def _reachable(channel: str, build: _Build) -> Sql:
     return consent  # in-app and webhooks need no address
 
 
-def _in_segment(ref: str, build: _Build, stack: tuple[int, ...]) -> Sql:
+def _in_segment(ref: str, build: _Build, stack: tuple[int, ...], negated: bool) -> Sql:
     segment = build.resolve(ref)
     if segment is None:
         return FALSE  # a segment that no longer exists holds nobody
@@ -289,7 +291,7 @@ def _in_segment(ref: str, build: _Build, stack: tuple[int, ...]) -> Sql:
     if len(stack) >= MAX_SEGMENT_NESTING:
         raise CompileError("in_segment", f"segments nest deeper than {MAX_SEGMENT_NESTING} levels")
     if segment.kind == "rule" and segment.condition is not None:
-        return sql("({})", _profile(segment.condition, build, stack=(*stack, segment.id)))
+        return sql("({})", _profile(segment.condition, build, stack=(*stack, segment.id), negated=negated))
     members = sql(f"SELECT profile_id FROM {MEMBERS} WHERE segment_id = {{}}", segment.id)
     alias = build.joined(("members", segment.id), members)
     return Sql(f"({alias}.profile_id IS NOT NULL)")
@@ -307,10 +309,11 @@ class Dialect:
     def moment(self, at: datetime) -> Sql:
         raise NotImplementedError
 
-    def json_test(self, column: str, path: tuple[str, ...], test: Test, now: datetime) -> Sql:
+    def json_test(self, column: str, path: tuple[str, ...], test: Test, now: datetime, *, guard: bool) -> Sql:
+        """`guard`: the leaf sits under a `not`, so it must be false rather than NULL."""
         raise NotImplementedError
 
-    def attribute_test(self, column: str, kind: str, test: Test, now: datetime) -> Sql:
+    def attribute_test(self, column: str, kind: str, test: Test, now: datetime, *, guard: bool) -> Sql:
         raise NotImplementedError
 
     def has_tag(self, column: str, tag: str) -> Sql:
@@ -331,12 +334,12 @@ class Sqlite(Dialect):
     def moment(self, at: datetime) -> Sql:
         return sql("{}", str(at.astimezone(UTC).replace(tzinfo=None)))  # as Django stores it
 
-    def json_test(self, column: str, path: tuple[str, ...], test: Test, now: datetime) -> Sql:
+    def json_test(self, column: str, path: tuple[str, ...], test: Test, now: datetime, *, guard: bool) -> Sql:
         return sql(
             f"nudge_json_test({column}, {{}}, {{}}, {{}})", _json(list(path)), _json(test.to_json()), now.isoformat()
         )
 
-    def attribute_test(self, column: str, kind: str, test: Test, now: datetime) -> Sql:
+    def attribute_test(self, column: str, kind: str, test: Test, now: datetime, *, guard: bool) -> Sql:
         return sql(f"nudge_attribute_test({column}, {{}}, {{}}, {{}})", kind, _json(test.to_json()), now.isoformat())
 
     def has_tag(self, column: str, tag: str) -> Sql:
@@ -363,14 +366,30 @@ class Postgres(Dialect):
     def fold(self, text: Sql) -> Sql:
         return sql(f"lower(({{}})::text{self.collate})", text)
 
-    def json_test(self, column: str, path: tuple[str, ...], test: Test, now: datetime) -> Sql:
-        value = sql(column + "".join(" -> {}::text" for _ in path), *path)
-        return sql("COALESCE({}, FALSE)", self.test(_Json(value), test, now))
+    def folded_equal(self, text: Sql, expected: str) -> Sql:
+        """fold(text) = fold(expected). When the operand folds to ASCII without a `k`, ASCII-only
+        lowering (collation "C") is exact and several times cheaper than ICU: the only characters whose
+        lower case holds ASCII are KELVIN SIGN (k) and İ (i + a combining dot, never equal to ASCII)."""
+        folded = fold(expected)
+        if folded.isascii() and "k" not in folded:
+            return sql('lower(({})::text COLLATE "C") = {}::text', text, folded)
+        return sql("{} = {}", self.fold(text), self.fold(sql("{}::text", expected)))
 
-    def attribute_test(self, column: str, kind: str, test: Test, now: datetime) -> Sql:
+    def folded_pattern(self, text: Sql, part: str) -> tuple[Sql, Sql]:
+        """fold(text) and fold(part) for substring tests: ASCII-only lowering when the part folds to
+        ASCII without `i` or `k` (the only ASCII a non-ASCII character lowers to)."""
+        folded = fold(part)
+        if folded.isascii() and not set(folded) & {"i", "k"}:
+            return sql('lower(({})::text COLLATE "C")', text), sql("{}::text", folded)
+        return self.fold(text), self.fold(sql("{}::text", part))
+
+    def json_test(self, column: str, path: tuple[str, ...], test: Test, now: datetime, *, guard: bool) -> Sql:
+        return _guarded(self.test(_Json(column, path), test, now), guard)
+
+    def attribute_test(self, column: str, kind: str, test: Test, now: datetime, *, guard: bool) -> Sql:
         if kind == "time":
-            return sql("COALESCE({}, FALSE)", self._time_test(Sql(column), test, now))
-        return sql("COALESCE({}, FALSE)", self.test(_Text(Sql(column)), test, now))
+            return _guarded(self._time_test(Sql(column), test, now), guard)
+        return _guarded(self.test(_Text(Sql(column)), test, now), guard)
 
     def has_tag(self, column: str, tag: str) -> Sql:
         return sql(f"COALESCE(jsonb_exists({column}, {{}}::text), FALSE)", tag)
@@ -398,8 +417,7 @@ class Postgres(Dialect):
             return sql(f"{{}} {operator} {{}}::float8", self._number(value), operand)
         if op == "between":
             return sql("{} BETWEEN {}::float8 AND {}::float8", self._number(value), operand[0], operand[1])
-        text = self.fold(value.text())
-        pattern = self.fold(sql("{}::text", operand))
+        text, pattern = self.folded_pattern(value.text(), str(operand))
         if op == "contains":
             found = sql("({} AND strpos({}, {}) > 0)", value.is_string(), text, pattern)
             if isinstance(value, _Json):
@@ -413,23 +431,19 @@ class Postgres(Dialect):
             return sql("({} AND {})", value.is_string(), self._time_test(self._moment(value.text()), test, now))
         if op in ("is_true", "is_false"):
             word = "true" if op == "is_true" else "false"
-            trimmed = self.fold(sql("btrim({}, {}::text)", value.text(), BLANKS))
-            return sql(
-                "({} OR ({} AND {} = {}::text))", value.is_bool(op == "is_true"), value.is_string(), trimmed, word
-            )
+            trimmed = self.folded_equal(sql("btrim({}, {}::text)", value.text(), BLANKS), word)
+            return sql("({} OR ({} AND {}))", value.is_bool(op == "is_true"), trimmed, value.is_string())
         raise AssertionError(f"unhandled operator {op}")
 
     def _equal(self, value: _Value, expected: Any) -> Sql:
         """`eq` of the evaluator (`conditions._equal`) with a constant operand."""
         if isinstance(expected, bool):
             word = "true" if expected else "false"
-            as_text = sql("({} AND {} = {}::text)", value.is_string(), self.fold(value.text()), word)
+            as_text = sql("({} AND {})", self.folded_equal(value.text(), word), value.is_string())
             return sql("({} OR {})", value.is_bool(expected), as_text)
         number = as_number(expected)
         if isinstance(expected, str):
-            same = sql(
-                "({} AND {} = {})", value.is_string(), self.fold(value.text()), self.fold(sql("{}::text", expected))
-            )
+            same = sql("({} AND {})", self.folded_equal(value.text(), expected), value.is_string())
             if number is None:
                 return same
             return sql("({} OR ({} AND {} = {}::float8))", same, value.is_number(), self._number(value), number)
@@ -439,7 +453,7 @@ class Postgres(Dialect):
 
     def _element_equal(self, value: _Json, expected: str) -> Sql:
         """A list element equal to `expected` (jsonb_array_elements of a non-list would raise: guarded)."""
-        element = _Json(Sql("e.value"))
+        element = _Json("e.value")
         return sql(
             "EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof({}) = 'array' THEN {} END) AS e(value)"
             " WHERE {})",
@@ -510,6 +524,12 @@ class Postgres(Dialect):
         raise AssertionError(f"{op} does not apply to a time")
 
 
+def _guarded(test: Sql, guard: bool) -> Sql:
+    """Under `not` a leaf must be false, not NULL (NOT NULL is NULL); elsewhere NULL filters as false
+    does, and a bare comparison lets the planner estimate it (COALESCE would read as a coin toss)."""
+    return sql("COALESCE({}, FALSE)", test) if guard else test
+
+
 def _utc(moment: datetime) -> datetime:
     """Times travel in UTC: PostgreSQL refuses an offset beyond ±15:59 that ISO 8601 allows."""
     return moment.astimezone(UTC)
@@ -546,7 +566,13 @@ class _Value:
 
 @dataclass(frozen=True)
 class _Json(_Value):
-    value: Sql  # a jsonb expression; SQL NULL when the key is missing
+    base: str  # a jsonb column or expression
+    path: tuple[str, ...] = ()
+
+    @property
+    def value(self) -> Sql:
+        """The jsonb value at the path; SQL NULL when a key is missing (`->` on a list gives NULL too)."""
+        return sql(self.base + "".join(" -> {}::text" for _ in self.path), *self.path)
 
     def absent(self) -> Sql:
         return sql("(COALESCE(jsonb_typeof({}), 'null') = 'null')", self.value)
@@ -561,7 +587,11 @@ class _Json(_Value):
         return sql(f"({{}} = '{'true' if truth else 'false'}'::jsonb)", self.value)
 
     def text(self) -> Sql:
-        return sql("({} #>> '{{}}')", self.value)
+        """The value as text (a string's own characters); read with `->>` at the last key."""
+        if not self.path:
+            return sql(f"({self.base} #>> '{{{{}}}}')")
+        *head, last = self.path
+        return sql("(" + self.base + "".join(" -> {}::text" for _ in head) + " ->> {}::text)", *head, last)
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from segments.conditions import (
 )
 from segments.models import Membership, Segment, SegmentKind
 
-_parsed: dict[tuple[int, int], Condition] = {}
+_parsed: dict[tuple[int, int], Condition | None] = {}  # (segment, rule version) → its parsed rule
 _icu: dict[str, bool] = {}
 
 
@@ -47,22 +47,26 @@ def segment_rule(segment: Segment) -> Condition | None:
     if segment.kind != SegmentKind.RULE or segment.rule is None:
         return None
     key = (segment.pk, segment.rule_version)
-    rule = _parsed.get(key)
-    if rule is None:
-        rule = _parsed[key] = parse_condition(segment.rule, "rule")
-    return rule
+    if key not in _parsed:
+        _parsed[key] = parse_condition(segment.rule, "rule")
+    return _parsed[key]
 
 
 def definitions(workspace_id: int) -> dict[str, SegmentDef]:
-    """Every segment of the workspace by each way a condition may name it: its id and its slug."""
+    """Every segment of the workspace by each way a condition may name it: its id and its slug. Rules
+    are read and parsed only for versions this process has not seen (asked on every entry check)."""
+    rows = list(Segment.objects.filter(workspace_id=workspace_id).values_list("pk", "slug", "kind", "rule_version"))
+    unseen = [pk for pk, _, kind, version in rows if kind == SegmentKind.RULE and (pk, version) not in _parsed]
+    if unseen:
+        for pk, rule, version in Segment.objects.filter(pk__in=unseen).values_list("pk", "rule", "rule_version"):
+            try:
+                _parsed[(pk, version)] = parse_condition(rule, "rule") if rule is not None else None
+            except ConditionError:
+                _parsed[(pk, version)] = None  # stored before a stricter vocabulary: holds nobody
     found: dict[str, SegmentDef] = {}
-    for segment in Segment.objects.filter(workspace_id=workspace_id).only("pk", "slug", "kind", "rule", "rule_version"):
-        try:
-            rule = segment_rule(segment)
-        except ConditionError:
-            rule = None  # stored before a stricter vocabulary: holds nobody rather than failing journeys
-        definition = SegmentDef(segment.pk, segment.kind, rule)
-        found[str(segment.pk)] = found[segment.slug] = definition
+    for pk, slug, kind, version in rows:
+        definition = SegmentDef(pk, kind, _parsed.get((pk, version)) if kind == SegmentKind.RULE else None)
+        found[str(pk)] = found[slug] = definition
     return found
 
 

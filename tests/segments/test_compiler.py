@@ -122,11 +122,19 @@ def test_postgres_sql_snapshot():
         "SELECT p.id FROM activities_profile p LEFT JOIN (SELECT a.profile_id, count(*) AS n FROM activities_activity a"
         " WHERE a.workspace_id = %s AND a.timestamp <= %s::timestamptz AND a.timestamp >= %s::timestamptz"
         " AND a.name = %s GROUP BY a.profile_id) j0 ON j0.profile_id = p.id"
-        " WHERE p.workspace_id = %s AND p.merged_into_id IS NULL AND (COALESCE(((jsonb_typeof(p.traits -> %s::text)"
-        " = 'string') AND lower(((p.traits -> %s::text #>> '{}'))::text COLLATE \"und-x-icu\")"
-        ' = lower((%s::text)::text COLLATE "und-x-icu")), FALSE) AND COALESCE(j0.n, 0) >= %s)'
+        " WHERE p.workspace_id = %s AND p.merged_into_id IS NULL"
+        ' AND ((lower(((p.traits ->> %s::text))::text COLLATE "C") = %s::text'
+        " AND (jsonb_typeof(p.traits -> %s::text) = 'string')) AND COALESCE(j0.n, 0) >= %s)"
     )
-    assert query.params == (7, NOW, datetime(2024, 12, 11, 12, tzinfo=UTC), "purchase", 7, "plan", "plan", "pro", 1)
+    assert query.params == (7, NOW, datetime(2024, 12, 11, 12, tzinfo=UTC), "purchase", 7, "plan", "pro", "plan", 1)
+    # Under `not` a leaf is kept from NULL; an operand that is not plain ASCII folds with ICU.
+    negated = compile_condition(
+        parse_condition({"not": {"trait": "city", "op": "eq", "value": "İzmir"}}),
+        dialect=Postgres(),
+        scope=Scope(7),
+        now=NOW,
+    )
+    assert "NOT (COALESCE(" in negated.text and 'COLLATE "und-x-icu"' in negated.text
 
 
 def test_sqlite_sql_snapshot():

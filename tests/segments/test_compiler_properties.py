@@ -392,6 +392,10 @@ NUMBER_POOL: list[Any] = [
     2**53 + 1,
 ]
 TEXT_POOL = [
+    "\u212aelvin",  # KELVIN SIGN: lower-cases to an ASCII k
+    "kelvin",
+    "İ",
+    "i",
     "İSTANBUL",
     "i̇stanbul",
     "istanbul",
