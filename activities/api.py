@@ -13,9 +13,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from activities import selectors, services
-from activities.filters import ActivityFilter, ProfileFilter
-from activities.models import Activity, Profile
-from activities.serializers import ActivitySerializer, ProfileSerializer, ProfileUpdateSerializer
+from activities.filters import ActivityFilter, IngestionErrorFilter, ProfileFilter
+from activities.models import Activity, IngestionError, Profile
+from activities.serializers import (
+    ActivitySerializer,
+    IngestionErrorSerializer,
+    ProfileSerializer,
+    ProfileUpdateSerializer,
+)
 from workspaces.models import Role
 from workspaces.permissions import acting_user, request_token
 
@@ -92,3 +97,17 @@ class ActivityViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
 
     def get_queryset(self):  # noqa: ANN201
         return selectors.activities_for_workspace(request_token(self.request).workspace_id)
+
+
+class IngestionErrorViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """What ingestion refused (the rest of each batch was stored) and what the pipeline quarantined,
+    newest first: for integrators to see what their apps send wrong."""
+
+    serializer_class = IngestionErrorSerializer
+    filterset_class = IngestionErrorFilter
+    pagination_class = Pagination
+    queryset = IngestionError.objects.none()
+
+    def get_queryset(self):  # noqa: ANN201
+        workspace_id = request_token(self.request).workspace_id
+        return IngestionError.objects.filter(workspace_id=workspace_id).order_by("-created_at", "-pk")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import django_filters
 from django.db.models import QuerySet
 
-from activities.models import Activity, Profile
+from activities.models import Activity, IngestionError, Profile
 
 
 class ProfileFilter(django_filters.FilterSet):
@@ -50,3 +50,13 @@ class ActivityFilter(django_filters.FilterSet):
     class Meta:
         model = Activity
         fields = ["user_id", "profile", "name", "type", "message_id", "since", "until"]
+
+
+class IngestionErrorFilter(django_filters.FilterSet):
+    kind = django_filters.ChoiceFilter(choices=IngestionError.Kind.choices)
+    since = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    until = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+
+    class Meta:
+        model = IngestionError
+        fields = ["kind", "since", "until"]

@@ -18,7 +18,7 @@ import orjson
 from django.utils import timezone
 
 from activities.models import Activity
-from activities.segment_spec import Message, SpecError, parse_message, reject_nul
+from activities.segment_spec import MAX_DEPTH, Message, SpecError, parse_message, reject_nul, too_deep
 from activities.store import messages_store
 from activities.tracking import tracked_activities_record
 
@@ -99,6 +99,8 @@ def _message(record: Record, received_at: Any) -> Message:
     if isinstance(record.raw, SpecError):
         raise record.raw
     raw = record.raw
+    if (deep := too_deep(raw, "record")) is not None:
+        raise SpecError(deep, f"nests deeper than {MAX_DEPTH} levels")
     reject_nul(raw)
     if isinstance(raw, dict):
         if "type" not in raw and "event" in raw:

@@ -1,8 +1,13 @@
-"""The Segment HTTP Tracking API (`/v1/track`, `/v1/batch`, …): auth, body limits, gzip, then
-validation and storage. Plain Django views: this is the hot path, and DRF's machinery buys nothing here.
+"""The Segment HTTP Tracking API (`/v1/track`, `/v1/batch`, …): auth, rate limit, body limits, gzip,
+then validation and storage. Plain Django views: this is the hot path, and DRF's machinery buys nothing.
 
-Answers: 200 `{"success": true}` only after commit; 400 naming the bad field; 401 for a missing,
-unknown or revoked write key; 503 when the database is unreachable, so SDKs retry.
+Answers (every error carries `error` and `field`, and `code` and `message` as RudderStack's SDKs read):
+- 200 `{"success": true}` only after commit. In a batch, each message stands alone: the good ones are
+  stored, the bad ones refused and named (`"refused": [{"index": 3, "field": "batch[3].event", …}]`) and
+  kept in the workspace's ingestion errors; a batch with no good message at all answers 400.
+- 400 for a request that cannot be read at all (not JSON, not a batch, too large), naming the field;
+- 401 for a missing, unknown or revoked write key; 429 with Retry-After past the write key's rate;
+- 503 when the database is unreachable, so SDKs retry. A client's mistake is never a 503.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import base64
 import binascii
 import logging
 import zlib
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -21,11 +27,14 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from activities.segment_spec import SpecError, parse_batch, parse_single, reject_nul
+from activities.models import IngestionError
+from activities.segment_spec import Refused, SpecError, parse_batch, parse_single
 from activities.store import StorageUnavailable, messages_store_retrying
+from config import ratelimit
 from workspaces.selectors import write_key_workspace_id
 
 logger = logging.getLogger(__name__)
+MAX_ERRORS_KEPT = 100  # of one request's refused messages; all are named in the answer
 
 
 def _answer(status: int, body: dict[str, Any], **headers: str) -> HttpResponse:
@@ -35,12 +44,15 @@ def _answer(status: int, body: dict[str, Any], **headers: str) -> HttpResponse:
     return response
 
 
-def _bad_request(field: str, message: str) -> HttpResponse:
-    return _answer(400, {"success": False, "error": f"{field} {message}", "field": field})
+def _error(status: int, code: str, field: str, message: str, **extra: Any) -> HttpResponse:
+    text = f"{field} {message}"
+    headers = extra.pop("headers", {})
+    body = {"success": False, "error": text, "field": field, "code": code, "message": text, **extra}
+    return _answer(status, body, **headers)
 
 
 def _unavailable() -> HttpResponse:
-    return _answer(503, {"success": False, "error": "storage is unavailable; retry"}, **{"Retry-After": "2"})
+    return _error(503, "unavailable", "storage", "is unavailable; retry", headers={"Retry-After": "2"})
 
 
 class BodyError(Exception):
@@ -49,14 +61,24 @@ class BodyError(Exception):
         self.status, self.field, self.message = status, field, message
 
 
+def _size(limit: int) -> str:
+    return (
+        f"{limit // (1024 * 1024)} MB" if limit >= 1024 * 1024 and limit % (1024 * 1024) == 0 else f"{limit // 1024} KB"
+    )
+
+
 def _read_body(request: HttpRequest, limit: int) -> bytes:
+    """The body, at most `limit` bytes as sent and once decompressed (read from the stream: Django's own
+    in-memory limit is for forms)."""
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         raise BodyError(400, "Content-Length", "is not a number") from None
     if length > limit:
-        raise BodyError(400, "body", f"is {length} bytes; a request may be at most {limit // 1024} KB")
-    body = request.body
+        raise BodyError(400, "body", f"is {length} bytes; a request may be at most {_size(limit)}")
+    body = request.read(limit + 1)
+    if len(body) > limit:
+        raise BodyError(400, "body", f"is larger than {_size(limit)}")
     encoding = request.META.get("HTTP_CONTENT_ENCODING", "").strip().lower()
     if encoding == "gzip":
         decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
@@ -69,7 +91,7 @@ def _read_body(request: HttpRequest, limit: int) -> bytes:
     elif encoding not in ("", "identity"):
         raise BodyError(400, "Content-Encoding", f"{encoding!r} is not supported; use gzip or none")
     if len(body) > limit:
-        raise BodyError(400, "body", f"is larger than {limit // 1024} KB uncompressed")
+        raise BodyError(400, "body", f"is larger than {_size(limit)} uncompressed")
     return body
 
 
@@ -86,6 +108,39 @@ def write_key_of(request: HttpRequest, data: Any) -> str | None:
     return None
 
 
+def _limited(workspace_id: int, raw_key: str) -> float | None:
+    """Seconds to wait when this write key is over its rate (a generous one: SDKs back off on 429)."""
+    window = getattr(settings, "NUDGE_INGEST_BURST_SECONDS", 10)
+    limit = getattr(settings, "NUDGE_INGEST_RATE_PER_SECOND", 2000) * window
+    return ratelimit.hit(f"ingest:{workspace_id}:{raw_key[-12:]}", limit=limit, window=window)
+
+
+def _refused_record(workspace_id: int, endpoint: str, refused: list[Refused], at: datetime) -> None:
+    """Keep what was refused where the workspace can see it (the first of a request: a public write key
+    must not be able to fill a table)."""
+    rows = []
+    for item in refused[:MAX_ERRORS_KEPT]:
+        raw = item.raw if isinstance(item.raw, dict) else {}
+        message_id = raw.get("messageId")
+        try:
+            excerpt = orjson.dumps(item.raw).decode()[:2000].replace("\x00", "\\u0000")
+        except (orjson.JSONEncodeError, TypeError):
+            excerpt = ""
+        rows.append(
+            IngestionError(
+                workspace_id=workspace_id,
+                kind=IngestionError.Kind.REFUSED,
+                endpoint=endpoint,
+                field=item.field[:200].replace("\x00", ""),
+                error=f"{item.field} {item.message}".replace("\x00", ""),
+                message_id=message_id[:100].replace("\x00", "") if isinstance(message_id, str) else "",
+                excerpt=excerpt,
+                created_at=at,
+            )
+        )
+    IngestionError.objects.bulk_create(rows)
+
+
 def _ingest(request: HttpRequest, call: str | None) -> HttpResponse:
     received_at = timezone.now()
     try:
@@ -99,40 +154,71 @@ def _ingest(request: HttpRequest, call: str | None) -> HttpResponse:
             raise BodyError(401, "writeKey", "is missing: send it as the Basic-auth user name or as writeKey")
     except BodyError as error:
         if error.status == 401:
-            return _answer(401, {"success": False, "error": f"{error.field} {error.message}", "field": error.field})
-        return _bad_request(error.field, error.message)
+            return _error(401, "unauthorized", error.field, error.message)
+        return _error(400, "invalid_request", error.field, error.message)
 
     try:
         workspace_id = write_key_workspace_id(raw_key)
     except (OperationalError, InterfaceError):
         return _unavailable()
     if workspace_id is None:
-        return _answer(
+        return _error(
             401,
-            {"success": False, "error": "writeKey is unknown or revoked", "field": "writeKey"},
-            **{"WWW-Authenticate": 'Basic realm="nudge"'},
+            "unauthorized",
+            "writeKey",
+            "is unknown or revoked",
+            headers={"WWW-Authenticate": 'Basic realm="nudge"'},
+        )
+    wait = _limited(workspace_id, raw_key)
+    if wait is not None:
+        return _error(
+            429,
+            "rate_limited",
+            "writeKey",
+            "sent too many requests; retry later",
+            headers={"Retry-After": f"{wait:.0f}"},
         )
 
+    nul = b"\\u0000" in body  # only an escaped NUL can smuggle one into valid JSON
     try:
-        if b"\\u0000" in body:  # only an escaped NUL can smuggle one into valid JSON
-            reject_nul(data)
         if call is None:
-            messages = parse_batch(
-                data, received_at=received_at, max_event_bytes=settings.NUDGE_MAX_EVENT_BYTES, size=len(body)
+            parsed = parse_batch(
+                data,
+                received_at=received_at,
+                max_event_bytes=settings.NUDGE_MAX_EVENT_BYTES,
+                size=len(body),
+                nul=nul,
             )
+            messages, refused = parsed.messages, parsed.refused
         else:
-            messages = parse_single(
-                data, call=call, received_at=received_at, max_event_bytes=settings.NUDGE_MAX_EVENT_BYTES, size=len(body)
-            )
+            messages = [
+                parse_single(
+                    data,
+                    call=call,
+                    received_at=received_at,
+                    max_event_bytes=settings.NUDGE_MAX_EVENT_BYTES,
+                    size=len(body),
+                )
+            ]
+            refused = []
     except SpecError as error:
-        return _bad_request(error.field, error.message)
+        return _error(400, "invalid_request", error.field, error.message)
 
     try:
-        messages_store_retrying(workspace_id=workspace_id, messages=messages, received_at=received_at)
+        if refused:
+            _refused_record(workspace_id, request.path[:40], refused, received_at)
+        if messages:
+            messages_store_retrying(workspace_id=workspace_id, messages=messages, received_at=received_at)
     except StorageUnavailable as error:
         logger.warning("ingestion answered 503: %s", error)
         return _unavailable()
-    return _answer(200, {"success": True})
+    except (OperationalError, InterfaceError):
+        return _unavailable()
+    named = [{"index": r.index, "field": r.field, "error": f"{r.field} {r.message}"} for r in refused]
+    if refused and not messages:
+        first = refused[0]
+        return _error(400, "invalid_request", first.field, first.message, refused=named)
+    return _answer(200, {"success": True, **({"refused": named} if named else {})})
 
 
 def _endpoint(call: str | None):  # noqa: ANN202 - returns a view
@@ -151,4 +237,4 @@ page = _endpoint("page")
 screen = _endpoint("screen")
 alias = _endpoint("alias")
 group = _endpoint("group")
-batch = _endpoint(None)  # also serves /v1/import
+batch = _endpoint(None)  # also serves /v1/import (history: timestamps back to 1970)

@@ -167,3 +167,29 @@ class TrackedActivity(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class IngestionError(models.Model):
+    """What the workspace's integrators should see: a message ingestion refused (the rest of its batch
+    was stored), or a stored activity the pipeline could not evaluate (quarantined, so that it never
+    holds back the activities stored with it). Pruned after NUDGE_INGESTION_ERRORS_DAYS."""
+
+    class Kind(models.TextChoices):
+        REFUSED = "refused"
+        QUARANTINED = "quarantined"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    endpoint = models.CharField(max_length=40, blank=True, help_text="/v1/batch …, or the pipeline's consumer")
+    field = models.CharField(max_length=200, blank=True)
+    error = models.TextField()
+    message_id = models.CharField(max_length=100, blank=True)
+    activity = models.ForeignKey(Activity, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    excerpt = models.TextField(blank=True, help_text="The start of the message as it was sent")
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["workspace", "-created_at"], name="ingestion_error_ws_created")]
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.field} {self.error[:60]}"

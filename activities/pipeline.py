@@ -5,6 +5,11 @@ behavior engines as they arrive).
 A batch is an `EvaluationBatch` outbox row written with the activities. A worker locks it, runs every
 consumer inside the same transaction and deletes it, so the consumers' writes commit exactly when the
 batch is marked done: a worker that dies rolls both back and the periodic retry hands it out again.
+
+No stored row can stop a batch: when a consumer fails on the batch (for any reason but the database
+being away), the batch is run again one activity and one consumer at a time, and what fails alone is
+quarantined — kept in the workspace's ingestion errors with the consumer and the error — while every
+other activity is evaluated as usual.
 """
 
 from __future__ import annotations
@@ -15,12 +20,12 @@ from datetime import timedelta
 from functools import cache
 
 from django.conf import settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from activities.models import Activity, DedupeKey, EvaluationBatch
+from activities.models import Activity, DedupeKey, EvaluationBatch, IngestionError
 
 logger = logging.getLogger(__name__)
 
@@ -50,10 +55,40 @@ def batch_process(batch_id: int) -> bool:
         if batch is None:
             return False
         activities = list(Activity.objects.filter(pk__in=batch.activity_ids).order_by("timestamp", "pk"))
-        for consumer in consumers():
-            consumer(batch.workspace_id, activities)
+        try:
+            with transaction.atomic():
+                for consumer in consumers():
+                    consumer(batch.workspace_id, activities)
+        except (OperationalError, InterfaceError):
+            raise  # the database is away: the whole batch is retried later
+        except Exception:  # a consumer failed on something in this batch: find it, keep the rest going
+            logger.exception("evaluation batch %s failed; evaluating its activities one by one", batch_id)
+            _one_by_one(batch.workspace_id, activities)
         batch.delete()
     return True
+
+
+def _one_by_one(workspace_id: int, activities: list[Activity]) -> None:
+    """Each activity through each consumer in its own savepoint, in time order; a failure is quarantined."""
+    for activity in activities:
+        for path, consumer in zip(settings.NUDGE_ACTIVITY_CONSUMERS, consumers(), strict=True):
+            try:
+                with transaction.atomic():
+                    consumer(workspace_id, [activity])
+            except (OperationalError, InterfaceError):
+                raise
+            except Exception as error:  # quarantined, visibly: never hidden, never holding others back
+                logger.exception("quarantined activity %s (%s)", activity.pk, path)
+                IngestionError.objects.create(
+                    workspace_id=workspace_id,
+                    kind=IngestionError.Kind.QUARANTINED,
+                    endpoint=path.rsplit(".", 1)[-1][:40],
+                    field=activity.name[:200],
+                    error=f"{type(error).__name__}: {error}"[:2000],
+                    message_id=activity.message_id,
+                    activity=activity,
+                    created_at=timezone.now(),
+                )
 
 
 def batches_retry_stale(*, limit: int = 1000) -> int:
@@ -73,11 +108,19 @@ def batches_retry_stale(*, limit: int = 1000) -> int:
 
 
 def dedupe_keys_prune(*, batch_size: int = 10_000) -> int:
-    """Forget messageIds older than the dedupe window, in bounded deletes."""
-    cutoff = timezone.now() - timedelta(days=settings.NUDGE_DEDUPE_WINDOW_DAYS)
+    """Forget messageIds older than the dedupe window, and ingestion errors older than theirs, in
+    bounded deletes."""
+    now = timezone.now()
     total = 0
-    while True:
-        ids = list(DedupeKey.objects.filter(received_at__lt=cutoff).values_list("pk", flat=True)[:batch_size])
-        if not ids:
-            return total
-        total += DedupeKey.objects.filter(pk__in=ids).delete()[0]
+    for model, field, days in (
+        (DedupeKey, "received_at", settings.NUDGE_DEDUPE_WINDOW_DAYS),
+        (IngestionError, "created_at", getattr(settings, "NUDGE_INGESTION_ERRORS_DAYS", 30)),
+    ):
+        cutoff = now - timedelta(days=days)
+        while True:
+            query = model.objects.filter(**{f"{field}__lt": cutoff})
+            ids = list(query.values_list("pk", flat=True)[:batch_size])
+            if not ids:
+                break
+            total += model.objects.filter(pk__in=ids).delete()[0]
+    return total

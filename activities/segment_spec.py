@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -18,6 +18,11 @@ CALL_TYPES = frozenset({"track", "page", "screen", "identify", "alias", "group"}
 MAX_NAME_LENGTH = 200
 MAX_ID_LENGTH = 255
 MAX_MESSAGE_ID_LENGTH = 100
+MAX_DEPTH = 32  # levels of objects and lists in one message
+# When an event may have happened: from 1970 (history is welcome) to a day ahead of the server's clock
+# (a device clock a little fast; sentAt corrects more). Outside, the message is refused naming the field.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+FUTURE = timedelta(days=1)
 
 
 class SpecError(ValueError):
@@ -80,20 +85,41 @@ class Message:
 
 
 def nul_path(value: Any, where: str = "body") -> str | None:
-    """The path of the first string (or key) holding a NUL character, which PostgreSQL cannot store."""
-    if isinstance(value, str):
-        return where if "\x00" in value else None
-    if isinstance(value, dict):
-        for key, item in value.items():
-            path = f"{where}.{key}" if where != "body" else str(key)
-            if "\x00" in str(key):
+    """The path of the first string (or key) holding a NUL character, which PostgreSQL cannot store.
+    Iterative (a body may nest as deep as the JSON parser allows)."""
+    stack: list[tuple[Any, str]] = [(value, where)]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
                 return path
-            if (found := nul_path(item, path)) is not None:
-                return found
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            if (found := nul_path(item, f"{where}[{index}]" if where != "body" else f"[{index}]")) is not None:
-                return found
+        elif isinstance(item, dict):
+            children = []
+            for key, inner in item.items():
+                step = f"{path}.{key}" if path != "body" else str(key)
+                if "\x00" in str(key):
+                    return step
+                children.append((inner, step))
+            stack.extend(reversed(children))
+        elif isinstance(item, list):
+            stack.extend(
+                reversed([(inner, f"{path}[{i}]" if path != "body" else f"[{i}]") for i, inner in enumerate(item)])
+            )
+    return None
+
+
+def too_deep(value: Any, where: str, limit: int = MAX_DEPTH) -> str | None:
+    """The path of the first object or list nested deeper than `limit` levels."""
+    stack: list[tuple[Any, str, int]] = [(value, where, 0)]
+    while stack:
+        item, path, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            if depth >= limit:
+                return path
+            pairs = item.items() if isinstance(item, dict) else enumerate(item)
+            for key, inner in pairs:
+                step = f"[{key}]" if isinstance(item, list) else (f".{key}" if path else str(key))
+                stack.append((inner, f"{path}{step}", depth + 1))
     return None
 
 
@@ -103,23 +129,27 @@ def reject_nul(data: Any) -> None:
 
 
 def parse_timestamp(value: Any, where: str) -> datetime | None:
+    """An ISO 8601 date-time, in UTC (naive ones are UTC); a year in UTC outside 1970–9998 is refused."""
     if value is None or value == "":
         return None
     if not isinstance(value, str):
         raise SpecError(where, "must be an ISO 8601 date-time string")
     try:
         parsed = datetime.fromisoformat(value)
-    except ValueError:
+        moment = parsed.astimezone(UTC) if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+    except (ValueError, OverflowError):
         raise SpecError(where, f"is not an ISO 8601 date-time: {value[:40]!r}") from None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+    if not EARLIEST.year <= moment.year <= 9998:
+        raise SpecError(where, f"is out of range (years 1970 to 9998): {value[:40]!r}")
+    return moment
 
 
 def _id(value: Any, where: str, *, max_length: int = MAX_ID_LENGTH) -> str | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise SpecError(where, "must be a string")
-    text = value if isinstance(value, str) else str(value)
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise SpecError(where, "must be a string (or a whole number)")
+    text = value if isinstance(value, str) else str(value)  # integers keep every digit
     if len(text) > max_length:
         raise SpecError(where, f"is longer than {max_length} characters")
     return text or None
@@ -146,19 +176,21 @@ def _name(value: Any, where: str, *, required: bool) -> str | None:
 
 
 def _event_time(raw: dict[str, Any], where: str, received_at: datetime, batch_sent_at: datetime | None) -> datetime:
-    """timestamp = receivedAt − (sentAt − originalTimestamp) when sentAt is known (Segment's skew fix)."""
-    original = parse_timestamp(raw.get("originalTimestamp"), f"{where}originalTimestamp")
+    """The device's time — an explicit `timestamp`, else `originalTimestamp` — skew-corrected when sentAt
+    is known: receivedAt − (sentAt − device time), as Segment's and RudderStack's servers do. It must fall
+    between 1970 and a day after now."""
     given = parse_timestamp(raw.get("timestamp"), f"{where}timestamp")
+    original = parse_timestamp(raw.get("originalTimestamp"), f"{where}originalTimestamp")
     sent_at = parse_timestamp(raw.get("sentAt"), f"{where}sentAt") or batch_sent_at
-    device_time = original or given
+    device_time, field = (given, "timestamp") if given is not None else (original, "originalTimestamp")
     if device_time is None:
         return received_at
-    if sent_at is None:
-        return device_time
-    try:
-        return received_at - (sent_at - device_time)
-    except OverflowError:
-        raise SpecError(f"{where}sentAt", "is too far from the event's timestamp to correct clock skew") from None
+    moment = device_time if sent_at is None else received_at - (sent_at - device_time)
+    if moment < EARLIEST:
+        raise SpecError(f"{where}{field}", "is before 1970 (after correcting the device clock with sentAt)")
+    if moment > received_at + FUTURE:
+        raise SpecError(f"{where}{field}", "is more than a day in the future (check the device clock and sentAt)")
+    return moment
 
 
 def parse_message(
@@ -173,6 +205,8 @@ def parse_message(
     """Validate one call. `call` is fixed by the endpoint (`/v1/track`) or None inside a batch."""
     if not isinstance(raw, dict):
         raise SpecError(where.rstrip(".") or "body", "must be a JSON object")
+    if (deep := too_deep(raw, where.rstrip("."))) is not None:
+        raise SpecError(deep, f"nests deeper than {MAX_DEPTH} levels")
     kind = call or raw.get("type")
     if kind not in CALL_TYPES:
         if kind is None:
@@ -240,13 +274,35 @@ def parse_message(
     return message
 
 
-def parse_single(data: Any, *, call: str, received_at: datetime, max_event_bytes: int, size: int) -> list[Message]:
+def parse_single(data: Any, *, call: str, received_at: datetime, max_event_bytes: int, size: int) -> Message:
     if size > max_event_bytes:
         raise SpecError("body", f"is {size} bytes; an event may be at most {max_event_bytes // 1024} KB")
-    return [parse_message(data, call=call, received_at=received_at)]
+    if (deep := too_deep(data, "")) is not None:
+        raise SpecError(deep or "body", f"nests deeper than {MAX_DEPTH} levels")
+    reject_nul(data)
+    return parse_message(data, call=call, received_at=received_at)
 
 
-def parse_batch(data: Any, *, received_at: datetime, max_event_bytes: int, size: int) -> list[Message]:
+@dataclass(frozen=True)
+class Refused:
+    """One message of a batch that cannot be stored, and why."""
+
+    index: int
+    field: str
+    message: str
+    raw: Any
+
+
+@dataclass(frozen=True)
+class Parsed:
+    messages: list[Message]
+    refused: list[Refused]
+
+
+def parse_batch(data: Any, *, received_at: datetime, max_event_bytes: int, size: int, nul: bool = True) -> Parsed:
+    """A batch's messages, each validated on its own: the good ones to store, the bad ones refused with
+    the field that is wrong. A batch that cannot be read at all (not an object, no list) raises.
+    `nul`: the body may hold a NUL character (only an escaped one can be in valid JSON)."""
     if not isinstance(data, dict):
         raise SpecError("body", "must be a JSON object")
     batch = data.get("batch")
@@ -254,20 +310,29 @@ def parse_batch(data: Any, *, received_at: datetime, max_event_bytes: int, size:
         raise SpecError("batch", "is required and must be a list of messages")
     sent_at = parse_timestamp(data.get("sentAt"), "sentAt")
     batch_context = _object(data.get("context"), "context")
-    messages = []
+    if nul:
+        reject_nul(batch_context)
+    messages, refused = [], []
     for index, raw in enumerate(batch):
         where = f"batch[{index}]."
-        # Only a body larger than one event's limit can hold an oversize event: skip the re-encode otherwise.
-        if size > max_event_bytes and len(orjson.dumps(raw)) > max_event_bytes:
-            raise SpecError(f"batch[{index}]", f"is larger than {max_event_bytes // 1024} KB (the per-event limit)")
-        messages.append(
-            parse_message(
-                raw,
-                call=None,
-                received_at=received_at,
-                where=where,
-                batch_sent_at=sent_at,
-                batch_context=batch_context,
+        try:
+            if (deep := too_deep(raw, f"batch[{index}]")) is not None:
+                raise SpecError(deep, f"nests deeper than {MAX_DEPTH} levels")
+            # Only a body larger than one event's limit can hold an oversize event: skip the re-encode otherwise.
+            if size > max_event_bytes and len(orjson.dumps(raw)) > max_event_bytes:
+                raise SpecError(f"batch[{index}]", f"is larger than {max_event_bytes // 1024} KB (the per-event limit)")
+            if nul and (path := nul_path(raw, f"batch[{index}]")) is not None:
+                raise SpecError(path, "contains a NUL character (\\u0000), which cannot be stored")
+            messages.append(
+                parse_message(
+                    raw,
+                    call=None,
+                    received_at=received_at,
+                    where=where,
+                    batch_sent_at=sent_at,
+                    batch_context=batch_context,
+                )
             )
-        )
-    return messages
+        except SpecError as error:
+            refused.append(Refused(index, error.field, error.message, raw))
+    return Parsed(messages, refused)

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from rest_framework import serializers
 
-from activities.models import Activity, Profile, PushDevice
+from activities.models import Activity, IngestionError, Profile, PushDevice
 
 
 class PushDeviceSerializer(serializers.ModelSerializer):
@@ -90,3 +90,9 @@ class ActivitySerializer(serializers.ModelSerializer):
             "received_at",
             "message_id",
         ]
+
+
+class IngestionErrorSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = IngestionError
+        fields = ["id", "kind", "endpoint", "field", "error", "message_id", "activity", "excerpt", "created_at"]

@@ -99,7 +99,7 @@ def _store(workspace_id: int, batches: int, profiles: int) -> list[int]:
         now = datetime.now(UTC)
         messages_store(
             workspace_id=workspace_id,
-            messages=parse_batch({"batch": events}, received_at=now, max_event_bytes=32 * 1024, size=0),
+            messages=parse_batch({"batch": events}, received_at=now, max_event_bytes=32 * 1024, size=0).messages,
             received_at=now,
         )
     return list(EvaluationBatch.objects.order_by("pk").values_list("pk", flat=True))

@@ -32,6 +32,7 @@ router.register("templates", messaging_api.TemplateViewSet, basename="template")
 router.register("behaviors", behaviors_api.BehaviorViewSet, basename="behavior")
 router.register("messages", messaging_api.MessageViewSet, basename="message")
 router.register("segments", segments_api.SegmentViewSet, basename="segment")
+router.register("ingestion-errors", activities_api.IngestionErrorViewSet, basename="ingestion-error")
 
 urlpatterns = [
     # Ingestion: the Segment HTTP Tracking API.

@@ -23,10 +23,11 @@ def write_key_workspace_id(raw: str) -> int | None:
 
 
 def api_token_get(raw: str) -> ApiToken | None:
+    """An active token whose maker is still an active user (a token dies with its user)."""
     return (
         ApiToken.objects.active()
         .select_related("membership__user", "workspace")
-        .filter(token_hash=key_hash(raw))
+        .filter(token_hash=key_hash(raw), membership__user__is_active=True)
         .first()
     )
 

@@ -3,15 +3,17 @@ and survive a broker outage, a lost task and a consumer that fails halfway."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from django.db import OperationalError
 from django.test import override_settings
 from django.utils import timezone
 
 from activities import pipeline
-from activities.models import Activity, DedupeKey, EvaluationBatch, Profile, TrackedActivity
+from activities.models import Activity, DedupeKey, EvaluationBatch, IngestionError, Profile, TrackedActivity
+from journeys.services import journey_create, journey_publish
 from tests.conftest import SegmentClient, basic_auth, free_port, gunicorn_server, wait_until
 
 
@@ -30,8 +32,18 @@ def _events(n: int, name: str = "purchase") -> dict:
     }
 
 
-def failing_consumer(workspace_id: int, activities: list) -> None:
-    raise RuntimeError("consumer crashed")
+POISON_SEEN: list[str] = []
+
+
+def poisoned_consumer(workspace_id: int, activities: list) -> None:
+    """A consumer with a bug that one activity sets off."""
+    if any(a.properties.get("poison") for a in activities):
+        raise RuntimeError("poisoned")
+    POISON_SEEN.extend(a.properties["sku"] for a in activities)
+
+
+def database_away_consumer(workspace_id: int, activities: list) -> None:
+    raise OperationalError("the database is away")
 
 
 @pytest.mark.django_db
@@ -79,20 +91,68 @@ class TestBatchProcessing:
     @override_settings(
         NUDGE_ACTIVITY_CONSUMERS=[
             "activities.tracking.tracked_activities_record",
-            "tests.activities.test_pipeline.failing_consumer",
+            "tests.activities.test_pipeline.poisoned_consumer",
         ]
     )
-    def test_a_failing_consumer_rolls_back_and_leaves_the_batch_for_retry(self, segment: SegmentClient):
+    def test_an_activity_a_consumer_fails_on_is_quarantined_and_holds_back_nothing(self, segment: SegmentClient, acme):
+        pipeline.consumers.cache_clear()
+        try:
+            events = _events(3)
+            events["batch"][1]["properties"]["poison"] = True
+            segment.post("/v1/batch", events)
+            batch = EvaluationBatch.objects.get()
+            assert pipeline.batch_process(batch.pk) is True
+            assert not EvaluationBatch.objects.exists()  # done: never retried forever
+            assert TrackedActivity.objects.get(name="purchase").count == 3  # the other consumer saw all three
+            assert sorted(POISON_SEEN) == ["s0", "s2"]  # the failing one still saw the others
+            (kept,) = IngestionError.objects.filter(workspace=acme.workspace)
+            assert (kept.kind, kept.endpoint, kept.activity.properties["sku"]) == (
+                "quarantined",
+                "poisoned_consumer",
+                "s1",
+            )
+            assert "RuntimeError: poisoned" in kept.error
+        finally:
+            POISON_SEEN.clear()
+            pipeline.consumers.cache_clear()
+
+    @override_settings(NUDGE_ACTIVITY_CONSUMERS=["tests.activities.test_pipeline.database_away_consumer"])
+    def test_a_batch_is_left_for_retry_while_the_database_is_away(self, segment: SegmentClient):
         pipeline.consumers.cache_clear()
         try:
             segment.post("/v1/batch", _events(3))
             batch = EvaluationBatch.objects.get()
-            with pytest.raises(RuntimeError):
+            with pytest.raises(OperationalError):
                 pipeline.batch_process(batch.pk)
             assert EvaluationBatch.objects.filter(pk=batch.pk).exists()
-            assert not TrackedActivity.objects.exists()  # the first consumer's writes rolled back too
+            assert not IngestionError.objects.exists()
         finally:
             pipeline.consumers.cache_clear()
+
+    def test_a_stored_row_the_engine_cannot_handle_stops_nothing(self, segment: SegmentClient, acme):
+        """An activity stored before times were bounded (year 1) beside good ones: the good ones enter the
+        journey, the bad one is quarantined, the batch is done."""
+        journey = journey_create(
+            workspace=acme.workspace,
+            actor=acme.owner,
+            document={
+                "name": "Tag buyers",
+                "entry": {"type": "event", "event": "purchase"},
+                "reentry": {"mode": "multiple", "lock": "P1D"},
+                "start": "tag",
+                "nodes": {"tag": {"type": "update_profile", "add_tags": ["buyer"], "next": None}},
+            },
+        )
+        journey_publish(journey=journey, actor=acme.owner)
+        segment.post("/v1/batch", _events(2))
+        batch = EvaluationBatch.objects.get()
+        ancient = Activity.objects.order_by("pk").first()
+        Activity.objects.filter(pk=ancient.pk).update(timestamp=datetime(1, 1, 1, tzinfo=UTC))
+        assert pipeline.batch_process(batch.pk) is True
+        assert not EvaluationBatch.objects.exists()
+        assert set(Profile.objects.filter(tags__contains=["buyer"]).values_list("user_id", flat=True)) == {"u1"}
+        (kept,) = IngestionError.objects.filter(workspace=acme.workspace, kind="quarantined")
+        assert (kept.activity_id, kept.endpoint) == (ancient.pk, "activities_evaluate")
 
     def test_dedupe_keys_older_than_the_window_are_pruned(self, segment: SegmentClient, settings):
         segment.post("/v1/track", {"userId": "u", "event": "a", "messageId": "old"})

@@ -11,6 +11,13 @@ from activities.segment_spec import SpecError, parse_batch, parse_message
 RECEIVED = datetime(2025, 1, 10, 12, 0, tzinfo=UTC)
 
 
+def _deep(levels: int) -> dict:
+    value: dict = {}
+    for _ in range(levels):
+        value = {"a": value}
+    return value
+
+
 def parse(raw: dict, call: str | None = None):
     return parse_message(raw, call=call, received_at=RECEIVED)
 
@@ -91,7 +98,9 @@ def test_timestamp_is_corrected_for_device_clock_skew():
     assert message.timestamp == RECEIVED - timedelta(minutes=5)
 
 
-def test_original_timestamp_is_preferred_for_skew_correction():
+def test_an_explicit_timestamp_wins_over_original_timestamp_and_is_skew_corrected():
+    """RudderStack's Node SDK sends originalTimestamp (when the call was queued) beside the timestamp an
+    integrator gave a historical event: the explicit one is the event's, as RudderStack's server has it."""
     message = parse(
         {
             "userId": "u",
@@ -102,7 +111,12 @@ def test_original_timestamp_is_preferred_for_skew_correction():
         },
         "track",
     )
-    assert message.timestamp == RECEIVED - timedelta(minutes=30)
+    assert message.timestamp == RECEIVED - timedelta(hours=3, minutes=30)
+    alone = parse(
+        {"userId": "u", "event": "x", "originalTimestamp": "2025-01-10T11:00:00Z", "sentAt": "2025-01-10T11:30:00Z"},
+        "track",
+    )
+    assert alone.timestamp == RECEIVED - timedelta(minutes=30)
 
 
 def test_batch_level_sent_at_applies_to_every_message():
@@ -115,7 +129,7 @@ def test_batch_level_sent_at_applies_to_every_message():
         max_event_bytes=32 * 1024,
         size=100,
     )
-    assert messages[0].timestamp == RECEIVED - timedelta(minutes=1)
+    assert messages.messages[0].timestamp == RECEIVED - timedelta(minutes=1)
 
 
 def test_timestamp_without_sent_at_is_used_as_is_and_naive_means_utc():
@@ -185,10 +199,22 @@ def test_an_unknown_timezone_is_ignored_not_fatal():
         ({"userId": "u", "event": "x", "timestamp": 1700000000}, "track", "timestamp"),
         ({"userId": "u", "event": "x", "sentAt": "soon"}, "track", "sentAt"),
         (
-            {"userId": "u", "event": "x", "timestamp": "9999-12-31T00:00:00Z", "sentAt": "0001-01-01T00:00:00Z"},
+            {"userId": "u", "event": "x", "timestamp": "2025-01-01T00:00:00Z", "sentAt": "0001-01-01T00:00:00Z"},
             "track",
             "sentAt",
         ),
+        # Times outside 1970 to a day ahead (after the skew correction) are refused, naming the field.
+        ({"userId": "u", "event": "x", "timestamp": "0001-01-01T00:00:00+14:00"}, "track", "timestamp"),
+        ({"userId": "u", "event": "x", "timestamp": "9999-12-31T23:59:59-14:00"}, "track", "timestamp"),
+        ({"userId": "u", "event": "x", "originalTimestamp": "1969-12-31T23:59:59Z"}, "track", "originalTimestamp"),
+        ({"userId": "u", "event": "x", "timestamp": "2025-01-12T12:00:01Z"}, "track", "timestamp"),
+        (
+            {"userId": "u", "event": "x", "timestamp": "1970-01-02T00:00:00Z", "sentAt": "2025-02-01T00:00:00Z"},
+            "track",
+            "timestamp",
+        ),
+        ({"userId": 1e308, "event": "x"}, "track", "userId"),  # a float is no id
+        ({"userId": 1.5, "event": "x"}, "track", "userId"),
         ({"userId": "u", "event": "x", "messageId": {"a": 1}}, "track", "messageId"),
         ({"userId": "u", "event": "x", "messageId": "m" * 101}, "track", "messageId"),
         ({"userId": "u"}, "alias", "previousId"),
@@ -205,15 +231,46 @@ def test_each_bad_field_is_named(raw, call, field):
     assert caught.value.field == field
 
 
-def test_batch_errors_name_the_message_index():
+def test_a_batch_keeps_its_good_messages_and_names_each_bad_one():
+    parsed = parse_batch(
+        {
+            "batch": [
+                {"type": "track", "userId": "u", "event": "ok"},
+                {"type": "track", "userId": "u"},
+                {"type": "track", "userId": "u", "event": "late", "timestamp": "0001-01-01T00:00:00+14:00"},
+                {"type": "track", "userId": "u", "event": "nul", "properties": {"k": "a\x00"}},
+                "not an object",
+                {"type": "track", "userId": "u", "event": "ok too"},
+            ]
+        },
+        received_at=RECEIVED,
+        max_event_bytes=32 * 1024,
+        size=100,
+    )
+    assert [m.name for m in parsed.messages] == ["ok", "ok too"]
+    assert [(r.index, r.field) for r in parsed.refused] == [
+        (1, "batch[1].event"),
+        (2, "batch[2].timestamp"),
+        (3, "batch[3].properties.k"),
+        (4, "batch[4]"),
+    ]
+
+
+def test_nesting_is_bounded_and_the_deep_place_named():
     with pytest.raises(SpecError) as caught:
-        parse_batch(
-            {"batch": [{"type": "track", "userId": "u", "event": "ok"}, {"type": "track", "userId": "u"}]},
-            received_at=RECEIVED,
-            max_event_bytes=32 * 1024,
-            size=100,
-        )
-    assert caught.value.field == "batch[1].event"
+        parse({"userId": "u", "event": "x", "properties": {"deep": _deep(40)}}, "track")
+    assert caught.value.field.startswith("properties.deep.a.a") and "nests deeper than 32 levels" in str(caught.value)
+    assert parse({"userId": "u", "event": "x", "properties": {"ok": _deep(20)}}, "track").properties
+
+
+def test_whole_numbers_are_ids_with_every_digit():
+    message = parse({"userId": 2**200, "event": "x"}, "track")
+    assert message.user_id == str(2**200)
+
+
+def test_offsets_beyond_sixteen_hours_are_read_in_utc():
+    message = parse({"userId": "u", "event": "x", "timestamp": "2025-01-10T23:59:00+23:59"}, "track")
+    assert message.timestamp == datetime(2025, 1, 10, 0, 0, tzinfo=UTC)
 
 
 def test_batch_must_be_a_list():
@@ -224,11 +281,13 @@ def test_batch_must_be_a_list():
 
 def test_an_oversize_event_inside_a_batch_is_named():
     big = {"type": "track", "userId": "u", "event": "x", "properties": {"blob": "y" * 40_000}}
-    with pytest.raises(SpecError) as caught:
-        parse_batch(
-            {"batch": [{"type": "track", "userId": "u", "event": "x"}, big]},
-            received_at=RECEIVED,
-            max_event_bytes=32 * 1024,
-            size=41_000,
-        )
-    assert caught.value.field == "batch[1]"
+    parsed = parse_batch(
+        {"batch": [{"type": "track", "userId": "u", "event": "x"}, big]},
+        received_at=RECEIVED,
+        max_event_bytes=32 * 1024,
+        size=41_000,
+    )
+    assert len(parsed.messages) == 1
+    assert [(r.field, r.message) for r in parsed.refused] == [
+        ("batch[1]", "is larger than 32 KB (the per-event limit)")
+    ]

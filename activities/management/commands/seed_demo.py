@@ -128,7 +128,9 @@ class Command(BaseCommand):
             user.save(update_fields=["password", "is_staff"])
         _journeys(workspace, user)
         now = timezone.now()
-        messages = parse_batch({"batch": _events(now)}, received_at=now, max_event_bytes=32 * 1024, size=0)
+        parsed = parse_batch({"batch": _events(now)}, received_at=now, max_event_bytes=32 * 1024, size=0)
+        assert not parsed.refused, parsed.refused
+        messages = parsed.messages
         result = messages_store(workspace_id=workspace.pk, messages=messages, received_at=now)
         self.stdout.write(
             json.dumps(
