@@ -10,7 +10,7 @@ from django.http import HttpRequest
 
 from workspaces.admin_scope import ReadOnlyScopedAdmin, WorkspaceScopedAdmin
 from workspaces.keys import API_TOKEN_PREFIX, WRITE_KEY_PREFIX, key_display_prefix, key_generate, key_hash
-from workspaces.models import ApiToken, AuditLogEntry, Membership, TestProfile, Workspace, WriteKey
+from workspaces.models import ApiToken, AuditLogEntry, Membership, Role, TestProfile, Workspace, WriteKey
 from workspaces.permissions import acting_user
 from workspaces.services import audit_log_append, key_revoke
 
@@ -23,11 +23,19 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Workspace)
 class WorkspaceAdmin(WorkspaceScopedAdmin):
+    """A workspace's settings are its owners'; reaching private addresses is the operators' call, since
+    it lets a workspace's webhooks reach this server's network; the journeys generation is a counter."""
+
     workspace_path = "pk"
+    change_role = Role.OWNER
     list_display = ["name", "slug", "timezone", "created_at"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [MembershipInline]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        fixed = ["journeys_generation", "created_at"]
+        return fixed if request.user.is_superuser else [*fixed, "allow_private_webhooks"]
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return request.user.is_superuser
@@ -38,22 +46,25 @@ class WorkspaceAdmin(WorkspaceScopedAdmin):
 
 @admin.register(Membership)
 class MembershipAdmin(WorkspaceScopedAdmin):
+    change_role = Role.OWNER  # a role is the owners' to give
     list_display = ["user", "workspace", "role", "created_at"]
     list_filter = ["role", "workspace"]
     search_fields = ["user__username", "user__email", "workspace__name"]
     autocomplete_fields = ["user"]
 
 
-@admin.action(description="Revoke selected keys")
-def revoke_keys(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
-    for key in queryset.filter(revoked_at__isnull=True):
+@admin.action(description="Revoke selected keys", permissions=["change"])
+def revoke_keys(modeladmin: _SecretAdmin, request: HttpRequest, queryset: QuerySet) -> None:
+    keys = modeladmin.changeable(request, queryset.filter(revoked_at__isnull=True))
+    for key in keys:
         key_revoke(key=key, actor=acting_user(request))
-    messages.success(request, "Revoked.")
+    messages.success(request, f"Revoked {len(keys)}.")
 
 
 class _SecretAdmin(WorkspaceScopedAdmin):
-    """Keys are generated on add, shown once in a message and stored hashed."""
+    """Keys are generated on add, shown once in a message and stored hashed; they are the owners'."""
 
+    change_role = Role.OWNER
     actions = [revoke_keys]
     list_filter = ["workspace", ("revoked_at", admin.EmptyFieldListFilter)]
     search_fields = ["name", "prefix"]
@@ -93,6 +104,10 @@ class ApiTokenAdmin(_SecretAdmin):
     list_display = ["name", "workspace", "membership", "prefix", "created_at", "last_used_at", "revoked_at"]
     fields = ["membership", "name", "prefix", "created_at", "revoked_at"]
     secret_prefix = API_TOKEN_PREFIX
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        # A token acts as its membership: pointing it at another would hand over that member's role.
+        return [*super().get_readonly_fields(request, obj), *(["membership"] if obj else [])]
 
     def _store_hash(self, obj: ApiToken, digest: str) -> None:
         obj.token_hash = digest

@@ -1,11 +1,13 @@
 """Workspace scoping for the Django admin. Superusers (operators) see everything; a staff member sees
 only the rows of workspaces they belong to, with rights that follow their role there: analysts view,
-marketers change, owners also add and delete."""
+marketers change, owners also add and delete (a model's admin may ask more: keys, members and workspace
+settings are owners' alone). Form choices follow the same rights."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
@@ -50,9 +52,14 @@ class WorkspaceListFilter(admin.SimpleListFilter):
 
 
 class WorkspaceScopedAdmin(admin.ModelAdmin):
-    """`workspace_path` is the lookup from the model to its workspace id."""
+    """`workspace_path` is the lookup from the model to its workspace id. The roles are what a member
+    needs in an object's workspace to view, change, add or delete it there."""
 
     workspace_path = "workspace_id"
+    view_role: str = Role.ANALYST
+    change_role: str = Role.MARKETER
+    add_role: str = Role.OWNER
+    delete_role: str = Role.OWNER
 
     def get_list_filter(self, request: HttpRequest) -> Any:
         return [WorkspaceListFilter if f == "workspace" else f for f in super().get_list_filter(request)]
@@ -65,6 +72,10 @@ class WorkspaceScopedAdmin(admin.ModelAdmin):
         if obj is None:
             return any(rank >= needed for rank in roles.values())
         return roles.get(self._workspace_of(obj), 0) >= needed
+
+    def _workspaces_with(self, request: HttpRequest, role: str) -> list[int]:
+        needed = ROLE_RANK[Role(role)]
+        return [workspace_id for workspace_id, rank in _roles(request).items() if rank >= needed]
 
     def _workspace_of(self, obj: Model) -> int:
         value: Any = obj
@@ -79,31 +90,80 @@ class WorkspaceScopedAdmin(admin.ModelAdmin):
         return queryset.filter(**{f"{self.workspace_path}__in": list(_roles(request))})
 
     def has_module_permission(self, request: HttpRequest) -> bool:
-        return request.user.is_active and request.user.is_staff and self._allowed(request, Role.ANALYST)
+        return request.user.is_active and request.user.is_staff and self._allowed(request, self.view_role)
 
     def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return self.has_module_permission(request) and self._allowed(request, Role.ANALYST, obj)
+        return self.has_module_permission(request) and self._allowed(request, self.view_role, obj)
 
     def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return self.has_module_permission(request) and self._allowed(request, Role.MARKETER, obj)
+        return self.has_module_permission(request) and self._allowed(request, self.change_role, obj)
 
     def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return self.has_module_permission(request) and self._allowed(request, Role.OWNER)
+        return self.has_module_permission(request) and self._allowed(request, self.add_role)
 
     def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return self.has_module_permission(request) and self._allowed(request, Role.OWNER, obj)
+        return self.has_module_permission(request) and self._allowed(request, self.delete_role, obj)
+
+    def changeable(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        """The rows of `queryset` the user may change: what an action that changes rows acts on."""
+        if request.user.is_superuser:
+            return queryset
+        return queryset.filter(**{f"{self.workspace_path}__in": self._workspaces_with(request, self.change_role)})
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        """Links to workspace rows offer only the workspaces where the user may change objects; the
+        object's own form narrows them further (get_form)."""
         field: Any = super().formfield_for_foreignkey(db_field, request, **kwargs)
-        if request.user.is_superuser or field is None or not hasattr(field, "queryset"):
+        if request.user.is_superuser:
             return field
-        owned = [ws for ws, rank in _roles(request).items() if rank >= ROLE_RANK[Role.OWNER]]
-        model = db_field.related_model
-        if model._meta.label == "workspaces.Workspace":
-            field.queryset = field.queryset.filter(pk__in=owned)
-        elif any(f.name == "workspace" for f in model._meta.fields):
-            field.queryset = field.queryset.filter(workspace_id__in=owned)
-        return field
+        return _within(field, self._workspaces_with(request, self.change_role))
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        """An existing object's links stay inside its workspace; a new one's go to workspaces where the
+        user may add, and all of them to the same one (checked when the form is cleaned)."""
+        if obj is not None:
+            workspaces: list[int] | None = [self._workspace_of(obj)]
+        elif request.user.is_superuser:
+            workspaces = None
+        else:
+            workspaces = self._workspaces_with(request, self.add_role)
+        form = super().get_form(request, obj, change, **kwargs)
+        if self.workspace_path == "workspace_id":
+            form = type(form.__name__, (_OneWorkspaceForm, form), {})
+        if workspaces is not None:
+            for field in form.base_fields.values():
+                _within(field, workspaces)
+        return form
+
+
+def _scoped(model: Any) -> str | None:
+    """How a model's rows name their workspace, if they belong to one."""
+    if model is Workspace:
+        return "pk"
+    return "workspace_id" if any(f.name == "workspace" for f in model._meta.fields) else None
+
+
+def _within(field: Any, workspaces: list[int]) -> Any:
+    queryset = getattr(field, "queryset", None)
+    if queryset is not None and (lookup := _scoped(queryset.model)):
+        field.queryset = queryset.filter(**{f"{lookup}__in": workspaces})
+    return field
+
+
+class _OneWorkspaceForm(forms.ModelForm):
+    """Every workspace row an object links to is of the object's own workspace."""
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or self.cleaned_data
+        chosen = data.get("workspace")
+        workspace_id = chosen.pk if isinstance(chosen, Workspace) else getattr(self.instance, "workspace_id", None)
+        if workspace_id is None:
+            return data
+        for name, value in list(data.items()):
+            linked = isinstance(value, Model) and _scoped(type(value)) == "workspace_id" and name != "workspace"
+            if linked and value.workspace_id != workspace_id:
+                self.add_error(name, "Belongs to another workspace.")
+        return data
 
 
 class ReadOnlyScopedAdmin(WorkspaceScopedAdmin):
