@@ -44,3 +44,20 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if raw is None:
         return default
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def secret_key_refuse_weak(name: str, value: str, *, known: tuple[str, ...] = ()) -> None:
+    """Refuse a key that signs sessions and tokens in production if it is guessable: what Django's
+    `check --deploy` calls weak (security.W009), or one published with the code (`known`)."""
+    hint = "make one with: python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+    if not value:
+        raise ImproperlyConfigured(f"{name} must be set when DEBUG is off ({hint})")
+    if value in known:
+        raise ImproperlyConfigured(f"{name} is the embedded default's published key; set a secret one ({hint})")
+    if value.startswith("django-insecure-"):
+        raise ImproperlyConfigured(f"{name} is a 'django-insecure-' development key; set a secret one ({hint})")
+    if len(value) < 50 or len(set(value)) < 5:
+        raise ImproperlyConfigured(
+            f"{name} is too weak: it needs at least 50 characters and 5 different ones; "
+            f"got {len(value)} characters, {len(set(value))} different ({hint})"
+        )

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_int, env_list, env_str
+from config.env import env_bool, env_int, env_list, env_str, secret_key_refuse_weak
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("NUDGE_VAR_DIR", str(BASE_DIR / "var")))
@@ -23,11 +23,13 @@ VAR_DIR = Path(env_str("NUDGE_VAR_DIR", str(BASE_DIR / "var")))
 EMBEDDED = "DATABASE_URL" not in os.environ
 DEBUG = env_bool("DEBUG", EMBEDDED)
 
+# Published with the code: good enough for the embedded default on one's own machine, refused in production.
+_EMBEDDED_SECRET_KEY = "nudge-embedded-development-key-not-for-production-use-0123456789"  # noqa: S105
 SECRET_KEY = env_str("SECRET_KEY", "")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
-    SECRET_KEY = "nudge-embedded-development-key-not-for-production-use-0123456789"  # noqa: S105
+if not DEBUG:
+    secret_key_refuse_weak("SECRET_KEY", SECRET_KEY, known=(_EMBEDDED_SECRET_KEY,))
+elif not SECRET_KEY:
+    SECRET_KEY = _EMBEDDED_SECRET_KEY
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
@@ -55,6 +57,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Not a middleware: refuses to build a web process that would answer 500 (see config/checks.py).
+    "config.checks.WebStartupChecks",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -227,6 +231,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "JourneyStatusEnum": "journeys.models.JourneyStatus",
         "MessageStatusEnum": "messaging.models.MessageStatus",
+        "SegmentKindEnum": "segments.models.SegmentKind",
     },
 }
 
@@ -236,7 +241,16 @@ SPECTACULAR_SETTINGS = {
 # messageId deduplication window; a periodic task prunes older keys.
 NUDGE_DEDUPE_WINDOW_DAYS = env_int("NUDGE_DEDUPE_WINDOW_DAYS", 30, minimum=1)
 NUDGE_MAX_EVENT_BYTES = 32 * 1024
-NUDGE_MAX_REQUEST_BYTES = 500 * 1024
+NUDGE_MAX_REQUEST_BYTES = env_int("NUDGE_MAX_REQUEST_BYTES", 4 * 1024 * 1024, minimum=64 * 1024)
+# Rate limits. Management API: a DRF rate string per token. Ingestion: requests per second per write key,
+# with bursts of up to this many seconds' worth. Their counters live in this Redis (empty: the Celery
+# broker's Redis when it is redis://, else an in-process limiter).
+NUDGE_API_RATE = env_str("NUDGE_API_RATE", "1200/min")
+NUDGE_INGEST_RATE_PER_SECOND = env_int("NUDGE_INGEST_RATE_PER_SECOND", 2000, minimum=1)
+NUDGE_INGEST_BURST_SECONDS = env_int("NUDGE_INGEST_BURST_SECONDS", 10, minimum=1)
+NUDGE_RATE_LIMIT_REDIS_URL = env_str("NUDGE_RATE_LIMIT_REDIS_URL", "")
+# Outbound calls (webhooks, HTTP providers) may reach these CIDRs despite the private-address policy.
+NUDGE_OUTBOUND_ALLOW = env_list("NUDGE_OUTBOUND_ALLOW", [])
 # Functions called with each stored batch of activities, in order (the evaluation pipeline).
 NUDGE_ACTIVITY_CONSUMERS = [
     "activities.tracking.profiles_seen_record",

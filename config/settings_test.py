@@ -16,3 +16,5 @@ STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticF
 # The embedded default's database, for tests that hold the SQLite code paths to the PostgreSQL ones
 # (requested explicitly with `databases=["default", "embedded"]`).
 DATABASES["embedded"] = {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}  # noqa: F405
+# The tests' webhook and provider sinks listen on loopback.
+NUDGE_OUTBOUND_ALLOW = ["127.0.0.0/8", "::1/128"]

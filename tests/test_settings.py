@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import os
+import secrets
 import subprocess
 import sys
 
+import httpx
 import pytest
 from django.core.exceptions import ImproperlyConfigured
+from django.core.handlers.wsgi import WSGIHandler
 
+from config.checks import static_files_problem
 from config.env import env_bool, env_int, env_list
-from tests.conftest import ROOT
+from config.settings import _EMBEDDED_SECRET_KEY as EMBEDDED_SECRET_KEY
+from tests.conftest import ROOT, free_port, wait_for_http
 
 
 def test_env_readers_parse_and_refuse(monkeypatch):
@@ -39,21 +45,20 @@ PRODUCTION = {
 }
 
 
+STRIPPED = {
+    "DATABASE_URL",
+    "CELERY_BROKER_URL",
+    "SECRET_KEY",
+    "DEBUG",
+    "ALLOWED_HOSTS",
+    "DJANGO_SETTINGS_MODULE",
+    "SECURE_SSL_REDIRECT",
+    "NUDGE_VAR_DIR",
+}
+
+
 def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
-    clean = {
-        k: v
-        for k, v in os.environ.items()
-        if k
-        not in {
-            "DATABASE_URL",
-            "CELERY_BROKER_URL",
-            "SECRET_KEY",
-            "DEBUG",
-            "ALLOWED_HOSTS",
-            "DJANGO_SETTINGS_MODULE",
-            "SECURE_SSL_REDIRECT",
-        }
-    }
+    clean = {k: v for k, v in os.environ.items() if k not in STRIPPED}
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=ROOT,
@@ -65,8 +70,14 @@ def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_production_settings_pass_check_deploy():
-    result = manage("check", "--deploy", "--fail-level", "WARNING", **PRODUCTION)
+def test_production_settings_pass_check_deploy_once_static_files_are_collected(tmp_path):
+    env = {**PRODUCTION, "NUDGE_VAR_DIR": str(tmp_path)}
+    before = manage("check", "--deploy", "--fail-level", "WARNING", **env)
+    assert before.returncode != 0
+    assert "static files are not collected: run manage.py collectstatic" in before.stderr
+    assert manage("check", **env).returncode == 0  # only a deployment check: migrate and the rest still run
+    assert manage("collectstatic", "--noinput", **env).returncode == 0
+    result = manage("check", "--deploy", "--fail-level", "WARNING", **env)
     assert result.returncode == 0, result.stderr + result.stdout
 
 
@@ -74,6 +85,13 @@ def test_production_settings_pass_check_deploy():
     ("env", "message"),
     [
         ({**PRODUCTION, "SECRET_KEY": ""}, "SECRET_KEY"),
+        ({**PRODUCTION, "SECRET_KEY": "short"}, "SECRET_KEY is too weak"),
+        ({**PRODUCTION, "SECRET_KEY": "abcd" * 20}, "SECRET_KEY is too weak"),  # 80 characters, 4 different
+        (
+            {**PRODUCTION, "SECRET_KEY": "django-insecure-" + PRODUCTION["SECRET_KEY"]},
+            "SECRET_KEY is a 'django-insecure-'",
+        ),
+        ({**PRODUCTION, "SECRET_KEY": EMBEDDED_SECRET_KEY}, "SECRET_KEY is the embedded default's"),
         ({**PRODUCTION, "DATABASE_URL": "mysql://db/nudge"}, "DATABASE_URL"),
         ({**PRODUCTION, "CELERY_BROKER_URL": "kafka://x"}, "CELERY_BROKER_URL"),
         ({**PRODUCTION, "DEBUG": "perhaps"}, "DEBUG"),
@@ -83,6 +101,52 @@ def test_bad_environment_stops_start_up_naming_the_variable(env, message):
     result = manage("check", **env)
     assert result.returncode != 0
     assert message in result.stderr
+
+
+def test_a_strong_secret_key_starts_and_weak_ones_are_accepted_only_with_debug_on():
+    assert manage("check", **{**PRODUCTION, "SECRET_KEY": secrets.token_urlsafe(50)}).returncode == 0
+    assert manage("check", **{**PRODUCTION, "SECRET_KEY": "short", "DEBUG": "1"}).returncode == 0
+
+
+def test_a_manifest_missing_files_of_this_release_counts_as_not_collected(tmp_path, settings):
+    settings.STATIC_ROOT = tmp_path
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    }
+    assert "no staticfiles.json" in (static_files_problem() or "")
+    with pytest.raises(ImproperlyConfigured, match="run manage.py collectstatic"):
+        WSGIHandler()
+    manifest = {"version": "1.1", "hash": "", "paths": {"panel/panel.css": "panel/panel.0123456789ab.css"}}
+    (tmp_path / "staticfiles.json").write_text(json.dumps(manifest))
+    problem = static_files_problem() or ""
+    assert problem.startswith("static files are not collected: run manage.py collectstatic (admin/")
+    assert "more not collected" in problem and "panel/panel.css" not in problem
+
+
+@pytest.mark.slow
+def test_a_web_process_refuses_to_start_until_static_files_are_collected(tmp_path):
+    """Under production's manifest storage a page linking an uncollected file answers 500; gunicorn
+    must not come up like that. Once collected, the admin and panel logins render."""
+    env = {**PRODUCTION, "NUDGE_VAR_DIR": str(tmp_path), "SECURE_SSL_REDIRECT": "0", "ALLOWED_HOSTS": "127.0.0.1"}
+    clean = {k: v for k, v in os.environ.items() if k not in STRIPPED}
+    port = free_port()
+    command = [sys.executable, "-m", "gunicorn", "config.wsgi", "-b", f"127.0.0.1:{port}", "-w", "2"]
+    refused = subprocess.run(command, cwd=ROOT, env={**clean, **env}, capture_output=True, text=True, timeout=60)
+    assert refused.returncode != 0
+    assert "static files are not collected: run manage.py collectstatic" in refused.stderr
+
+    assert manage("collectstatic", "--noinput", **env).returncode == 0
+    server = subprocess.Popen(command, cwd=ROOT, env={**clean, **env}, stderr=subprocess.PIPE)
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/login/", process=server)
+        for path in ("/login/", "/admin/login/"):
+            page = httpx.get(f"http://127.0.0.1:{port}{path}")
+            assert page.status_code == 200, path
+            assert "/static/" in page.text and ".css" in page.text
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
 
 
 @pytest.mark.django_db
