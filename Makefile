@@ -2,6 +2,7 @@
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
+SDK := tests/sdk
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
@@ -22,8 +23,13 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
 run: $(VENV)/.runtime
 	@bash scripts/run-embedded.sh "$(HOST)" "$(PORT)"
 
+$(SDK)/node_modules/.installed: $(SDK)/package.json $(SDK)/package-lock.json
+	@bash scripts/ensure-node.sh
+	cd $(SDK) && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	touch $@
+
 ## test: everything CI checks, on PostgreSQL and Redis.
-test: $(VENV)/.dev services lint typecheck pytest
+test: $(VENV)/.dev services $(SDK)/node_modules/.installed lint typecheck pytest
 
 services:
 	@bash scripts/ensure-services.sh
@@ -39,7 +45,7 @@ format: $(VENV)/.dev
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy .
 
-pytest: $(VENV)/.dev services
+pytest: $(VENV)/.dev services $(SDK)/node_modules/.installed
 	$(BIN)/pytest -q
 
 ## bench: the benchmarks of BENCH.md at --scale small (SCALE=full for the README figures).
@@ -48,4 +54,4 @@ bench: $(VENV)/.dev services
 	$(BIN)/python -m bench --scale $(SCALE)
 
 clean:
-	rm -rf $(VENV) var
+	rm -rf $(VENV) var $(SDK)/node_modules
