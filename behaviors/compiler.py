@@ -16,14 +16,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from behaviors.document import parse_behavior
+from behaviors.document import parse_behavior, present
 
 FOREVER = "P20Y"  # a `performed` step without `within`: the longest wait a journey allows
+NAME_LENGTH = 200  # a journey's name is at most this long; a behavior's may be too, before the prefix
 
 
 def compile_behavior(document: dict[str, Any]) -> dict[str, Any]:
     behavior = parse_behavior(document)  # raises BehaviorError naming step and field
-    raw_steps: list[dict[str, Any]] = document["steps"]
+    raw_steps = [present(raw) for raw in document["steps"]]  # null fields are absent
     nodes: dict[str, Any] = {}
     count = len(raw_steps)
     for index in range(1, count):
@@ -61,7 +62,7 @@ def compile_behavior(document: dict[str, Any]) -> dict[str, Any]:
         nodes["cancelled"] = {"type": "exit"}
     first = raw_steps[0]
     return {
-        "name": f"Behavior: {behavior.name}",
+        "name": f"Behavior: {behavior.name}"[:NAME_LENGTH],
         "entry": {"type": "event", "event": behavior.steps[0].name, "where": first.get("where") or []},
         "reentry": {"mode": "restart"},
         "start": "step1" if count > 1 else "complete",

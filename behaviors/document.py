@@ -8,7 +8,8 @@ Pure code.
 
 The first step is always `performed` (a pattern starts with something done); `within` on it is
 meaningless and refused. `NAME` may be `*`: any activity (except `behavior:` ones, which never feed a
-behavior, so behaviors cannot trigger each other in loops).
+behavior, so behaviors cannot trigger each other in loops). A field sent as null is absent (clients
+that write every field send `"within": null` on a first step, `"max_once_per": null`, `"where": null`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,13 @@ from segments.durations import Duration, DurationError
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,63}$")
 ANY = "*"
 MAX_STEPS = 20
+FIELDS = ("name", "slug", "steps", "max_once_per", "description")
+STEP_FIELDS = {
+    "performed": ("performed", "where", "within"),
+    "not_performed": ("not_performed", "where", "within"),
+    "inactive": ("inactive",),
+}
+ANY_STEP_FIELD = frozenset(field for fields in STEP_FIELDS.values() for field in fields)
 
 
 @dataclass(frozen=True)
@@ -63,24 +71,29 @@ class Behavior:
         return f"behavior:{self.slug}"
 
 
+def present(raw: dict[str, Any]) -> dict[str, Any]:
+    """The fields given a value: null is the same as leaving the field out."""
+    return {key: value for key, value in raw.items() if value is not None}
+
+
 def parse_behavior(data: Any) -> Behavior:
     problems: list[Problem] = []
     if not isinstance(data, dict):
         raise BehaviorError([Problem("behavior", "must be an object")])
+    for key in data:
+        if key not in FIELDS:
+            problems.append(Problem(str(key), "is not a behavior field (name, slug, steps, max_once_per)"))
+    data = present(data)
     name, slug = data.get("name"), data.get("slug")
     if not isinstance(name, str) or not name.strip() or len(name) > 200:
         problems.append(Problem("name", "is required: 1–200 characters"))
     if not isinstance(slug, str) or not SLUG.match(slug):
         problems.append(Problem("slug", "is required: lower-case letters, digits, - and _ (up to 64)"))
-    for key in data:
-        if key not in ("name", "slug", "steps", "max_once_per", "description"):
-            problems.append(Problem(key, "is not a behavior field (name, slug, steps, max_once_per)"))
+    if not isinstance(data.get("description", ""), str):
+        problems.append(Problem("description", "must be a string"))
     once_per = None
-    if data.get("max_once_per") is not None:
-        try:
-            once_per = Duration.parse(data["max_once_per"])
-        except DurationError as error:
-            problems.append(Problem("max_once_per", str(error)))
+    if "max_once_per" in data:
+        once_per = _duration(data["max_once_per"], "max_once_per", problems)
     raw_steps = data.get("steps")
     steps: list[Step] = []
     if not isinstance(raw_steps, list) or not raw_steps:
@@ -102,25 +115,26 @@ def _step(raw: Any, where: str, *, first: bool, problems: list[Problem]) -> Step
     if not isinstance(raw, dict):
         problems.append(Problem(where, "must be an object"))
         return None
-    kinds = [k for k in ("performed", "not_performed", "inactive") if k in raw]
+    given = present(raw)  # a step written with every field: {"performed": "a", "inactive": null, …}
+    kinds = [k for k in STEP_FIELDS if k in given]
     if len(kinds) != 1:
         problems.append(Problem(where, "must have exactly one of performed, not_performed, inactive"))
         return None
     kind = kinds[0]
-    allowed = {"performed": {"performed", "where", "within"}, "not_performed": {"not_performed", "where", "within"}}
     for key in raw:
-        if key not in allowed.get(kind, {"inactive"}):
+        if key not in STEP_FIELDS[kind] and (key not in ANY_STEP_FIELD or key in given):
             problems.append(Problem(f"{where}.{key}", f"is not a field of a {kind} step"))
+    raw = given
     if first and kind != "performed":
         problems.append(
             Problem(f"{where}.{kind}", "the first step must be performed: a pattern starts with an activity")
         )
         return None
     before = len(problems)
-    within = _duration(raw.get("within"), f"{where}.within", problems) if "within" in raw else None
     if kind == "inactive":
-        within = _duration(raw["inactive"], f"{where}.inactive", problems)
-        return Step("inactive", ANY, AllOf(()), within) if len(problems) == before else None
+        quiet = _duration(raw["inactive"], f"{where}.inactive", problems)
+        return Step("inactive", ANY, AllOf(()), quiet) if len(problems) == before else None
+    within = _duration(raw["within"], f"{where}.within", problems) if "within" in raw else None
     name = raw[kind]
     if not isinstance(name, str) or not name.strip() or len(name) > 200:
         problems.append(Problem(f"{where}.{kind}", "must name an activity (or * for any)"))
@@ -129,7 +143,7 @@ def _step(raw: Any, where: str, *, first: bool, problems: list[Problem]) -> Step
     if kind == "not_performed" and within is None and "within" not in raw:
         problems.append(Problem(f"{where}.within", "is required: how long the activity must not happen"))
     condition: Condition = AllOf(())
-    if raw.get("where") is not None:
+    if "where" in raw:
         try:
             condition = parse_condition(raw["where"], f"{where}.where")
         except ConditionError as error:

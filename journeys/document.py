@@ -4,6 +4,10 @@ Every problem is collected with the path of its field (`nodes.fav.timeout`), so 
 import can show them all at once. The graph checks run here too: edges point to nodes, every node is
 reachable from `start`, and no cycle lacks a wait. Whether templates exist is the caller's question
 (`template_exists`), since it needs the database. Pure code.
+
+An optional field sent as null is read as if it were absent (clients that write every field send
+`"end_at": null`, `"lock": null`, `"where": null`); where null has a meaning of its own, it keeps it: an
+edge (`next`, `on_timeout`, `else` …) that is null ends the path.
 """
 
 from __future__ import annotations
@@ -270,6 +274,15 @@ class _Reader:
             self.problem(error.field, error.message)
             return MATCH_ALL
 
+    def flag(self, data: dict, key: str, where: str, *, default: bool) -> bool:
+        value = data.get(key)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            self.problem(f"{where}.{key}", "must be true or false")
+            return default
+        return value
+
     def moment(self, data: dict, key: str, where: str) -> datetime | None:
         value = data.get(key)
         if value is None:
@@ -307,11 +320,9 @@ def parse_journey(data: Any, *, template_exists: Callable[[str, str], bool] | No
         raw = r.obj(doc["conversion"], "conversion")
         event = r.text(raw, "event", "conversion")
         window = r.duration(raw, "window", "conversion")
-        exit_on = raw.get("exit_on_conversion", False)
-        if not isinstance(exit_on, bool):
-            r.problem("conversion.exit_on_conversion", "must be true or false")
+        exit_on = r.flag(raw, "exit_on_conversion", "conversion", default=False)
         if event and window:
-            conversion = Conversion(event, r.condition(raw, "where", "conversion"), window, bool(exit_on))
+            conversion = Conversion(event, r.condition(raw, "where", "conversion"), window, exit_on)
 
     entry = _entry(r, r.obj(doc.get("entry"), "entry"))
     schedule = r.obj(doc.get("schedule"), "schedule", required=False)
@@ -327,8 +338,8 @@ def parse_journey(data: Any, *, template_exists: Callable[[str, str], bool] | No
     for key in pacing:
         if key not in ("quiet_hours", "frequency_caps"):
             r.problem(f"messaging.{key}", "is not a messaging setting (quiet_hours, frequency_caps)")
-        elif not isinstance(pacing[key], bool):
-            r.problem(f"messaging.{key}", "must be true or false")
+    quiet_hours = r.flag(pacing, "quiet_hours", "messaging", default=True)
+    frequency_caps = r.flag(pacing, "frequency_caps", "messaging", default=True)
 
     nodes = _nodes(r, doc.get("nodes"), template_exists)
     start = doc.get("start")
@@ -342,8 +353,8 @@ def parse_journey(data: Any, *, template_exists: Callable[[str, str], bool] | No
         raise DocumentError(r.problems)
     assert entry is not None and isinstance(start, str)
     return Journey(
-        quiet_hours=pacing.get("quiet_hours", True) is not False,
-        frequency_caps=pacing.get("frequency_caps", True) is not False,
+        quiet_hours=quiet_hours,
+        frequency_caps=frequency_caps,
         name=name,
         description=description,
         entry=entry,
@@ -391,7 +402,7 @@ def _entry(r: _Reader, raw: dict) -> Entry | None:
 
 
 def _reentry(r: _Reader, raw: dict) -> Reentry:
-    mode = raw.get("mode", "multiple")
+    mode = raw.get("mode") if raw.get("mode") is not None else "multiple"
     if mode not in ("once", "multiple", "restart"):
         r.problem("reentry.mode", 'must be "once", "multiple" or "restart"')
     lock = r.duration(raw, "lock", "reentry", required=False)
@@ -458,7 +469,7 @@ def _node(
         branches = []
         for i, item in enumerate(raw):
             item = r.obj(item, f"{where}.branches[{i}]")
-            if "if" not in item:
+            if item.get("if") is None:  # null is no condition, not "always": that is what `else` says
                 r.problem(f"{where}.branches[{i}].if", "is required")
             branches.append(
                 (r.condition(item, "if", f"{where}.branches[{i}]"), r.target(item, "next", f"{where}.branches[{i}]"))
@@ -487,13 +498,13 @@ def _node(
         url = r.text(spec, "url", where, max_length=2000)
         if url and not url.startswith(("https://", "http://")):
             r.problem(f"{where}.url", "must be an http:// or https:// URL")
-        method = spec.get("method", "POST")
+        method = spec.get("method") if spec.get("method") is not None else "POST"
         if method not in ("GET", "POST", "PUT", "PATCH", "DELETE"):
             r.problem(f"{where}.method", "must be GET, POST, PUT, PATCH or DELETE")
         headers = r.obj(spec.get("headers"), f"{where}.headers", required=False)
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items()):
             r.problem(f"{where}.headers", "must map header names to string values")
-        body = spec.get("body", "")
+        body = spec.get("body") if spec.get("body") is not None else ""
         if not isinstance(body, str):
             r.problem(f"{where}.body", "must be a string (a Liquid template)")
         return Webhook(

@@ -1,4 +1,5 @@
-"""Journey documents: every bad field is named, and the graph checks hold."""
+"""Journey documents: every bad field is named, the graph checks hold, and an optional field sent as
+null is absent."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from journeys.document import Delay, DocumentError, Split, parse_journey
+from journeys.document import Delay, DocumentError, Split, Webhook, parse_journey
 from tests.journeys.documents import DISCOUNTS, discounts
 
 
@@ -184,3 +185,104 @@ def test_delay_and_split_shapes():
     delay, split = journey.nodes["d"], journey.nodes["s"]
     assert isinstance(delay, Delay) and delay.until_time is not None and delay.until_time.hour == 10
     assert isinstance(split, Split) and [a.percent for a in split.arms] == [90, 10]
+
+
+# Every optional field of a journey, sent as null by a client that writes every field. Edges keep their
+# own meaning of null (the path ends there).
+EVERY_OPTIONAL_NULL: dict[str, Any] = {
+    "name": "Everything written",
+    "description": None,
+    "conversion": {"event": "purchase", "where": None, "window": "P30D", "exit_on_conversion": None},
+    "entry": {"type": "event", "event": "screen_view", "where": None, "every_day_at": None},
+    "schedule": {"start_at": None, "end_at": None},
+    "reentry": {"mode": None, "lock": None, "cap": {"max_entries": 2, "period": None}},
+    "audience": {"segments": None, "exclude_segments": None},
+    "messaging": {"quiet_hours": None, "frequency_caps": None},
+    "start": "fav",
+    "nodes": {
+        "fav": {
+            "type": "wait_event",
+            "event": "add_to_favorites",
+            "where": None,
+            "timeout": "P3D",
+            "on_performed": "quiet",
+            "on_timeout": None,
+        },
+        "quiet": {"type": "wait_inactive", "duration": "P1D", "next": "later"},
+        "later": {"type": "delay", "duration": None, "until": "10:00", "next": "pick"},
+        "pick": {"type": "branch", "branches": [{"if": {"tag": "vip"}, "next": "tag"}], "else": "ab"},
+        "ab": {
+            "type": "split",
+            "arms": [{"name": "a", "percent": 50, "next": "hook"}, {"name": "b", "percent": 50, "next": "record"}],
+        },
+        "tag": {"type": "update_profile", "traits": None, "add_tags": ["seen"], "remove_tags": None, "next": "bye"},
+        "hook": {
+            "type": "webhook",
+            "url": "https://example.com/hook",
+            "method": None,
+            "headers": None,
+            "body": None,
+            "next": None,
+        },
+        "record": {"type": "record_activity", "name": "went_quiet", "next": "thanks"},
+        "thanks": {"type": "send", "channel": "sms", "template": "post-purchase-survey", "next": None},
+        "bye": {"type": "exit"},
+    },
+}
+EDGES = ("next", "on_performed", "on_timeout", "else")
+
+
+def without_nulls(value: Any) -> Any:
+    """The document as a client that leaves unset fields out writes it (edges stay: null ends a path)."""
+    if isinstance(value, dict):
+        return {k: without_nulls(v) for k, v in value.items() if v is not None or k in EDGES}
+    if isinstance(value, list):
+        return [without_nulls(item) for item in value]
+    return value
+
+
+def test_every_optional_field_sent_as_null_is_absent():
+    journey = parse_journey(EVERY_OPTIONAL_NULL)
+    assert journey == parse_journey(without_nulls(EVERY_OPTIONAL_NULL))
+    assert journey.conversion is not None and journey.conversion.exit_on_conversion is False
+    assert journey.reentry.mode == "multiple" and journey.reentry.lock is None
+    assert journey.reentry.cap is not None and journey.reentry.cap.period is None
+    assert (journey.quiet_hours, journey.frequency_caps) == (True, True)
+    assert (journey.schedule_start, journey.schedule_end, journey.audience_segments) == (None, None, ())
+    hook = journey.nodes["hook"]
+    assert isinstance(hook, Webhook) and (hook.method, hook.body, hook.next) == ("POST", "", None)
+
+
+@pytest.mark.parametrize("key", ["conversion", "schedule", "reentry", "audience", "messaging", "description"])
+def test_an_optional_section_sent_as_null_is_absent(key):
+    assert parse_journey(discounts(**{key: None})) == parse_journey({k: v for k, v in DISCOUNTS.items() if k != key})
+
+
+@pytest.mark.parametrize(
+    ("document", "field"),
+    [
+        (discounts(name=None), "name"),
+        (discounts(entry=None), "entry"),
+        (discounts(entry={"type": None}), "entry.type"),
+        (discounts(entry={"type": "event", "event": None}), "entry.event"),
+        (discounts(conversion={"event": "purchase", "window": None}), "conversion.window"),
+        (discounts(reentry={"cap": {"max_entries": None}}), "reentry.cap.max_entries"),
+        (discounts(messaging={"quiet_hours": "no"}), "messaging.quiet_hours"),
+        (discounts(nodes=nodes(thanks=None)), "nodes.thanks"),
+        (
+            discounts(nodes=nodes(thanks={"type": "branch", "branches": [{"if": None, "next": None}], "else": None})),
+            "nodes.thanks.branches[0].if",  # null is no condition, not "always"
+        ),
+        (
+            discounts(
+                nodes=nodes(
+                    fav={"type": "wait_event", "event": "x", "timeout": None, "on_performed": None, "on_timeout": None}
+                )
+            ),
+            "nodes.fav.timeout",
+        ),
+        (discounts(nodes=nodes(thanks={"type": "send", "channel": "sms", "template": "t"})), "nodes.thanks.next"),
+    ],
+)
+def test_null_for_a_required_field_is_still_missing(document, field):
+    assert field in problems(document)

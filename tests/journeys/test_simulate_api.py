@@ -1,6 +1,8 @@
-"""`POST /api/v1/journeys/simulate`: the §8.8 shapes, every role, bad input named, nothing stored."""
+"""`POST /api/v1/journeys/simulate`: the §8.8 shapes, every role, bad input named, nothing stored, null as absent."""
 
 from __future__ import annotations
+
+import copy
 
 import pytest
 
@@ -83,3 +85,21 @@ def test_a_token_is_required(client):
 def test_malformed_json_is_400(client, acme):
     response = client.post("/api/v1/journeys/simulate", data=b"{nope", content_type="application/json", **acme.auth())
     assert response.status_code == 400
+
+
+def test_a_journey_with_every_unused_field_null_simulates_as_without_them(client, acme):
+    """Timeline 1 written by a client that sends every field: what it leaves unset is null."""
+    written = copy.deepcopy(TIMELINE_1)
+    written["description"] = None
+    written["entry"]["every_day_at"] = None
+    written["audience"] = {"segments": None, "exclude_segments": None}
+    written["messaging"] = {"quiet_hours": None, "frequency_caps": None}
+    written["nodes"]["fav"]["where"] = None
+    timeline = {"until": "2025-02-01T00:00:00Z", "profiles": TIMELINE_1_PROFILES, "events": TIMELINE_1_EVENTS}
+    as_written = post(client, acme, {**timeline, "journey": written})
+    assert as_written.status_code == 200, as_written.content
+    assert as_written.json() == post(client, acme, {**timeline, "journey": TIMELINE_1}).json()
+    unbounded = copy.deepcopy(written)
+    unbounded["reentry"] = {"mode": None, "lock": None, "cap": None}  # absent: enter as often as you like
+    profiles = post(client, acme, {**timeline, "journey": unbounded}).json()["profiles"]
+    assert profiles["cem"]["not_entered"] == [] and len(profiles["cem"]["entries"]) == 5
