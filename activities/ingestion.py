@@ -110,8 +110,8 @@ def write_key_of(request: HttpRequest, data: Any) -> str | None:
 
 def _limited(workspace_id: int, raw_key: str) -> float | None:
     """Seconds to wait when this write key is over its rate (a generous one: SDKs back off on 429)."""
-    window = getattr(settings, "NUDGE_INGEST_BURST_SECONDS", 10)
-    limit = getattr(settings, "NUDGE_INGEST_RATE_PER_SECOND", 2000) * window
+    window = settings.NUDGE_INGEST_BURST_SECONDS
+    limit = settings.NUDGE_INGEST_RATE_PER_SECOND * window
     return ratelimit.hit(f"ingest:{workspace_id}:{raw_key[-12:]}", limit=limit, window=window)
 
 

@@ -114,7 +114,7 @@ def dedupe_keys_prune(*, batch_size: int = 10_000) -> int:
     total = 0
     for model, field, days in (
         (DedupeKey, "received_at", settings.NUDGE_DEDUPE_WINDOW_DAYS),
-        (IngestionError, "created_at", getattr(settings, "NUDGE_INGESTION_ERRORS_DAYS", 30)),
+        (IngestionError, "created_at", settings.NUDGE_INGESTION_ERRORS_DAYS),
     ):
         cutoff = now - timedelta(days=days)
         while True:

@@ -1,17 +1,19 @@
 """The management API's JSON parser: what PostgreSQL or the engine could not take is refused at the
 door with a 400 naming where it is — a NUL character (in a value or a key), a number beyond a float
-(`1e400`), nesting deeper than NUDGE_MAX_JSON_DEPTH — instead of failing later as a 500."""
+(`1e400`), nesting deeper than MAX_DEPTH levels — instead of failing later as a 500."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import orjson
-from django.conf import settings
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
 from activities.segment_spec import nul_path, too_deep
+
+
+MAX_DEPTH = 32  # a journey document with conditions nests about 15 deep
 
 
 class StrictJSONParser(JSONParser):
@@ -21,9 +23,8 @@ class StrictJSONParser(JSONParser):
             data = orjson.loads(body)  # refuses 1e400 and NaN; nesting past 1,024 levels
         except orjson.JSONDecodeError as error:
             raise ParseError(f"JSON parse error - {error}") from None
-        depth = getattr(settings, "NUDGE_MAX_JSON_DEPTH", 32)
-        if (deep := too_deep(data, "body", depth)) is not None:
-            raise ParseError(f"{deep} nests deeper than {depth} levels")
+        if (deep := too_deep(data, "", MAX_DEPTH)) is not None:
+            raise ParseError(f"{deep or 'body'} nests deeper than {MAX_DEPTH} levels")
         if b"\\u0000" in body and (path := nul_path(data)) is not None:
             raise ParseError(f"{path} contains a NUL character (\\u0000), which cannot be stored")
         return data

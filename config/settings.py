@@ -8,6 +8,7 @@ console/file message providers). Production sets DATABASE_URL (PostgreSQL) and C
 from __future__ import annotations
 
 import os
+import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,7 @@ MIDDLEWARE = [
     # Not a middleware: refuses to build a web process that would answer 500 (see config/checks.py).
     "config.checks.WebStartupChecks",
     "django.middleware.security.SecurityMiddleware",
+    "config.middleware.RefuseNulMiddleware",  # a NUL in the URL is a 400 before any view
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -225,6 +227,13 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["workspaces.authentication.ManagementTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["workspaces.permissions.HasWorkspaceRole"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    # JSON that PostgreSQL or the engine could not take (NUL, 1e400, deep nesting) is a 400 at the door.
+    "DEFAULT_PARSER_CLASSES": [
+        "config.parsers.StrictJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "DEFAULT_THROTTLE_CLASSES": ["config.throttles.TokenRateThrottle"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -256,12 +265,16 @@ SPECTACULAR_SETTINGS = {
 
 # messageId deduplication window; a periodic task prunes older keys.
 NUDGE_DEDUPE_WINDOW_DAYS = env_int("NUDGE_DEDUPE_WINDOW_DAYS", 30, minimum=1)
+# What ingestion refused and the pipeline quarantined stays visible (GET /api/v1/ingestion-errors/) this long.
+NUDGE_INGESTION_ERRORS_DAYS = env_int("NUDGE_INGESTION_ERRORS_DAYS", 30, minimum=1)
 NUDGE_MAX_EVENT_BYTES = 32 * 1024
 NUDGE_MAX_REQUEST_BYTES = env_int("NUDGE_MAX_REQUEST_BYTES", 4 * 1024 * 1024, minimum=64 * 1024)
 # Rate limits. Management API: a DRF rate string per token. Ingestion: requests per second per write key,
 # with bursts of up to this many seconds' worth. Their counters live in this Redis (empty: the Celery
 # broker's Redis when it is redis://, else an in-process limiter).
 NUDGE_API_RATE = env_str("NUDGE_API_RATE", "1200/min")
+if not re.fullmatch(r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour)", NUDGE_API_RATE):
+    raise ImproperlyConfigured(f"NUDGE_API_RATE must look like 1200/min (per s, min or hour); got {NUDGE_API_RATE!r}")
 NUDGE_INGEST_RATE_PER_SECOND = env_int("NUDGE_INGEST_RATE_PER_SECOND", 2000, minimum=1)
 NUDGE_INGEST_BURST_SECONDS = env_int("NUDGE_INGEST_BURST_SECONDS", 10, minimum=1)
 NUDGE_RATE_LIMIT_REDIS_URL = env_str("NUDGE_RATE_LIMIT_REDIS_URL", "")

@@ -21,7 +21,7 @@ class TokenRateThrottle(BaseThrottle):
         token = request.auth
         if not isinstance(token, ApiToken):
             return True  # unauthenticated requests are refused before they cost anything
-        limit, window = ratelimit.parse_rate(getattr(settings, "NUDGE_API_RATE", "1200/min"))
+        limit, window = ratelimit.parse_rate(settings.NUDGE_API_RATE)
         self.retry_after = ratelimit.hit(f"api:{token.pk}", limit=limit, window=window)
         return self.retry_after is None
 

@@ -996,7 +996,9 @@ def test_a_nul_character_is_refused_naming_the_field(client, acme, method, body,
     client.raise_request_exception = False
     turks = create(client, acme, {"name": "Turks", "rule": TURKEY})
     path = f"{turks['id']}/" if method == "patch" else ""
-    assert field in problems(call(client, acme, method, path, body))
+    response = call(client, acme, method, path, body)
+    assert response.status_code == 400  # refused by the API's JSON parser, naming where the NUL is
+    assert response.json()["detail"].startswith(f"{field} contains a NUL character")
 
 
 @pytest.mark.parametrize(
@@ -1010,7 +1012,9 @@ def test_a_nul_character_is_refused_naming_the_field(client, acme, method, body,
 )
 def test_an_estimate_with_a_nul_character_is_400(client, acme, people, rule, field):
     client.raise_request_exception = False
-    assert field in problems(estimate(client, acme, {"rule": rule}))
+    response = estimate(client, acme, {"rule": rule})
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith(f"{field}") and "contains a NUL character" in response.json()["detail"]
 
 
 FAR_OFFSET = {"trait": "signed_up", "op": "before", "value": "2020-01-01T00:00:00+16:00"}  # 2019-12-31T08:00Z
