@@ -1,6 +1,7 @@
 """Admin for messaging, scoped by workspace: templates (checked like the API checks them), each
-workspace's policy and providers (secrets write-only: shown back only as their last characters), and the
-outbox, read-only (delivery state is the workers')."""
+workspace's policy and providers (secrets write-only: shown back only as their last characters; every
+address checked against the outbound policy; callback URLs rotatable by owners), and the outbox,
+read-only (delivery state is the workers')."""
 
 from __future__ import annotations
 
@@ -8,15 +9,17 @@ from typing import Any
 
 from django import forms
 from django.conf import settings
-from django.contrib import admin
-from django.utils.module_loading import import_string
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
-from messaging.inbound import inbound_token
 from messaging.models import Message, MessagingPolicy, ProviderConfig, Template
 from messaging.pacing import caps_parse
-from messaging.providers.base import KINDS, PermanentError
-from messaging.services import template_problems
+from messaging.providers.base import KINDS
+from messaging.services import provider_config_problems, provider_inbound_rotate, template_problems
 from workspaces.admin_scope import ReadOnlyScopedAdmin, WorkspaceScopedAdmin
+from workspaces.models import Role
+from workspaces.permissions import acting_user
 
 
 @admin.register(Message)
@@ -105,10 +108,8 @@ class ProviderForm(forms.ModelForm):
             if not isinstance(options, dict):
                 self.add_error("settings", "must be a JSON object")
                 return data
-            try:
-                import_string(KINDS[kind])(options, data.get("secret") or "")
-            except PermanentError as error:
-                self.add_error(None, str(error))
+            for problem in provider_config_problems(kind=kind, options=options, secret=data.get("secret") or ""):
+                self.add_error(None, problem)
         return data
 
 
@@ -118,11 +119,26 @@ class ProviderConfigAdmin(WorkspaceScopedAdmin):
     list_display = ["workspace", "channel", "kind", "secret_hint", "updated_at"]
     list_filter = ["workspace", "channel", "kind"]
     readonly_fields = ["callback_urls"]
+    actions = ["rotate_callback_urls"]
 
     @admin.display(description="Give these to the provider")
     def callback_urls(self, obj: ProviderConfig) -> str:
         if not obj.pk:
             return "Shown once saved."
-        token = inbound_token(obj.workspace_id)
-        base = settings.NUDGE_PUBLIC_URL.rstrip("/")
-        return f"Inbound SMS: {base}/m/sms/{token} · Delivery reports: {base}/m/status/{token}"
+        base, token = settings.NUDGE_PUBLIC_URL.rstrip("/"), obj.inbound_token
+        reports = f"Delivery reports: {base}/m/status/{token}"
+        return f"Inbound SMS: {base}/m/sms/{token} · {reports}" if obj.channel == "sms" else reports
+
+    def has_rotate_permission(self, request: HttpRequest) -> bool:
+        return self._allowed(request, Role.OWNER)
+
+    @admin.action(description="Issue new callback URLs (the old ones stop working)", permissions=["rotate"])
+    def rotate_callback_urls(self, request: HttpRequest, queryset: QuerySet[ProviderConfig]) -> None:
+        rotated = 0
+        for config in queryset.select_related("workspace"):
+            if self._allowed(request, Role.OWNER, config):  # owners of that workspace only
+                provider_inbound_rotate(config=config, actor=acting_user(request))
+                rotated += 1
+        self.message_user(
+            request, f"New callback URLs for {rotated} provider(s); give them to the provider.", messages.SUCCESS
+        )

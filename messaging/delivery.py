@@ -37,7 +37,15 @@ from messaging.channels import render_content, variant_for
 from messaging.counters import messages_counted
 from messaging.models import Message, MessageStatus, MessagingPolicy, Template
 from messaging.pacing import caps_parse, opt_out, quiet_until, zone_of
-from messaging.providers.base import Device, Outgoing, PermanentError, Provider, TransientError, provider_for
+from messaging.providers.base import (
+    Device,
+    Outgoing,
+    PermanentError,
+    Provider,
+    TransientError,
+    provider_for,
+    reason_clean,
+)
 from messaging.rendering import RenderError
 from messaging.tracking import message_context, tracked_bodies, tracked_headers
 
@@ -324,7 +332,7 @@ def _settle_attempt(attempt: _Attempt, now: datetime) -> tuple:
         reason = attempt.detail if attempt.outcome == "crashed" else f"retrying: {attempt.detail}"
         after = now + _backoff(message.attempts)
     # A send that did not happen does not count against caps (sent_at cleared).
-    return (message.pk, status, reason[:500], None, None, after, "", {})
+    return (message.pk, status, reason_clean(reason), None, None, after, "", {})
 
 
 def _backoff(attempts: int) -> timedelta:
@@ -393,5 +401,5 @@ def _outgoing(message: Message, template: Template | None, profile: Profile) -> 
         to=",".join(d.token for d in devices) if devices else _address(message, profile),  # no second device read
         content=content,
         headers=headers,
-        allow_private=profile.workspace.allow_private_webhooks,
+        allow_private=message.channel == "webhook" and profile.workspace.allow_private_webhooks,
     )

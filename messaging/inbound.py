@@ -7,7 +7,9 @@
 - `POST /m/status/<token>`: a provider's delivery report (`MessageSid`/`MessageStatus`, or `id`/`status`)
   moves the message to delivered or failed (activities `message_delivered`, `message_failed`).
 
-`<token>` is the workspace's signed inbound token (`inbound_token`), shown in the provider's admin page.
+`<token>` is the provider configuration's `inbound_token`, shown on its admin page and rotatable there
+(the old URLs stop working at once). Where the provider signs its callbacks (Twilio's
+`X-Twilio-Signature`), an unsigned or badly signed request is refused with 403.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+from django.conf import settings
 from django.core import signing
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
@@ -24,26 +27,56 @@ from django.views.decorators.http import require_GET, require_POST
 from activities.ingestion import BodyError, write_key_of
 from activities.models import Identity, IdentityKind, Profile
 from messaging.counters import message_counted
-from messaging.models import Message, MessageStatus
+from messaging.models import Message, MessageStatus, ProviderConfig
+from messaging.providers.base import reason_clean
+from messaging.providers.sms import twilio_request_valid
 from messaging.tracking import outcome_record
 from workspaces.selectors import write_key_workspace_id
 
-_SALT = "nudge.messaging.inbound"
+_LEGACY_SALT = "nudge.messaging.inbound"  # the workspace-wide tokens of before (signed workspace ids)
 STOP_WORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"}
 START_WORDS = {"START", "UNSTOP", "YES"}
 IN_APP_PAGE = 20
 
 
-def inbound_token(workspace_id: int) -> str:
-    return signing.dumps(workspace_id, salt=_SALT)
-
-
-def _workspace_of(token: str) -> int | None:
+def _config_of(token: str, channel: str | None) -> ProviderConfig | None:
+    """The provider configuration a callback URL names (for `channel`, if given), or None. The
+    workspace-wide tokens issued before tokens were per provider still name the workspace's SMS
+    provider, until its token is rotated."""
+    config = ProviderConfig.objects.filter(inbound_token=token).first()
+    if config is not None:
+        return config if channel in (None, config.channel) else None
     try:
-        value = signing.loads(token, salt=_SALT)
+        workspace_id = signing.loads(token, salt=_LEGACY_SALT)
     except signing.BadSignature:
         return None
-    return value if isinstance(value, int) else None
+    if not isinstance(workspace_id, int):
+        return None
+    legacy = ProviderConfig.objects.filter(workspace_id=workspace_id, channel="sms", legacy_inbound_token=True)
+    return legacy.first()
+
+
+def _signed(request: HttpRequest, config: ProviderConfig) -> bool:
+    """Whether the callback proves it comes from the configured provider, where the provider signs
+    callbacks (Twilio); other providers have only the URL's token."""
+    if config.kind != "twilio" or not config.secret:
+        return True
+    body = request.body  # read before POST is parsed from it
+    urls = [settings.NUDGE_PUBLIC_URL.rstrip("/") + request.get_full_path(), request.build_absolute_uri()]
+    params = {} if request.content_type == "application/json" else dict(request.POST.lists())
+    signature = request.headers.get("X-Twilio-Signature", "")
+    return twilio_request_valid(config.secret, signature, urls, params, body)
+
+
+def _callback_config(request: HttpRequest, token: str, channel: str | None) -> ProviderConfig | HttpResponse:
+    """The provider configuration a callback is for, or the answer refusing it (404: unknown token,
+    403: not signed by that provider)."""
+    config = _config_of(token, channel)
+    if config is None:
+        return HttpResponse(status=404)
+    if not _signed(request, config):
+        return HttpResponse("the request is not signed by the provider", status=403, content_type="text/plain")
+    return config
 
 
 def _json(status: int, body: dict[str, Any]) -> HttpResponse:
@@ -97,9 +130,10 @@ def inapp(request: HttpRequest) -> HttpResponse:
 @csrf_exempt
 @require_POST
 def sms_inbound(request: HttpRequest, token: str) -> HttpResponse:
-    workspace_id = _workspace_of(token)
-    if workspace_id is None:
-        return HttpResponse(status=404)
+    config = _callback_config(request, token, "sms")
+    if isinstance(config, HttpResponse):
+        return config
+    workspace_id = config.workspace_id
     sender, body = request.POST.get("From", "").strip(), request.POST.get("Body", "").strip().upper()
     if not sender:
         return HttpResponse("From is required", status=400)
@@ -128,9 +162,9 @@ _REPORTED = {
 @csrf_exempt
 @require_POST
 def delivery_report(request: HttpRequest, token: str) -> HttpResponse:
-    workspace_id = _workspace_of(token)
-    if workspace_id is None:
-        return HttpResponse(status=404)
+    config = _callback_config(request, token, None)
+    if isinstance(config, HttpResponse):
+        return config
     data: Any = request.POST
     if request.content_type == "application/json":
         try:
@@ -146,13 +180,15 @@ def delivery_report(request: HttpRequest, token: str) -> HttpResponse:
     if reported not in _REPORTED:
         return _json(200, {"ignored": reported or "no status"})  # queued, sending, sent: nothing new
     status, activity = _REPORTED[reported]
-    message = Message.objects.filter(workspace_id=workspace_id, provider_message_id=str(provider_id)).first()
+    message = Message.objects.filter(
+        workspace_id=config.workspace_id, channel=config.channel, provider_message_id=str(provider_id)
+    ).first()
     if message is None:
         return _json(404, {"error": "no message with that provider id"})
     earlier = (
         (MessageStatus.SENT,) if status == MessageStatus.DELIVERED else (MessageStatus.SENT, MessageStatus.DELIVERED)
     )
-    reason = str(data.get("ErrorMessage") or data.get("reason") or reported)[:500]
+    reason = reason_clean(str(data.get("ErrorMessage") or data.get("reason") or reported), [config.secret])
     changes: dict[str, Any] = {"status": status} | ({"status_reason": reason} if status == MessageStatus.FAILED else {})
     if Message.objects.filter(pk=message.pk, status__in=earlier).update(**changes):
         message_counted(message, status)

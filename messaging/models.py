@@ -5,6 +5,8 @@ two messages; delivery workers (`messaging.delivery`) take it from there."""
 
 from __future__ import annotations
 
+import secrets
+
 from django.conf import settings
 from django.db import models
 
@@ -130,15 +132,27 @@ class MessagingPolicy(models.Model):
         return f"messaging policy of {self.workspace}"
 
 
+def inbound_token_new() -> str:
+    return secrets.token_urlsafe(24)
+
+
 class ProviderConfig(models.Model):
     """How one channel of a workspace reaches people. `secret` (API key, password) is never shown back
-    in full; `settings` holds the rest (host, port, from address, account id, base URL)."""
+    in full; `settings` holds the rest (host, port, from address, account id, base URL). The provider
+    calls back (inbound SMS, delivery reports) on URLs carrying `inbound_token`, which can be rotated."""
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="providers")
     channel = models.CharField(max_length=16, choices=Channel.choices)
     kind = models.CharField(max_length=32, help_text="smtp, twilio, fcm, webhook, in_app, file, …")
     settings = JSONField(default=dict, blank=True)
     secret = models.CharField(max_length=2000, blank=True)
+    inbound_token = models.CharField(max_length=64, unique=True, default=inbound_token_new, editable=False)
+    legacy_inbound_token = models.BooleanField(
+        default=False,
+        editable=False,
+        help_text="Also accepts the workspace-wide callback URLs issued before tokens were per provider, "
+        "until its token is first rotated",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -1,5 +1,6 @@
 """Writes on messaging: templates (checked whole before saving: channel fields, Liquid, variants,
-category), previews and test sends. Each write lands in the audit log."""
+category, webhook addresses), provider settings' checks, callback-token rotation, previews and test
+sends. Each write lands in the audit log."""
 
 from __future__ import annotations
 
@@ -10,10 +11,21 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from activities.models import Profile
 from messaging.channels import FieldProblem, content_problems, render_content, variant_for
-from messaging.models import Channel, Message, MessageStatus, MessagingPolicy, Template
+from messaging.models import (
+    Channel,
+    Message,
+    MessageStatus,
+    MessagingPolicy,
+    ProviderConfig,
+    Template,
+    inbound_token_new,
+)
+from messaging.outbound import PRIVATE_KINDS, host_problem, url_problem
+from messaging.providers.base import KINDS, Destination, PermanentError
 from messaging.rendering import sms_length
 from messaging.tracking import message_context
 from workspaces.models import TestProfile, Workspace
@@ -52,6 +64,7 @@ def template_problems(workspace: Workspace, data: dict[str, Any]) -> list[FieldP
                 for p in content_problems(channel, merged, f"variants.{locale}")
                 if p.field.split(".", 2)[-1] in fields or p.field == f"variants.{locale}"
             ]
+    problems += _webhook_url_problems(workspace, channel, data)
     category = data.get("category", "promotional")
     slugs = [c.get("slug") for c in policy_for(workspace.pk).categories if isinstance(c, dict)]
     if category not in slugs:
@@ -59,6 +72,58 @@ def template_problems(workspace: Workspace, data: dict[str, Any]) -> list[FieldP
             FieldProblem("category", f"must be one of the workspace's categories: {', '.join(map(str, slugs))}")
         )
     return problems
+
+
+def _webhook_url_problems(workspace: Workspace, channel: str, data: dict[str, Any]) -> list[FieldProblem]:
+    """A webhook's URL must pass the outbound policy (checked again when it is called)."""
+    if channel != Channel.WEBHOOK:
+        return []
+    content, variants = data.get("content"), data.get("variants")
+    urls = [("content.url", content.get("url"))] if isinstance(content, dict) else []
+    variants = variants if isinstance(variants, dict) else {}
+    urls += [
+        (f"variants.{locale}.url", fields.get("url")) for locale, fields in variants.items() if isinstance(fields, dict)
+    ]
+    problems = []
+    for field, url in urls:
+        problem = url_problem(url, allow_private=workspace.allow_private_webhooks) if isinstance(url, str) else None
+        if problem is not None and url and "://" in url:
+            problems.append(FieldProblem(field, problem + _private_hint(workspace, problem)))
+    return problems
+
+
+def _private_hint(workspace: Workspace, problem: str) -> str:
+    private = any(f"a {kind} address" in problem for kind in PRIVATE_KINDS)
+    return "; the workspace does not allow private webhooks" if private and not workspace.allow_private_webhooks else ""
+
+
+def provider_config_problems(*, kind: str, options: Any, secret: str) -> list[str]:
+    """Why a provider configuration cannot work (every problem), checked before it is saved: what the
+    provider itself needs, and that every address it would call passes the outbound policy."""
+    if kind not in KINDS:
+        return [f"unknown provider kind {kind!r}"]
+    if not isinstance(options, dict):
+        return ["settings must be a JSON object"]
+    try:
+        provider = import_string(KINDS[kind])(options, secret)
+    except PermanentError as error:
+        return [str(error)]
+    destinations: list[Destination] = getattr(provider, "destinations", [])
+    problems = []
+    for destination in destinations:
+        problem = host_problem(destination.host, destination.port)
+        if problem is not None:
+            problems.append(f"{destination.field}: {problem}")
+    return problems
+
+
+def provider_inbound_rotate(*, config: ProviderConfig, actor: User | None) -> ProviderConfig:
+    """A new callback token: the provider's old inbound and delivery-report URLs stop working at once."""
+    config.inbound_token = inbound_token_new()
+    config.legacy_inbound_token = False
+    config.save(update_fields=["inbound_token", "legacy_inbound_token", "updated_at"])
+    audit_log_append(workspace=config.workspace, actor=actor, action="rotated_callback_urls", obj=config)
+    return config
 
 
 @transaction.atomic

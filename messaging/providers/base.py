@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import ipaddress
-import socket
-from collections.abc import Callable, Mapping
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 from django.conf import settings
 from django.utils.module_loading import import_string
 
+from messaging import outbound
 from messaging.models import ProviderConfig
 
 
@@ -27,7 +28,7 @@ class Outgoing:
     to: str  # email address, phone number, push token, URL … depending on the channel
     content: Mapping[str, Any]
     headers: Mapping[str, str] = field(default_factory=dict)  # e.g. List-Unsubscribe for email
-    allow_private: bool = False  # the workspace lets webhooks reach private and loopback addresses
+    allow_private: bool = False  # webhooks only: the workspace lets them reach private networks
     devices: tuple[Device, ...] = ()  # push and web push: the profile's devices
     gone: list[int] = field(default_factory=list)  # devices the service said no longer exist (to remove)
 
@@ -53,6 +54,27 @@ class Provider(Protocol):
         """Deliver one message; the provider's id for it (may be empty). Called from delivery's sender
         threads: no database access here."""
         ...
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Where a provider connects, named by the setting it comes from (checked when the settings are
+    saved; the connection itself is checked again)."""
+
+    field: str  # base_url, host, api_url, secret.token_uri
+    host: str
+    port: int = 0
+
+
+def url_destination(field: str, url: str) -> Destination:
+    try:
+        parts = urlsplit(url)
+        port = parts.port or 0
+    except ValueError as error:
+        raise PermanentError(f"{field} is not a valid URL: {error}") from error
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise PermanentError(f"{field} must be an http:// or https:// URL")
+    return Destination(field, parts.hostname, port)
 
 
 ProviderFactory = Callable[[Mapping[str, Any], str], Provider]  # (settings, secret) → provider
@@ -87,7 +109,7 @@ def each_device(outgoing: Outgoing, send: Callable[[Device], str]) -> str:
             permanent.append(str(error))
         except TransientError as error:
             transient.append(str(error))
-        except PermanentError as error:
+        except (PermanentError, outbound.OutboundRefused) as error:
             permanent.append(str(error))
     if ids:
         return ids[0]
@@ -116,52 +138,105 @@ def provider_for(workspace_id: int, channel: str) -> Provider:
     if path is None:
         raise PermanentError(f"unknown provider kind {kind!r}")
     factory: ProviderFactory = import_string(path)
-    return factory(options, secret)
+    return _Redacting(factory(options, secret), secret)
 
 
 # --- HTTP providers share this -----------------------------------------------------------------------
 
 
-def public_address_check(url: str, *, allow_private: bool) -> None:
-    """Refuse URLs that resolve to private, loopback or link-local addresses (SSRF) unless allowed."""
-    host = urlsplit(url).hostname
-    if not host:
-        raise PermanentError(f"{url!r} has no host")
-    if allow_private:
-        return
+def http_call(
+    method: str, url: str, *, allow_private: bool = False, http2: bool = False, timeout: float = 10.0, **kwargs: Any
+) -> httpx.Response:
+    """One HTTP call through the outbound policy (`messaging.outbound`): refused addresses and redirects
+    are permanent failures, timeouts and connection errors transient; any other answer is returned."""
     try:
-        addresses = {str(info[4][0]) for info in socket.getaddrinfo(host, None)}
-    except OSError as error:
-        raise TransientError(f"cannot resolve {host}: {error}") from error
-    for address in addresses:
-        ip = ipaddress.ip_address(address.split("%")[0])
-        if ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_multicast:
-            raise PermanentError(f"{host} resolves to a private address ({ip}); the workspace does not allow it")
-
-
-_client: httpx.Client | None = None
-
-
-def _pooled() -> httpx.Client:
-    """One client per process: connections to a provider are kept alive between messages (a fresh
-    connection per message costs more than the message). httpx clients are thread-safe."""
-    global _client
-    if _client is None:
-        _client = httpx.Client(follow_redirects=False, limits=httpx.Limits(max_keepalive_connections=20))
-    return _client
-
-
-def http_send(method: str, url: str, *, timeout: float = 10.0, **kwargs: Any) -> httpx.Response:
-    """One HTTP call, its failures sorted: 429, 5xx, timeouts and connection errors are transient;
-    other 4xx are permanent, with the answer's start as the reason."""
-    try:
-        response = _pooled().request(method, url, timeout=timeout, **kwargs)
+        response = outbound.http_client(allow_private=allow_private, http2=http2).request(
+            method, url, timeout=timeout, **kwargs
+        )
+    except outbound.OutboundRefused as error:
+        raise PermanentError(str(error)) from error
+    except (httpx.InvalidURL, httpx.UnsupportedProtocol) as error:
+        raise PermanentError(f"cannot call this URL: {error}") from error
     except httpx.TimeoutException as error:
         raise TransientError(f"timed out: {error}") from error
     except httpx.HTTPError as error:
         raise TransientError(f"{type(error).__name__}: {error}") from error
-    if response.status_code == 429 or response.status_code >= 500:
-        raise TransientError(f"HTTP {response.status_code}: {response.text[:200]}")
-    if response.status_code >= 400:
-        raise PermanentError(f"HTTP {response.status_code}: {response.text[:300]}")
+    if 300 <= response.status_code < 400:
+        where = outbound.location_host(response.headers)
+        raise PermanentError(f"HTTP {response.status_code}: redirected to {where}; redirects are not followed")
     return response
+
+
+def http_send(method: str, url: str, **kwargs: Any) -> httpx.Response:
+    """`http_call`, its answers sorted: 429 and 5xx are transient; other 4xx are permanent, with the
+    start of the answer as the reason."""
+    response = http_call(method, url, **kwargs)
+    if response.status_code == 429 or response.status_code >= 500:
+        raise TransientError(f"HTTP {response.status_code}: {response.text[:REASON_MAX]}")
+    if response.status_code >= 400:
+        raise PermanentError(f"HTTP {response.status_code}: {response.text[:REASON_MAX]}")
+    return response
+
+
+# --- What a failure may say ------------------------------------------------------------------------------
+
+REASON_MAX = 300  # a message's status_reason: read by analysts, so short and free of secrets
+_REDACTED = "[redacted]"
+_SCHEMES = re.compile(r"(?i)\b(bearer|basic|token|key)(\s+)[A-Za-z0-9._~+/=-]{8,}")
+_JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
+_NAMED = re.compile(
+    r"(?i)([\"']?[\w-]*(?:authorization|token|secret|password|passwd|api[_-]?key|apikey|signature)[\"']?"
+    r"\s*[:=]\s*[\"']?)([^\s\"',;&}]{4,})"
+)
+
+
+def reason_clean(text: str, secrets: Iterable[str] = ()) -> str:
+    """A provider's answer made fit for `status_reason`: the given secrets and anything that looks like
+    a credential (bearer tokens, JWTs, `token=…`, `"password": …`) redacted, on one line, at most
+    REASON_MAX characters."""
+    for secret in sorted({s for s in secrets if len(s) >= 6}, key=len, reverse=True):
+        text = text.replace(secret, _REDACTED)
+    text = _SCHEMES.sub(rf"\1\2{_REDACTED}", text)
+    text = _JWT.sub(_REDACTED, text)
+    text = _NAMED.sub(rf"\1{_REDACTED}", text)
+    text = " ".join(text.split())
+    return text if len(text) <= REASON_MAX else text[: REASON_MAX - 1] + "…"
+
+
+def _secret_parts(secret: str) -> list[str]:
+    """The secret, and each long string inside it when it is JSON (a service-account key)."""
+    parts = [secret]
+    try:
+        data = json.loads(secret)
+    except ValueError:
+        return parts
+    if isinstance(data, dict):
+        parts += [v for k, v in data.items() if isinstance(v, str) and len(v) >= 16 and k != "token_uri"]
+    return parts
+
+
+class _Redacting:
+    """Wraps every configured provider: whatever its errors say is cleaned before delivery stores it."""
+
+    def __init__(self, provider: Provider, secret: str) -> None:
+        self.provider = provider
+        self.secrets = _secret_parts(secret) if secret else []
+
+    def send(self, outgoing: Outgoing) -> str:
+        try:
+            return self.provider.send(outgoing)
+        except outbound.OutboundRefused as error:
+            raise PermanentError(reason_clean(str(error), self._secrets(outgoing))) from error
+        except (PermanentError, TransientError) as error:
+            raise type(error)(reason_clean(str(error), self._secrets(outgoing))) from error
+
+    def _secrets(self, outgoing: Outgoing) -> list[str]:
+        """Also what a webhook sends that an answer might echo: its header values and its URL."""
+        headers = outgoing.content.get("headers") if outgoing.channel == "webhook" else None
+        extra = [str(v) for v in headers.values()] if isinstance(headers, dict) else []
+        url = str(outgoing.content.get("url") or "") if outgoing.channel == "webhook" else ""
+        if url:
+            parts = urlsplit(url)
+            extra += [url, parts.path + (f"?{parts.query}" if parts.query else "")]
+            extra += [value for _, value in parse_qsl(parts.query) if len(value) >= 6]
+        return self.secrets + [e for e in extra if len(e) >= 6 and e != "/"]

@@ -17,17 +17,20 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-import httpx
 import jwt
 
 from messaging.providers.base import (
+    REASON_MAX,
+    Destination,
     Device,
     GoneDevice,
     Outgoing,
     PermanentError,
     TransientError,
     each_device,
+    http_call,
     http_send,
+    url_destination,
 )
 
 FCM_SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
@@ -50,6 +53,10 @@ class FcmProvider:
         if not self.project:
             raise PermanentError("the FCM provider needs project_id")
         self.base_url = str(options.get("base_url") or "https://fcm.googleapis.com").rstrip("/")
+        self.destinations: list[Destination] = [
+            url_destination("base_url", self.base_url),
+            url_destination("secret.token_uri", str(self.account["token_uri"])),
+        ]
 
     def send(self, outgoing: Outgoing) -> str:
         return each_device(outgoing, lambda device: self._one(outgoing, device))
@@ -115,6 +122,7 @@ class ApnsProvider:
             raise PermanentError("the APNs provider needs team_id, key_id, bundle_id and the .p8 key")
         self.key = secret
         self.base_url = str(options.get("base_url") or "https://api.push.apple.com").rstrip("/")
+        self.destinations: list[Destination] = [url_destination("base_url", self.base_url)]
 
     def send(self, outgoing: Outgoing) -> str:
         ios = tuple(d for d in outgoing.devices if d.platform in ("ios", "ipados", "macos", "unknown"))
@@ -145,24 +153,22 @@ class ApnsProvider:
             raise PermanentError(f"the APNs key is unusable: {error}") from error
         # The same step always gets the same apns-id, so Apple can tell a resend from a new message.
         apns_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{outgoing.idempotency_key}:{device.token}"))
-        try:
-            with httpx.Client(http2=True, timeout=10) as client:
-                response = client.post(
-                    f"{self.base_url}/3/device/{device.token}",
-                    json=payload,
-                    headers={
-                        "authorization": f"bearer {token}",
-                        "apns-topic": self.topic,
-                        "apns-push-type": "alert",
-                        "apns-id": apns_id,
-                    },
-                )
-        except httpx.HTTPError as error:
-            raise TransientError(f"{type(error).__name__}: {error}") from error
+        response = http_call(
+            "POST",
+            f"{self.base_url}/3/device/{device.token}",
+            http2=True,
+            json=payload,
+            headers={
+                "authorization": f"bearer {token}",
+                "apns-topic": self.topic,
+                "apns-push-type": "alert",
+                "apns-id": apns_id,
+            },
+        )
         if response.status_code == 410 or "Unregistered" in response.text or "BadDeviceToken" in response.text:
             raise GoneDevice(f"token {device.token[:12]}… is no longer valid")
         if response.status_code == 429 or response.status_code >= 500:
-            raise TransientError(f"HTTP {response.status_code}: {response.text[:200]}")
+            raise TransientError(f"HTTP {response.status_code}: {response.text[:REASON_MAX]}")
         if response.status_code >= 400:
-            raise PermanentError(f"HTTP {response.status_code}: {response.text[:300]}")
+            raise PermanentError(f"HTTP {response.status_code}: {response.text[:REASON_MAX]}")
         return response.headers.get("apns-id", apns_id)

@@ -2,7 +2,7 @@
 through django-anymail (Postmark, Mailgun, SendGrid, Brevo, … — `esp` names the anymail backend). The
 Message-ID is made from the idempotency key, so a resend after a crash carries the same id (receivers and
 tests dedupe on it). 5xx answers are permanent for SMTP; 4xx, refused connections, timeouts, an ESP's
-429 or 5xx are transient."""
+429 or 5xx are transient. Both connect only where `messaging.outbound` allows (checked at the socket)."""
 
 from __future__ import annotations
 
@@ -14,13 +14,26 @@ from anymail.exceptions import AnymailAPIError, AnymailError, AnymailRecipientsR
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.utils.module_loading import import_string
 
-from messaging.providers.base import Outgoing, PermanentError, TransientError
+from messaging import outbound
+from messaging.providers.base import (
+    REASON_MAX,
+    Destination,
+    Outgoing,
+    PermanentError,
+    TransientError,
+    url_destination,
+)
 
 
 class SmtpProvider:
     def __init__(self, options: Mapping[str, Any], secret: str) -> None:
         self.options = options
         self.secret = secret
+        try:
+            port = int(options.get("port", 25))
+        except (TypeError, ValueError) as error:
+            raise PermanentError("the SMTP port must be a number") from error
+        self.destinations: list[Destination] = [Destination("host", str(options.get("host", "localhost")), port)]
 
     def send(self, outgoing: Outgoing) -> str:
         email = self._email(outgoing)
@@ -60,7 +73,7 @@ class SmtpProvider:
     def _connection(self) -> Any:
         o = self.options
         return get_connection(
-            "django.core.mail.backends.smtp.EmailBackend",
+            "messaging.outbound.CheckedEmailBackend",
             host=o.get("host", "localhost"),
             port=int(o.get("port", 25)),
             username=o.get("username") or None,
@@ -79,7 +92,7 @@ class AnymailProvider(SmtpProvider):
     KEY_NAMES = {"postmark": "server_token"}
 
     def __init__(self, options: Mapping[str, Any], secret: str) -> None:
-        super().__init__(options, secret)
+        self.options, self.secret = options, secret
         self.esp = str(options.get("esp") or "")
         if not self.esp.replace("_", "").isalnum() or not secret:
             raise PermanentError("the ESP provider needs esp (postmark, mailgun, sendgrid, …) and an API key")
@@ -87,24 +100,44 @@ class AnymailProvider(SmtpProvider):
             import_string(f"anymail.backends.{self.esp}.EmailBackend")
         except ImportError as error:
             raise PermanentError(f"django-anymail has no ESP named {self.esp!r}") from error
+        api_url = options.get("api_url")
+        self.destinations = [url_destination("api_url", str(api_url))] if api_url else []
 
     def send(self, outgoing: Outgoing) -> str:
         email = self._email(outgoing)
         try:
             email.send()
         except AnymailRecipientsRefused as error:
-            raise PermanentError(f"recipient refused: {error}") from error
+            raise PermanentError(f"{self.esp}: recipient refused: {self._answer(error)}") from error
         except AnymailAPIError as error:
             status = getattr(error, "status_code", None) or 0
+            reason = f"{self.esp}: {self._answer(error)}"
+            if 300 <= status < 400:
+                where = outbound.location_host(error.response.headers)
+                raise PermanentError(
+                    f"{self.esp}: HTTP {status}: redirected to {where}; redirects are not followed"
+                ) from error
             if status == 429 or status >= 500 or status == 0:
-                raise TransientError(f"{self.esp}: {error}"[:400]) from error
-            raise PermanentError(f"{self.esp}: {error}"[:400]) from error
+                raise TransientError(reason) from error
+            raise PermanentError(reason) from error
         except AnymailError as error:
-            raise PermanentError(f"{self.esp}: {error}"[:400]) from error
+            raise PermanentError(f"{self.esp}: {error.args[0] if error.args else type(error).__name__}") from error
         status = getattr(email, "anymail_status", None)
         return str(getattr(status, "message_id", "") or email.extra_headers["Message-ID"])
+
+    @staticmethod
+    def _answer(error: AnymailError) -> str:
+        """The ESP's status and the start of its answer; not anymail's full description, which
+        repeats the request."""
+        response = getattr(error, "response", None)
+        if response is None:
+            cause = error.__cause__
+            return f"{type(cause).__name__}: {cause}" if cause is not None else str(error.args[0] if error.args else "")
+        return f"HTTP {response.status_code}: {response.text[:REASON_MAX]}"
 
     def _connection(self) -> Any:
         options = {k: v for k, v in self.options.items() if k not in ("esp", "from_email")}
         options[self.KEY_NAMES.get(self.esp, "api_key")] = self.secret
-        return get_connection(f"anymail.backends.{self.esp}.EmailBackend", **options)
+        backend = get_connection(f"anymail.backends.{self.esp}.EmailBackend", **options)
+        backend.create_session = outbound.CheckedSession  # type: ignore[attr-defined]  # anymail's session hook
+        return backend

@@ -1,13 +1,16 @@
 """Webhooks (a journey's webhook step, or a webhook template) through httpx: the rendered method, URL,
-headers and body, an `Idempotency-Key` header, a timeout, no redirects followed, and private or
-loopback addresses refused unless the workspace allows them."""
+headers and body, an `Idempotency-Key` header, a timeout, no redirects followed, and only public
+addresses — private networks too where the workspace allows them (`allow_private_webhooks`)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from messaging.providers.base import Outgoing, http_send, public_address_check
+from messaging.outbound import PRIVATE_KINDS, OutboundRefused
+from messaging.providers.base import Outgoing, PermanentError, http_send
+
+NOT_ALLOWED = "; the workspace does not allow private webhooks"
 
 
 class WebhookProvider:
@@ -17,15 +20,23 @@ class WebhookProvider:
     def send(self, outgoing: Outgoing) -> str:
         content = outgoing.content
         url = str(content.get("url", ""))
-        public_address_check(url, allow_private=outgoing.allow_private)
+        if not url.startswith(("https://", "http://")):
+            raise PermanentError("the webhook URL must be an http:// or https:// URL")
         headers = {"Idempotency-Key": outgoing.idempotency_key, **dict(content.get("headers") or {})}
         body = content.get("body") or ""
         method = str(content.get("method") or "POST")
-        response = http_send(
-            method,
-            url,
-            timeout=self.timeout,
-            headers=headers,
-            content=str(body).encode() if method != "GET" else None,
-        )
+        try:
+            response = http_send(
+                method,
+                url,
+                allow_private=outgoing.allow_private,
+                timeout=self.timeout,
+                headers=headers,
+                content=str(body).encode() if method != "GET" else None,
+            )
+        except PermanentError as error:
+            refused = error.__cause__
+            if isinstance(refused, OutboundRefused) and refused.kind in PRIVATE_KINDS and not outgoing.allow_private:
+                raise PermanentError(f"{error}{NOT_ALLOWED}") from refused
+            raise
         return str(response.headers.get("x-request-id", ""))

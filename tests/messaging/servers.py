@@ -1,11 +1,13 @@
 """Real local servers standing in for providers: an HTTP server (SMS API, webhooks) and an SMTP server
 (aiosmtpd). Both record every call and dedupe deliveries on the idempotency key (the HTTP header, or the
 email's Message-ID), as real providers do; an HTTP server can be scripted (503 then 200, 400) and can
-hold a request open until the test lets it go."""
+hold a request open until the test lets it go, listen on any loopback address (127.0.0.2, ::1), and
+answer a redirect."""
 
 from __future__ import annotations
 
 import email
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -47,9 +49,16 @@ class ProviderServer:
 
 @contextmanager
 def provider_server(
-    *script: int, hold: bool = False, reply: Callable[[Call], bytes] | None = None
+    *script: int,
+    hold: bool = False,
+    reply: Callable[[Call], bytes] | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    location: str = "",
+    failure: bytes = b'{"message": "scripted failure"}',
 ) -> Iterator[ProviderServer]:
-    """`reply` chooses the body of a successful answer (default: a Twilio-like `{"sid": "SM123"}`)."""
+    """`reply` chooses the body of a successful answer (default: a Twilio-like `{"sid": "SM123"}`),
+    `failure` the body of a scripted failure; a scripted 3xx points at `location`."""
     state = ProviderServer(script=list(script))
 
     class Handler(BaseHTTPRequestHandler):
@@ -63,14 +72,14 @@ def provider_server(
             state.received.set()
             if hold:
                 state.release.wait(15)
-            if status >= 300:
-                payload = b'{"message": "scripted failure"}'
-            else:
-                payload = reply(call) if reply is not None else b'{"sid": "SM123"}'
+            success = reply(call) if reply is not None else b'{"sid": "SM123"}'
+            payload = failure if status >= 300 else success
             try:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
+                if 300 <= status < 400 and location:
+                    self.send_header("Location", location)
                 self.end_headers()
                 self.wfile.write(payload)
             except OSError:
@@ -81,8 +90,10 @@ def provider_server(
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    server_class = type("Server", (ThreadingHTTPServer,), {"address_family": family})
+    server = server_class((host, port), Handler)
+    state.url = f"http://{f'[{host}]' if ':' in host else host}:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -101,7 +112,7 @@ class Mailbox:
 
 
 @contextmanager
-def smtp_server() -> Iterator[Mailbox]:
+def smtp_server(host: str = "127.0.0.1") -> Iterator[Mailbox]:
     box = Mailbox()
 
     class Handler:
@@ -112,7 +123,7 @@ def smtp_server() -> Iterator[Mailbox]:
             return "250 OK"
 
     box.port = free_port()
-    controller = Controller(Handler(), hostname="127.0.0.1", port=box.port)
+    controller = Controller(Handler(), hostname=host, port=box.port)
     controller.start()
     try:
         yield box

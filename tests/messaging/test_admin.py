@@ -76,7 +76,7 @@ def test_bad_frequency_caps_are_refused(operator, acme):
 
 
 @pytest.mark.parametrize(
-    ("channel", "kind", "settings", "secret", "words"),
+    ("channel", "kind", "options", "secret", "words"),
     [
         ("sms", "twilio", '{"account_sid": "AC1"}', "token", "needs account_sid, from_number and an auth token"),
         ("push", "fcm", '{"project_id": "p"}', "not json", "service-account JSON key"),
@@ -85,10 +85,10 @@ def test_bad_frequency_caps_are_refused(operator, acme):
         ("sms", "twilio", "[1, 2]", "token", "must be a JSON object"),
     ],
 )
-def test_a_provider_configuration_that_cannot_work_is_refused(operator, acme, channel, kind, settings, secret, words):
+def test_a_provider_configuration_that_cannot_work_is_refused(operator, acme, channel, kind, options, secret, words):
     response = operator.post(
         "/admin/messaging/providerconfig/add/",
-        {"workspace": acme.workspace.pk, "channel": channel, "kind": kind, "settings": settings, "secret": secret},
+        {"workspace": acme.workspace.pk, "channel": channel, "kind": kind, "settings": options, "secret": secret},
     )
     assert response.status_code == 200
     assert words in response.content.decode()

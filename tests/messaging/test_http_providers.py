@@ -112,16 +112,24 @@ def test_a_journey_webhook_step_renders_its_request(acme):
     assert call.key == Message.objects.get().idempotency_key
 
 
-def test_webhooks_to_private_addresses_are_refused_unless_allowed(acme):
+def test_webhooks_to_private_addresses_are_refused_unless_allowed(acme, settings):
+    settings.NUDGE_OUTBOUND_ALLOW = []  # the policy as deployed
     with provider_server() as server:
-        template(acme, "hook", "webhook", {"url": server.url + "/x", "body": "{}"}, "transactional")
-        journey_sending(acme, {"type": "send", "channel": "webhook", "template": "hook"})
+        journey_sending(acme, {"type": "webhook", "url": server.url + "/x", "body": "{}"})
         track(acme, "eve", "signup")
         assert messages_deliver() == 0
-    assert server.calls == []
-    message = Message.objects.get()
-    assert message.status == MessageStatus.FAILED
-    assert "resolves to a private address (127.0.0.1)" in message.status_reason
+        assert server.calls == []
+        message = Message.objects.get()
+        assert message.status == MessageStatus.FAILED
+        assert message.status_reason == (
+            "refused: 127.0.0.1 is a loopback address (Nudge calls public addresses only);"
+            " the workspace does not allow private webhooks"
+        )
+        acme.workspace.allow_private_webhooks = True
+        acme.workspace.save()
+        track(acme, "eve", "signup")
+        assert messages_deliver() == 1
+    assert len(server.calls) == 1
 
 
 def test_an_unconfigured_channel_fails_saying_so(acme):

@@ -1,20 +1,34 @@
 """In-app messages fetched by the SDK with the write key (impressions recorded), SMS STOP replies,
-provider delivery reports; each outcome an activity and a journey counter; bad input named."""
+provider delivery reports; each outcome an activity and a journey counter; bad input named. Callbacks
+from Twilio carry its signature (computed here as Twilio documents it)."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+
 import pytest
+from django.conf import settings
 
 from activities.models import Activity, Profile
 from journeys.selectors import journey_analytics
 from messaging.delivery import messages_deliver
-from messaging.inbound import inbound_token
 from messaging.models import Message, MessageStatus
 from tests.conftest import basic_auth
 from tests.messaging.helpers import journey_sending, provider, template, track
 from tests.messaging.servers import provider_server
 
 pytestmark = pytest.mark.django_db
+AUTH_TOKEN = "twilio-auth-token"
+
+
+def twilio_post(client, path: str, params: dict[str, str], token: str = AUTH_TOKEN, **extra):
+    """POST as Twilio does: X-Twilio-Signature is base64(HMAC-SHA1(auth token, URL + each param's name
+    and value, sorted by name)), over the URL Twilio was given."""
+    signed = settings.NUDGE_PUBLIC_URL.rstrip("/") + path + "".join(k + params[k] for k in sorted(params))
+    signature = base64.b64encode(hmac.new(token.encode(), signed.encode(), hashlib.sha1).digest()).decode()
+    return client.post(path, params, HTTP_X_TWILIO_SIGNATURE=signature, **extra)
 
 
 def test_in_app_messages_are_handed_out_once_with_their_fields(acme, globex, client):
@@ -53,41 +67,45 @@ def test_in_app_bad_requests(acme, client, query, headers, status):
 
 def test_sms_stop_opts_the_sender_out_and_start_back_in(acme, client):
     with provider_server() as server:
-        provider(acme, "sms", "twilio", secret="t", base_url=server.url, account_sid="AC1", from_number="+1")
+        sms = provider(
+            acme, "sms", "twilio", secret=AUTH_TOKEN, base_url=server.url, account_sid="AC1", from_number="+1"
+        )
         template(acme, "promo", "sms", {"body": "Sale"})
         journey_sending(acme, {"type": "send", "channel": "sms", "template": "promo"}, event="browse")
         track(acme, "sam", "browse", traits={"phone": "+15550100"})
         assert messages_deliver() == 1
-        url = f"/m/sms/{inbound_token(acme.workspace.pk)}"
-        reply = client.post(url, {"From": "+15550100", "Body": "stop please"})
+        url = f"/m/sms/{sms.inbound_token}"
+        reply = twilio_post(client, url, {"From": "+15550100", "Body": "stop please"})
         assert reply.status_code == 200 and b"<Response/>" in reply.content
         assert Profile.objects.get(user_id="sam").consent == {"sms": False}
         assert Activity.objects.filter(name="unsubscribed", properties__channel="sms").count() == 1
         track(acme, "sam", "browse")
         assert messages_deliver() == 0
         assert Message.objects.order_by("pk").last().status_reason == "opted out of sms"
-        client.post(url, {"From": "+15550100", "Body": "START"})
+        twilio_post(client, url, {"From": "+15550100", "Body": "START"})
         assert Profile.objects.get(user_id="sam").consent == {"sms": True}
-    assert client.post("/m/sms/forged", {"From": "+1", "Body": "STOP"}).status_code == 404
-    assert client.post(url, {"Body": "STOP"}).status_code == 400
+    assert twilio_post(client, "/m/sms/forged", {"From": "+1", "Body": "STOP"}).status_code == 404
+    assert twilio_post(client, url, {"Body": "STOP"}).status_code == 400
 
 
 def test_delivery_reports_move_the_message_and_record_activities(acme, client):
     with provider_server() as server:
-        provider(acme, "sms", "twilio", secret="t", base_url=server.url, account_sid="AC1", from_number="+1")
+        sms = provider(
+            acme, "sms", "twilio", secret=AUTH_TOKEN, base_url=server.url, account_sid="AC1", from_number="+1"
+        )
         template(acme, "promo", "sms", {"body": "Sale"})
         journey = journey_sending(acme, {"type": "send", "channel": "sms", "template": "promo"}, event="browse")
         track(acme, "tia", "browse", traits={"phone": "+15550101"})
         messages_deliver()
-    url = f"/m/status/{inbound_token(acme.workspace.pk)}"
-    assert client.post(url, {"MessageSid": "SM123", "MessageStatus": "sent"}).json() == {"ignored": "sent"}
-    assert client.post(url, {"MessageSid": "SM123", "MessageStatus": "delivered"}).json() == {"status": "delivered"}
+    url = f"/m/status/{sms.inbound_token}"
+    assert twilio_post(client, url, {"MessageSid": "SM123", "MessageStatus": "sent"}).json() == {"ignored": "sent"}
+    delivered = twilio_post(client, url, {"MessageSid": "SM123", "MessageStatus": "delivered"})
+    assert delivered.json() == {"status": "delivered"}
     assert Message.objects.get().status == MessageStatus.DELIVERED
     assert Activity.objects.filter(name="message_delivered").count() == 1
     assert journey_analytics(journey=journey)["nodes"]["send"]["message_statuses"] == {"sent": 1, "delivered": 1}
-    assert client.post(url, {"MessageSid": "SM999", "MessageStatus": "delivered"}).status_code == 404
-    assert client.post(url, {"MessageStatus": "delivered"}).status_code == 400
-    assert client.post(url, "{", content_type="application/json").status_code == 400
-    assert client.post("/m/status/forged", {"MessageSid": "SM123", "MessageStatus": "failed"}).status_code == 404
-    other = f"/m/status/{inbound_token(acme.workspace.pk + 1000)}"
-    assert client.post(other, {"MessageSid": "SM123", "MessageStatus": "failed"}).status_code == 404
+    assert twilio_post(client, url, {"MessageSid": "SM999", "MessageStatus": "delivered"}).status_code == 404
+    assert twilio_post(client, url, {"MessageStatus": "delivered"}).status_code == 400
+    assert (
+        twilio_post(client, "/m/status/forged", {"MessageSid": "SM123", "MessageStatus": "failed"}).status_code == 404
+    )

@@ -126,8 +126,6 @@ def test_apns_sends_a_signed_request_per_ios_device(acme):
 
 
 def test_web_push_is_encrypted_for_the_subscription(acme):
-    acme.workspace.allow_private_webhooks = True  # the local push service is on loopback
-    acme.workspace.save()
     receiver = ec.generate_private_key(ec.SECP256R1())
     auth = os.urandom(16)
     public = receiver.public_key().public_bytes(

@@ -1,0 +1,355 @@
+"""One outbound-address policy for every call Nudge makes (webhooks, providers' HTTP APIs, SMTP): only
+globally routable addresses. It is checked where an address is saved (early, friendly errors) and again
+at the address a connection is actually made to — resolved once, every resolved address checked, the
+connection made to a checked one — so a name that re-resolves between check and use (DNS rebinding)
+gains nothing. Redirects are never followed.
+
+Escape hatches: `settings.NUDGE_OUTBOUND_ALLOW` (CIDRs the operator allows despite the policy, for
+on-premise providers and tests; empty by default), and a workspace's `allow_private_webhooks`, which lets
+its webhooks (only) reach loopback and private networks — never link-local or cloud-metadata addresses.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import smtplib
+import socket
+import threading
+from collections.abc import Iterable
+from functools import lru_cache
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpcore
+import httpx
+import requests
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.core.mail.backends.smtp import EmailBackend
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+# Answered by cloud instance-metadata services (AWS/GCP/Azure, Alibaba, AWS over IPv6): never reachable,
+# whatever a workspace allows.
+METADATA = {ipaddress.ip_address(a) for a in ("169.254.169.254", "100.100.100.200", "fd00:ec2::254")}
+SHARED = ipaddress.ip_network("100.64.0.0/10")  # carrier-grade NAT (RFC 6598); Python calls it not global
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+UNIQUE_LOCAL = ipaddress.ip_network("fc00::/7")
+RFC1918 = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
+# What `allow_private_webhooks` opens: a private network, not the host's or the cloud's own services.
+PRIVATE_KINDS = {"loopback", "private", "shared address space", "unique-local", "site-local"}
+
+
+class OutboundRefused(Exception):
+    """The address is not one Nudge connects to; retrying will not help."""
+
+    def __init__(self, message: str, kind: str) -> None:
+        super().__init__(message)
+        self.kind = kind  # loopback, private, cloud metadata, …
+
+
+@lru_cache(maxsize=8)
+def _networks(allowed: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    try:
+        return tuple(ipaddress.ip_network(cidr, strict=False) for cidr in allowed)
+    except ValueError as error:
+        raise ImproperlyConfigured(f"NUDGE_OUTBOUND_ALLOW: {error}") from error
+
+
+def _allowed(ip: IPAddress) -> bool:
+    configured = getattr(settings, "NUDGE_OUTBOUND_ALLOW", [])
+    if isinstance(configured, str):
+        raise ImproperlyConfigured("NUDGE_OUTBOUND_ALLOW must be a list of CIDRs, not a string")
+    return any(ip.version == net.version and ip in net for net in _networks(tuple(configured)))
+
+
+def _kind(ip: IPAddress) -> str | None:
+    """Why this address is not globally routable (None: it is)."""
+    if ip in METADATA:
+        return "cloud metadata"
+    if ip.is_unspecified:
+        return "unspecified"
+    if ip.is_loopback:
+        return "loopback"
+    if ip.is_link_local:
+        return "link-local"
+    if ip.is_multicast:
+        return "multicast"
+    if isinstance(ip, ipaddress.IPv4Address):
+        if ip in SHARED:
+            return "shared address space"
+        if any(ip in network for network in RFC1918):
+            return "private"
+    else:
+        if ip in UNIQUE_LOCAL:
+            return "unique-local"
+        if ip.is_site_local:
+            return "site-local"
+    if ip.is_reserved:
+        return "reserved"
+    if not ip.is_global:
+        return "non-public"
+    return None
+
+
+def _embedded(ip: IPAddress) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one stands for (IPv4-mapped, NAT64, 6to4), judged in its place."""
+    if isinstance(ip, ipaddress.IPv4Address):
+        return None
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip in NAT64:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return ip.sixtofour
+
+
+def refusal(ip: IPAddress, *, allow_private: bool = False) -> str | None:
+    """Why Nudge will not connect to `ip` (a short phrase), or None if it may."""
+    if _allowed(ip):
+        return None
+    inner = _embedded(ip)
+    if inner is not None:
+        inner_kind = refusal(inner, allow_private=allow_private)
+        six_to_four = isinstance(ip, ipaddress.IPv6Address) and ip.sixtofour is not None
+        if inner_kind is not None or not six_to_four:  # mapped and NAT64 addresses reach the IPv4 one
+            return inner_kind
+    kind = _kind(ip)
+    if kind is None or (allow_private and kind in PRIVATE_KINDS):
+        return None
+    return kind
+
+
+def _ip(host: str) -> IPAddress | None:
+    try:
+        return ipaddress.ip_address(host.strip("[]").split("%")[0])
+    except ValueError:
+        return None
+
+
+def addresses(host: str, port: int, *, allow_private: bool = False) -> list[tuple[Any, ...]]:
+    """Resolve `host` once; every address it resolves to must pass, or the call is refused (a name with
+    one public and one private address is refused). Raises `socket.gaierror` if it does not resolve."""
+    infos = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
+    for *_, sockaddr in infos:
+        ip = ipaddress.ip_address(str(sockaddr[0]).split("%")[0])
+        kind = refusal(ip, allow_private=allow_private)
+        if kind is not None:
+            shown = host if _ip(host) == ip else f"{host} resolves to {ip}, which"
+            raise OutboundRefused(f"refused: {shown} is a {kind} address (Nudge calls public addresses only)", kind)
+    return infos
+
+
+def connect(
+    host: str,
+    port: int,
+    timeout: Any = None,
+    *,
+    allow_private: bool = False,
+    source_address: tuple[str, int] | None = None,
+    socket_options: Iterable[tuple[int, int, int | bytes]] = (),
+) -> socket.socket:
+    """`socket.create_connection`, to checked addresses only."""
+    error: OSError | None = None
+    for family, kind, proto, _, sockaddr in addresses(host, port, allow_private=allow_private):
+        sock = socket.socket(family, kind, proto)
+        try:
+            for option in socket_options:
+                sock.setsockopt(*option)
+            if timeout is None or isinstance(timeout, int | float):  # else a library's "default" sentinel
+                sock.settimeout(timeout)
+            if source_address:
+                sock.bind(source_address)
+            sock.connect(sockaddr)
+            return sock
+        except OSError as failed:
+            error = failed
+            sock.close()
+    raise error or OSError(f"{host} has no address")
+
+
+# --- Save time -----------------------------------------------------------------------------------------
+
+
+def host_problem(host: str, port: int = 0, *, allow_private: bool = False) -> str | None:
+    """Why an address being saved will be refused, or None. A name that does not resolve now is let
+    through (it is checked again at every connection)."""
+    if not host:
+        return "has no host"
+    try:
+        addresses(host, port, allow_private=allow_private)
+    except OutboundRefused as error:
+        return str(error)
+    except (OSError, UnicodeError):
+        return None
+    return None
+
+
+def url_problem(url: str, *, allow_private: bool = False) -> str | None:
+    """Like `host_problem` for an http(s) URL. A host written in Liquid is checked when sent."""
+    try:
+        parts = urlsplit(url)
+        if "{" in parts.scheme or "{" in parts.netloc:
+            return None
+        port = parts.port
+    except ValueError as error:
+        return f"is not a valid URL: {error}"
+    if parts.scheme not in ("http", "https"):
+        return "must be an http:// or https:// URL"
+    return host_problem(parts.hostname or "", port or 0, allow_private=allow_private)
+
+
+# --- HTTP through httpx (webhooks, Twilio, FCM, APNs) ------------------------------------------------
+
+
+class _CheckedBackend(httpcore.SyncBackend):
+    """httpcore's TCP connect, to a checked address of the host; TLS (SNI, certificate) and the Host
+    header still name the host, because httpcore does those from the URL, not from this socket."""
+
+    def __init__(self, allow_private: bool) -> None:
+        self.allow_private = allow_private
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        try:
+            infos = addresses(host, port, allow_private=self.allow_private)
+        except (OSError, UnicodeError) as error:
+            raise httpcore.ConnectError(f"cannot resolve {host}: {error}") from error
+        failure: httpcore.ConnectError | None = None
+        for *_, sockaddr in infos:
+            try:
+                return super().connect_tcp(str(sockaddr[0]), port, timeout, local_address, socket_options)
+            except httpcore.ConnectError as error:
+                failure = error
+        raise failure or httpcore.ConnectError(f"{host} has no address")
+
+
+class OutboundTransport(httpx.HTTPTransport):
+    def __init__(self, *, allow_private: bool = False, http2: bool = False, limits: httpx.Limits) -> None:
+        super().__init__(http2=http2, limits=limits, trust_env=False)
+        # httpx has no parameter for httpcore's network backend; the pool is rebuilt with ours.
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=httpx.create_ssl_context(),
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            http1=True,
+            http2=http2,
+            network_backend=_CheckedBackend(allow_private),
+        )
+
+
+_clients: dict[tuple[bool, bool], httpx.Client] = {}
+_clients_lock = threading.Lock()
+
+
+def http_client(*, allow_private: bool = False, http2: bool = False) -> httpx.Client:
+    """One client per process and policy: connections to a provider are kept alive between messages.
+    httpx clients are thread-safe. Redirects are not followed (a 3xx is the caller's failure)."""
+    key = (allow_private, http2)
+    with _clients_lock:
+        if key not in _clients:
+            limits = httpx.Limits(max_keepalive_connections=20)
+            transport = OutboundTransport(allow_private=allow_private, http2=http2, limits=limits)
+            _clients[key] = httpx.Client(transport=transport, follow_redirects=False, trust_env=False)
+        return _clients[key]
+
+
+# --- HTTP through requests (django-anymail's ESPs, pywebpush) ----------------------------------------
+
+
+def _new_conn(connection: HTTPConnection) -> socket.socket:
+    """urllib3's `_new_conn`, to a checked address; TLS still verifies `connection.host`."""
+    try:
+        return connect(
+            connection.host,
+            connection.port or 0,
+            connection.timeout,
+            source_address=connection.source_address,
+            socket_options=connection.socket_options or (),
+        )
+    except socket.gaierror as error:
+        raise NameResolutionError(connection.host, connection, error) from error
+    except TimeoutError as error:
+        raise ConnectTimeoutError(connection, f"connecting to {connection.host} timed out") from error
+    except OSError as error:
+        raise NewConnectionError(connection, f"Failed to establish a new connection: {error}") from error
+
+
+class _CheckedHTTPConnection(HTTPConnection):
+    def _new_conn(self) -> socket.socket:
+        return _new_conn(self)
+
+
+class _CheckedHTTPSConnection(HTTPSConnection):
+    def _new_conn(self) -> socket.socket:
+        return _new_conn(self)
+
+
+class _CheckedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _CheckedHTTPConnection
+
+
+class _CheckedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _CheckedHTTPSConnection
+
+
+class _CheckedAdapter(HTTPAdapter):
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _CheckedHTTPPool, "https": _CheckedHTTPSPool}
+
+
+class CheckedSession(requests.Session):
+    """A requests session that connects only where the policy allows, ignores proxy variables and
+    follows no redirect."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.trust_env = False
+        self.mount("http://", _CheckedAdapter())
+        self.mount("https://", _CheckedAdapter())
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+        kwargs["allow_redirects"] = False
+        as_text = [value.decode() if isinstance(value, bytes) else value for value in (method, url)]
+        return super().request(as_text[0], as_text[1], *args, **kwargs)
+
+
+# --- SMTP ----------------------------------------------------------------------------------------------
+
+
+class _CheckedSMTP(smtplib.SMTP):
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        # STARTTLS and SMTPS verify the certificate against `self._host`, the name, not this address.
+        source = self.source_address if isinstance(self.source_address, tuple) else None
+        return connect(host, port, timeout, source_address=source)
+
+
+class _CheckedSMTPSSL(smtplib.SMTP_SSL, _CheckedSMTP):
+    pass  # SMTP_SSL._get_socket wraps what _CheckedSMTP._get_socket connected
+
+
+class CheckedEmailBackend(EmailBackend):
+    """Django's SMTP backend, connecting only where the policy allows."""
+
+    @property
+    def connection_class(self) -> type[smtplib.SMTP]:
+        return _CheckedSMTPSSL if self.use_ssl else _CheckedSMTP
+
+
+def location_host(headers: Any) -> str:
+    """The host a redirect points at (never its path or query: those may carry secrets)."""
+    try:
+        return urlsplit(str(headers.get("location") or "")).hostname or "elsewhere"
+    except ValueError:
+        return "elsewhere"
