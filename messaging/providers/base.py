@@ -114,8 +114,8 @@ def each_device(outgoing: Outgoing, send: Callable[[Device], str]) -> str:
     if ids:
         return ids[0]
     if transient:
-        raise TransientError("; ".join(transient)[:400])
-    raise PermanentError("; ".join(permanent)[:400])
+        raise TransientError("; ".join(transient))
+    raise PermanentError("; ".join(permanent))
 
 
 class GoneDevice(PermanentError):
@@ -172,21 +172,23 @@ def http_send(method: str, url: str, **kwargs: Any) -> httpx.Response:
     start of the answer as the reason."""
     response = http_call(method, url, **kwargs)
     if response.status_code == 429 or response.status_code >= 500:
-        raise TransientError(f"HTTP {response.status_code}: {response.text[:REASON_MAX]}")
+        raise TransientError(f"HTTP {response.status_code}: {response.text[:ANSWER_MAX]}")
     if response.status_code >= 400:
-        raise PermanentError(f"HTTP {response.status_code}: {response.text[:REASON_MAX]}")
+        raise PermanentError(f"HTTP {response.status_code}: {response.text[:ANSWER_MAX]}")
     return response
 
 
 # --- What a failure may say ------------------------------------------------------------------------------
 
 REASON_MAX = 300  # a message's status_reason: read by analysts, so short and free of secrets
+ANSWER_MAX = 2000  # how much of an answer an error carries until it is cleaned (a secret cut short escapes)
 _REDACTED = "[redacted]"
+_PEM = re.compile(r"-----BEGIN [A-Z ]+-----.*?(?:-----END [A-Z ]+-----|$)", re.DOTALL)
 _SCHEMES = re.compile(r"(?i)\b(bearer|basic|token|key)(\s+)[A-Za-z0-9._~+/=-]{8,}")
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
 _NAMED = re.compile(
     r"(?i)([\"']?[\w-]*(?:authorization|token|secret|password|passwd|api[_-]?key|apikey|signature)[\"']?"
-    r"\s*[:=]\s*[\"']?)([^\s\"',;&}]{4,})"
+    r"\s*[:=]\s*[\"']?)((?:bearer\s+|basic\s+)?[^\s\"',;&}]{4,})"  # a scheme word goes with its value
 )
 
 
@@ -194,8 +196,10 @@ def reason_clean(text: str, secrets: Iterable[str] = ()) -> str:
     """A provider's answer made fit for `status_reason`: the given secrets and anything that looks like
     a credential (bearer tokens, JWTs, `token=…`, `"password": …`) redacted, on one line, at most
     REASON_MAX characters."""
-    for secret in sorted({s for s in secrets if len(s) >= 6}, key=len, reverse=True):
+    forms = {form for s in secrets if len(s) >= 6 for form in (s, json.dumps(s)[1:-1])}  # also as JSON echoes it
+    for secret in sorted(forms, key=len, reverse=True):
         text = text.replace(secret, _REDACTED)
+    text = _PEM.sub(_REDACTED, text)
     text = _SCHEMES.sub(rf"\1\2{_REDACTED}", text)
     text = _JWT.sub(_REDACTED, text)
     text = _NAMED.sub(rf"\1{_REDACTED}", text)
@@ -237,6 +241,6 @@ class _Redacting:
         url = str(outgoing.content.get("url") or "") if outgoing.channel == "webhook" else ""
         if url:
             parts = urlsplit(url)
-            extra += [url, parts.path + (f"?{parts.query}" if parts.query else "")]
+            extra += [url, parts.path, parts.path + (f"?{parts.query}" if parts.query else "")]
             extra += [value for _, value in parse_qsl(parts.query) if len(value) >= 6]
         return self.secrets + [e for e in extra if len(e) >= 6 and e != "/"]

@@ -20,7 +20,7 @@ from typing import Any
 import jwt
 
 from messaging.providers.base import (
-    REASON_MAX,
+    ANSWER_MAX,
     Destination,
     Device,
     GoneDevice,
@@ -168,7 +168,7 @@ class ApnsProvider:
         if response.status_code == 410 or "Unregistered" in response.text or "BadDeviceToken" in response.text:
             raise GoneDevice(f"token {device.token[:12]}… is no longer valid")
         if response.status_code == 429 or response.status_code >= 500:
-            raise TransientError(f"HTTP {response.status_code}: {response.text[:REASON_MAX]}")
+            raise TransientError(f"HTTP {response.status_code}: {response.text[:ANSWER_MAX]}")
         if response.status_code >= 400:
-            raise PermanentError(f"HTTP {response.status_code}: {response.text[:REASON_MAX]}")
+            raise PermanentError(f"HTTP {response.status_code}: {response.text[:ANSWER_MAX]}")
         return response.headers.get("apns-id", apns_id)

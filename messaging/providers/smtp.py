@@ -16,7 +16,7 @@ from django.utils.module_loading import import_string
 
 from messaging import outbound
 from messaging.providers.base import (
-    REASON_MAX,
+    ANSWER_MAX,
     Destination,
     Outgoing,
     PermanentError,
@@ -133,7 +133,7 @@ class AnymailProvider(SmtpProvider):
         if response is None:
             cause = error.__cause__
             return f"{type(cause).__name__}: {cause}" if cause is not None else str(error.args[0] if error.args else "")
-        return f"HTTP {response.status_code}: {response.text[:REASON_MAX]}"
+        return f"HTTP {response.status_code}: {response.text[:ANSWER_MAX]}"
 
     def _connection(self) -> Any:
         options = {k: v for k, v in self.options.items() if k not in ("esp", "from_email")}

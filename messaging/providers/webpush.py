@@ -16,7 +16,7 @@ from pywebpush import WebPushException, webpush
 
 from messaging import outbound
 from messaging.providers.base import (
-    REASON_MAX,
+    ANSWER_MAX,
     Device,
     GoneDevice,
     Outgoing,
@@ -80,7 +80,7 @@ class WebPushProvider:
                 raise PermanentError(
                     f"push service: HTTP {status}: redirected to {where}; redirects are not followed"
                 ) from error
-            reason = f"push service: HTTP {status}: {answer.text[:REASON_MAX]}"
+            reason = f"push service: HTTP {status}: {answer.text[:ANSWER_MAX]}"
             if status == 429 or status >= 500:
                 raise TransientError(reason) from error
             raise PermanentError(reason) from error

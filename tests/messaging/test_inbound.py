@@ -4,12 +4,9 @@ from Twilio carry its signature (computed here as Twilio documents it)."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
+from functools import partial
 
 import pytest
-from django.conf import settings
 
 from activities.models import Activity, Profile
 from journeys.selectors import journey_analytics
@@ -17,18 +14,12 @@ from messaging.delivery import messages_deliver
 from messaging.models import Message, MessageStatus
 from tests.conftest import basic_auth
 from tests.messaging.helpers import journey_sending, provider, template, track
+from tests.messaging.helpers import twilio_post as signed_post
 from tests.messaging.servers import provider_server
 
 pytestmark = pytest.mark.django_db
 AUTH_TOKEN = "twilio-auth-token"
-
-
-def twilio_post(client, path: str, params: dict[str, str], token: str = AUTH_TOKEN, **extra):
-    """POST as Twilio does: X-Twilio-Signature is base64(HMAC-SHA1(auth token, URL + each param's name
-    and value, sorted by name)), over the URL Twilio was given."""
-    signed = settings.NUDGE_PUBLIC_URL.rstrip("/") + path + "".join(k + params[k] for k in sorted(params))
-    signature = base64.b64encode(hmac.new(token.encode(), signed.encode(), hashlib.sha1).digest()).decode()
-    return client.post(path, params, HTTP_X_TWILIO_SIGNATURE=signature, **extra)
+twilio_post = partial(signed_post, token=AUTH_TOKEN)
 
 
 def test_in_app_messages_are_handed_out_once_with_their_fields(acme, globex, client):
