@@ -22,7 +22,7 @@ from activities.api import Pagination
 from activities.selectors import profiles_for_workspace
 from behaviors import services
 from behaviors.backfill import BackfillRefused, backfill_start, days_parse
-from behaviors.document import BehaviorError, parse_behavior
+from behaviors.document import BehaviorError
 from behaviors.models import Backfill, Behavior
 from behaviors.selectors import match_describe, open_matches
 from behaviors.simulator import simulate_behavior
@@ -92,6 +92,48 @@ class ProfileMatchesSerializer(serializers.Serializer):
     open = MatchSerializer(many=True)
 
 
+class BehaviorSimulateRequestSerializer(serializers.Serializer):
+    """What simulate reads (validated by the simulator, which names the bad field)."""
+
+    events = serializers.ListField(
+        child=serializers.DictField(),
+        required=False,
+        help_text="[{user_id (or anonymous_id), event, timestamp, properties}], in any order",
+    )
+    until = serializers.DateTimeField(help_text="the virtual clock's end: windows closing by then are settled")
+
+
+class BehaviorInlineSimulateRequestSerializer(BehaviorSimulateRequestSerializer):
+    behavior = serializers.DictField(help_text="a behavior document: name, slug, steps, max_once_per")
+
+
+class BehaviorFiringSerializer(serializers.Serializer):
+    at = serializers.DateTimeField(help_text="when it fired: the moment its last step was satisfied")
+    started_at = serializers.DateTimeField(help_text="when its match started: the first step's activity")
+    activity = serializers.CharField(help_text="the activity recorded, behavior:<slug>")
+    properties = serializers.DictField(help_text="the recorded activity's: those of the first step's activity")
+
+
+class BehaviorSimulatedMatchSerializer(serializers.Serializer):
+    step = serializers.IntegerField(help_text="the index in `steps` of the step waited for")
+    since = serializers.DateTimeField()
+    until = serializers.DateTimeField(allow_null=True, help_text="null: the step's window has no end")
+
+
+class BehaviorSimulatedProfileSerializer(serializers.Serializer):
+    fired = serializers.ListField(child=serializers.DateTimeField(), help_text="when it fired, in order")
+    firings = BehaviorFiringSerializer(many=True, help_text="the same firings, each with what it recorded")
+    open = BehaviorSimulatedMatchSerializer(allow_null=True, help_text="the match still open at `until`")
+
+
+class BehaviorSimulationSerializer(serializers.Serializer):
+    """`{"profiles": {"dee": {"fired": ["2025-01-06T09:00:00Z"], "firings": [...], "open": null}}}`"""
+
+    profiles = serializers.DictField(
+        child=BehaviorSimulatedProfileSerializer(), help_text="by user_id (or anonymous_id)"
+    )
+
+
 def _refused(error: BackfillRefused) -> Response:
     code = status.HTTP_409_CONFLICT if error.conflict else status.HTTP_400_BAD_REQUEST
     return Response({error.field: [error.message]}, status=code)
@@ -111,13 +153,11 @@ def _document(request: Request) -> dict[str, Any]:
 
 
 def _simulation(document: Any, data: Any) -> Response:
-    try:
-        behavior = parse_behavior(document)
-    except BehaviorError as error:
-        return _problems(error)
     data = data if isinstance(data, dict) else {}
     try:
-        return Response(simulate_behavior(behavior, events=data.get("events", []), until=data.get("until")))
+        return Response(simulate_behavior(document, events=data.get("events", []), until=data.get("until")))
+    except BehaviorError as error:
+        return _problems(error)
     except SimulationError as error:
         return Response({error.field: [error.message]}, status=status.HTTP_400_BAD_REQUEST)
 
@@ -198,9 +238,12 @@ class BehaviorViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     def resume(self, request: Request, pk: str | None = None) -> Response:
         return self._transition(request, services.behavior_resume)
 
-    @extend_schema(request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(request=BehaviorSimulateRequestSerializer, responses={200: BehaviorSimulationSerializer})
     @action(detail=True, methods=["post"])
     def simulate(self, request: Request, pk: str | None = None) -> Response:
+        """Run the behavior over timestamped events with a virtual clock, as live traffic runs it (its
+        compiled journey on the journey engine); nothing is stored. Per profile: when it fired, what
+        each firing recorded, and the match still open at `until`."""
         return _simulation(self.get_object().document, request.data)
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
@@ -270,14 +313,18 @@ class ProfileBehaviorsView(APIView):
 
 
 class BehaviorSimulateView(APIView):
-    """Run an inline behavior document (`"behavior"`) over timestamped events with a virtual clock."""
+    """Run an inline behavior document (`"behavior"`) over timestamped events with a virtual clock, on the
+    journey engine as live traffic runs it."""
 
     required_role = Role.ANALYST
 
     @extend_schema(
-        operation_id="behaviors_simulate_inline", request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT}
+        operation_id="behaviors_simulate_inline",
+        request=BehaviorInlineSimulateRequestSerializer,
+        responses={200: BehaviorSimulationSerializer},
     )
     def post(self, request: Request) -> Response:
+        """As `/api/v1/behaviors/{id}/simulate`, for a behavior document not stored (`"behavior"`)."""
         data = request.data if isinstance(request.data, dict) else {}
         if "behavior" not in data:
             return Response({"behavior": ["This field is required."]}, status=status.HTTP_400_BAD_REQUEST)

@@ -1,5 +1,7 @@
 """The behavior matcher (PRODUCT.md §7), pure: (behavior, a profile's match state, an activity or the
-clock) → (new state, what fired). The live runtime and the simulator both drive it.
+clock) → (new state, what fired). It is the reference statement of §7, not what runs: live traffic, the
+backfill and the simulator all run the behavior compiled to a journey (`behaviors.compiler`) on the
+journey engine, and a property test (tests/behaviors/test_compiled.py) holds that to this.
 
 Semantics:
 - A profile has at most one open match per behavior: the index of the step it waits for and its
@@ -16,7 +18,8 @@ Semantics:
   that step (it may still restart the match).
 - `not_performed` and `inactive` are satisfied when their window closes; a `performed` window that closes
   unanswered ends the match. When the last step is satisfied the behavior fires, at that moment, unless
-  it fired less than `max_once_per` before; either way the match closes.
+  it fired less than `max_once_per` before; either way the match closes. A firing carries the properties
+  of the activity that started its match (what the journey's `record_activity` records).
 - `behavior:` activities never feed a behavior; `*` and `inactive` see only what the profile did
   (`activities.names.counts_as_any`: not segment changes or delivery reports).
 """
@@ -45,7 +48,7 @@ class Match:
     step: int  # the step waited for
     anchor: datetime  # when the previous step was satisfied
     started_at: datetime
-    properties: dict[str, Any] = field(default_factory=dict)  # the matched activities' properties
+    properties: dict[str, Any] = field(default_factory=dict)  # those of the activity that started it
 
 
 @dataclass
@@ -104,7 +107,6 @@ def on_activity(behavior: Behavior, state: State, activity: Activity) -> list[Fi
             if step.kind == "not_performed":
                 state.open = None  # cancelled; the activity may still start a new match below
             else:
-                match.properties.update(activity.properties)
                 match.anchor = activity.timestamp
                 match.step += 1
                 return fired + _complete_if_done(behavior, state, activity.timestamp)

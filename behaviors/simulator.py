@@ -1,43 +1,58 @@
-"""The behavior simulator: a behavior, timestamped events and an end time in; per profile, when the
-behavior fired (and with what), and the match still open at the end. The same matcher as live
-traffic, with a virtual clock; nothing is stored. Request shape as the journey simulator's (§8.8)."""
+"""The behavior simulator (PRODUCT.md §8.8): a behavior, timestamped events and an end time in; per
+profile, when the behavior fired and the match still open at the end. It runs what live traffic runs —
+the behavior compiled to a journey (`behaviors.compiler`) on the journey engine, through the journey
+simulator's `replay` with a virtual clock — and stores nothing. The request is shaped as the journey
+simulator's; `behaviors.matcher` is the reference a property test holds this to.
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from behaviors.document import Behavior
-from behaviors.matcher import Activity, State, due_at, on_activity, on_time
-from journeys.simulator import parse_inputs
+from behaviors.compiler import compile_behavior, waiting_for
+from behaviors.document import parse_behavior
+from journeys.document import parse_journey
+from journeys.simulator import Replay, parse_inputs, replay
 
 
-def _iso(moment: Any) -> str:
+def _iso(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
-def simulate_behavior(behavior: Behavior, *, events: Any, until: Any, profiles: Any = None) -> dict[str, Any]:
+def simulate_behavior(document: Any, *, events: Any, until: Any, profiles: Any = None) -> dict[str, Any]:
+    """Per profile: `fired` (when, as §8.8 has it), `firings` (when, since when, what was recorded) and
+    `open` (the step waited for at `until`, since and until when; null `until`: no end). Raises
+    BehaviorError for a bad document, SimulationError (naming the field) for a bad request."""
+    behavior = parse_behavior(document)
+    compiled = compile_behavior(document)
+    journey = parse_journey(compiled)
     people, stream, end = parse_inputs(profiles or [], events, until)
     result: dict[str, Any] = {}
-    for key in people:
-        state = State()
-        fired = []
-        for owner, activity in stream:
-            if owner == key and activity.timestamp <= end:
-                fired += on_activity(behavior, state, Activity(activity.name, activity.properties, activity.timestamp))
-        fired += on_time(behavior, state, end)
-        due = due_at(behavior, state)
-        result[key] = {
-            "fired": [
-                {
-                    "at": _iso(f.at),
-                    "started_at": _iso(f.started_at),
-                    "activity": behavior.activity,
-                    "properties": dict(f.properties),
-                }
-                for f in fired
-            ],
-            "open": None
-            if state.open is None
-            else {"step": state.open.step, "since": _iso(state.open.anchor), "until": _iso(due) if due else None},
-        }
+    for key, person in people.items():
+        own = [activity for owner, activity in stream if owner == key]
+        result[key] = _answer(compiled, replay(journey, person, own, end, behavior.activity))
     return {"profiles": result}
+
+
+def _answer(compiled: dict[str, Any], replayed: Replay) -> dict[str, Any]:
+    firings = [
+        {
+            "at": _iso(recorded.at),
+            "started_at": _iso(entry.instance.entered_at),
+            "activity": recorded.name,
+            "properties": dict(recorded.properties),
+        }
+        for entry in replayed.entries
+        for recorded in entry.recorded
+    ]
+    waiting = next((entry.instance for entry in replayed.entries if entry.instance.active), None)
+    described = waiting_for(compiled, waiting.node) if waiting is not None else None
+    open_match = None
+    if waiting is not None and described is not None and waiting.wait_started is not None:
+        open_match = {
+            "step": described["step"],
+            "since": _iso(waiting.wait_started),
+            "until": _iso(waiting.due_at) if described["bounded"] and waiting.due_at is not None else None,
+        }
+    return {"fired": [firing["at"] for firing in firings], "firings": firings, "open": open_match}

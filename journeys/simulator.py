@@ -6,6 +6,8 @@ or sent, and templates need not exist.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right, insort
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -31,7 +33,7 @@ from journeys.engine import (
     on_timer,
 )
 from journeys.engine import stop as engine_stop
-from segments.conditions import Condition, as_datetime, event_matches, name_matches
+from segments.conditions import ANY_ACTIVITY, Condition, as_datetime, event_matches, name_matches
 
 MAX_PROFILES = 1000
 MAX_EVENTS = 10_000
@@ -44,9 +46,14 @@ class SimulationError(ValueError):
         self.message = message
 
 
+def _moment(activity: ActivityInput) -> datetime:
+    return activity.timestamp
+
+
 @dataclass
 class SimulatedProfile:
-    """A profile held in memory; answers the condition Subject protocol."""
+    """A profile held in memory; answers the condition Subject protocol. `history` only grows (appended
+    to, in any order); history conditions on a name read it through an index by name and time."""
 
     key: str
     traits: dict[str, Any] = field(default_factory=dict)
@@ -54,6 +61,8 @@ class SimulatedProfile:
     timezone: str = "UTC"
     segments: frozenset[str] = frozenset()
     history: list[ActivityInput] = field(default_factory=list)
+    _by_name: dict[str, list[ActivityInput]] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _indexed: int = field(default=0, init=False, repr=False, compare=False)  # how much of history is in it
 
     def reachable(self, channel: str) -> bool:
         if channel == "email":
@@ -77,14 +86,26 @@ class SimulatedProfile:
         return None
 
     def count(self, name: str, where: Condition | None, since: datetime | None, until: datetime) -> int:
-        return sum(
-            1
-            for a in self.history
-            if name_matches(name, a.name)
-            and (since is None or a.timestamp >= since)
-            and a.timestamp <= until
-            and (where is None or event_matches(where, a.properties, until))
-        )
+        if name == ANY_ACTIVITY:
+            window = [
+                a
+                for a in self.history
+                if name_matches(name, a.name) and (since is None or a.timestamp >= since) and a.timestamp <= until
+            ]
+        else:
+            timeline = self._named(name)
+            start = 0 if since is None else bisect_left(timeline, since, key=_moment)
+            window = timeline[start : bisect_right(timeline, until, key=_moment)]
+        if where is None:
+            return len(window)
+        return sum(1 for a in window if event_matches(where, a.properties, until))
+
+    def _named(self, name: str) -> list[ActivityInput]:
+        """The history of one name, in time order (activities appended since the last look indexed)."""
+        for activity in self.history[self._indexed :]:
+            insort(self._by_name.setdefault(activity.name, []), activity, key=_moment)
+        self._indexed = len(self.history)
+        return self._by_name.get(name, [])
 
     def apply(self, change: ChangeProfile) -> None:
         self.traits.update(change.traits)
@@ -187,7 +208,12 @@ def replay(
     journey: Journey, person: SimulatedProfile, activities: list[ActivityInput], end: datetime, journey_key: str
 ) -> Replay:
     """One profile's activities (in timestamp order) through the engine, timers firing on the virtual
-    clock up to `end`. `person.history` may hold earlier activities conditions should see."""
+    clock up to `end`. `person.history` may hold earlier activities conditions should see.
+
+    Each step looks only at the entries that can still move — the active ones, and those that left but
+    may still convert (inside their conversion window, not converted yet) — so a profile with thousands
+    of entries (a behavior restarted by every cart update) costs what its activities do, not their
+    square."""
     ctx = Context(
         subject=person,
         profile_key=person.key,
@@ -195,35 +221,46 @@ def replay(
         timezone=person.timezone,
         on_profile_change=person.apply,
     )
-    entries: list[ReplayedEntry] = []
+    entries: list[ReplayedEntry] = []  # every entry, in the order they entered
+    current: list[ReplayedEntry] = []  # the active ones
+    converting: deque[ReplayedEntry] = deque()  # left, not converted, their window maybe still open
     refused: list[dict[str, Any]] = []
     scheduled = _scheduled_entries(journey, end)
+    conversion = journey.conversion
+    # once, lock and cap look at the newest entries only: at most this many of them can matter
+    recent = max(1, journey.reentry.cap.max_entries if journey.reentry.cap is not None else 1)
 
     def collect(entry: ReplayedEntry, effects: list[Effect]) -> None:
         entry.effects += effects
         for effect in effects:
             if isinstance(effect, Recorded):  # the recorded activity joins the profile's history
                 person.history.append(ActivityInput(effect.name, effect.properties, effect.at))
+        if not entry.instance.active and any(e is entry for e in current):
+            current[:] = [e for e in current if e is not entry]
+            if conversion is not None and entry.instance.converted_at is None:
+                converting.append(entry)
 
     def try_enter(at: datetime, activity: ActivityInput | None, moved: bool = False) -> None:
-        past = [PastEntry(e.instance.entered_at, e.instance.active) for e in entries]
+        newest = entries[-recent:]
+        past = [PastEntry(e.instance.entered_at, e.instance.active) for e in newest]
+        past += [PastEntry(e.instance.entered_at, True) for e in current if all(e is not n for n in newest)]
         reason = entry_refusal(journey, at=at, activity=activity, subject=person, entries=past)
         if reason is None and journey.reentry.mode == "restart" and moved:
             reason = "active"  # the activity advanced the instance: it does not also restart it
         if reason is not None:
             refused.append({"at": _iso(at), "reason": reason})
             return
-        for entry in entries:
-            if entry.instance.active:
-                collect(entry, engine_stop(entry.instance, at=at, reason="restarted"))
+        for entry in list(current):
+            collect(entry, engine_stop(entry.instance, at=at, reason="restarted"))
         instance, effects = enter(journey, at=at, trigger=activity.properties if activity else {}, ctx=ctx)
         entry = ReplayedEntry(instance)
         entries.append(entry)
+        current.append(entry)
         collect(entry, effects)
 
     index = 0
     while True:
-        due = [(e.instance.due_at, n) for n, e in enumerate(entries) if e.instance.active and e.instance.due_at]
+        due = [(e.instance.due_at, n) for n, e in enumerate(current) if e.instance.due_at]
         next_timer = min(due) if due else None
         next_event = activities[index].timestamp if index < len(activities) else None
         next_schedule = scheduled[0] if scheduled else None
@@ -232,7 +269,7 @@ def replay(
             break
         now = min(moments)
         if next_timer is not None and next_timer[0] == now:  # timers due at t fire before events at t
-            entry = entries[next_timer[1]]
+            entry = current[next_timer[1]]
             collect(entry, on_timer(journey, entry.instance, now=now, ctx=ctx))
         elif next_schedule is not None and next_schedule == now:
             scheduled.pop(0)
@@ -242,11 +279,22 @@ def replay(
             index += 1
             person.history.append(activity)
             moved = False
-            for entry in entries:
-                if entry.instance.active or entry.instance.converted_at is None:
-                    effects = on_activity(journey, entry.instance, activity, ctx)
-                    moved = moved or blocks_restart(entry.instance, effects)
-                    collect(entry, effects)
+            if conversion is not None:
+                # Windows end in the order entries began; one that has ended never converts again.
+                while converting and conversion.window.after(converting[0].instance.entered_at) <= now:
+                    converting.popleft()
+                if activity.name == conversion.event:  # the only activity that moves an entry that left
+                    for entry in converting:
+                        effects = on_activity(journey, entry.instance, activity, ctx)
+                        moved = moved or blocks_restart(entry.instance, effects)
+                        collect(entry, effects)
+                    waiting = [e for e in converting if e.instance.converted_at is None]
+                    converting.clear()
+                    converting.extend(waiting)
+            for entry in list(current):
+                effects = on_activity(journey, entry.instance, activity, ctx)
+                moved = moved or blocks_restart(entry.instance, effects)
+                collect(entry, effects)
             if is_trigger(journey, activity):
                 try_enter(activity.timestamp, activity, moved)
     return Replay(entries, refused)

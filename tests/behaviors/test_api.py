@@ -3,7 +3,11 @@ list), every bad document named, pause/resume, simulate, counts, roles and works
 
 from __future__ import annotations
 
+import io
+
 import pytest
+import yaml
+from django.core.management import call_command
 
 from activities.models import EvaluationBatch, Profile
 from activities.pipeline import batch_process
@@ -72,6 +76,36 @@ def test_bad_documents_are_refused_naming_the_field(client, acme, document, fiel
     assert Behavior.objects.filter(workspace=acme.workspace).count() == len(EXAMPLES)
 
 
+def test_a_document_with_every_optional_field_null_is_created_and_runs(client, acme):
+    """Clients that write every field send null for what they leave unset: it is absent."""
+    document = {
+        "name": "Cart left",
+        "slug": "cart_left",
+        "description": None,
+        "max_once_per": None,
+        "steps": [
+            {"performed": "update_cart", "not_performed": None, "inactive": None, "where": None, "within": None},
+            {"performed": None, "not_performed": "purchase", "inactive": None, "where": None, "within": "P3D"},
+        ],
+    }
+    created = call(client, acme, "post", "", document)
+    assert created.status_code == 201, created.content
+    assert created.json()["document"] == document  # stored as written
+    request = {
+        "events": [{"user_id": "dee", "event": "update_cart", "timestamp": "2025-01-03T09:00:00Z"}],
+        "until": "2025-01-20T00:00:00Z",
+    }
+    simulated = call(client, acme, "post", f"{created.json()['id']}/simulate", request, role=Role.ANALYST)
+    assert simulated.json()["profiles"]["dee"]["fired"] == ["2025-01-06T09:00:00Z"]
+
+
+def test_a_name_of_200_characters_is_created(client, acme):
+    """Its compiled journey's name ("Behavior: …") is cut to a journey's 200 characters, not refused."""
+    created = call(client, acme, "post", "", {**CART, "name": "n" * 200})
+    assert created.status_code == 201, created.content
+    assert Behavior.objects.get(slug="cart_left").journey.name == ("Behavior: " + "n" * 200)[:200]
+
+
 @pytest.mark.parametrize("body", [None, [], "x", {}])
 def test_a_body_that_is_not_a_document_is_400(client, acme, body):
     assert call(client, acme, "post", "", body).status_code == 400
@@ -94,7 +128,22 @@ def test_simulate_stored_and_inline(client, acme):
         "until": "2025-01-20T00:00:00Z",
     }
     stored = call(client, acme, "post", f"{behavior_id}/simulate", request, role=Role.ANALYST)
-    assert [f["at"] for f in stored.json()["profiles"]["dee"]["fired"]] == ["2025-01-06T09:00:00Z"]
+    assert stored.json() == {  # §8.8's shape, the richer rows beside it
+        "profiles": {
+            "dee": {
+                "fired": ["2025-01-06T09:00:00Z"],
+                "firings": [
+                    {
+                        "at": "2025-01-06T09:00:00Z",
+                        "started_at": "2025-01-03T09:00:00Z",
+                        "activity": "behavior:cart_left",
+                        "properties": {},
+                    }
+                ],
+                "open": None,
+            }
+        }
+    }
     inline = client.post(
         "/api/v1/behaviors/simulate",
         {**request, "behavior": CART},
@@ -106,6 +155,14 @@ def test_simulate_stored_and_inline(client, acme):
     assert bad.status_code == 400 and "until" in bad.json()
     missing = client.post("/api/v1/behaviors/simulate", {}, content_type="application/json", **acme.auth())
     assert missing.status_code == 400
+    bad_document = client.post(
+        "/api/v1/behaviors/simulate",
+        {**request, "behavior": {**CART, "steps": [{"inactive": "P1D"}]}},
+        content_type="application/json",
+        **acme.auth(Role.ANALYST),
+    )
+    assert bad_document.status_code == 400
+    assert [p["field"] for p in bad_document.json()["behavior"]] == ["steps[0].inactive"]
 
 
 def test_roles_and_isolation(client, acme, globex):
@@ -204,3 +261,15 @@ def test_open_matches_of_a_profile_are_its_workspaces_only(client, acme, globex)
     assert [m["behavior"]["id"] for m in mine.json()["open"]] == [behavior_id]
     assert client.get(f"/api/v1/profiles/{ann.pk}/behaviors", **globex.auth(Role.OWNER)).status_code == 404
     assert client.get(f"/api/v1/profiles/{ann.pk}/behaviors").status_code in (401, 403)
+
+
+def test_the_schema_describes_the_simulate_answer():
+    out = io.StringIO()
+    call_command("spectacular", "--validate", "--fail-on-warn", stdout=out)
+    schema = yaml.safe_load(out.getvalue())
+    for path in ("/api/v1/behaviors/simulate", "/api/v1/behaviors/{id}/simulate/"):
+        answer = schema["paths"][path]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
+        assert answer == {"$ref": "#/components/schemas/BehaviorSimulation"}, path
+    profile = schema["components"]["schemas"]["BehaviorSimulatedProfile"]["properties"]
+    assert profile["fired"]["items"] == {"type": "string", "format": "date-time"}  # §8.8: ISO date-times
+    assert profile["firings"]["items"] == {"$ref": "#/components/schemas/BehaviorFiring"}
