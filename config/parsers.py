@@ -12,7 +12,6 @@ from rest_framework.parsers import JSONParser
 
 from activities.segment_spec import nul_path, too_deep
 
-
 MAX_DEPTH = 32  # a journey document with conditions nests about 15 deep
 
 

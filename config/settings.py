@@ -228,11 +228,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["workspaces.permissions.HasWorkspaceRole"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     # JSON that PostgreSQL or the engine could not take (NUL, 1e400, deep nesting) is a 400 at the door.
-    "DEFAULT_PARSER_CLASSES": [
-        "config.parsers.StrictJSONParser",
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
-    ],
+    # The API speaks JSON (uploads name their own parsers): any other body is a 415, not a form to guess at.
+    "DEFAULT_PARSER_CLASSES": ["config.parsers.StrictJSONParser"],
     "DEFAULT_THROTTLE_CLASSES": ["config.throttles.TokenRateThrottle"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
@@ -253,6 +250,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     # Two models have a `status` with different choices: name each set.
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "config.schema.add_error_responses"],
     "ENUM_NAME_OVERRIDES": {
         "JourneyStatusEnum": "journeys.models.JourneyStatus",
         "MessageStatusEnum": "messaging.models.MessageStatus",

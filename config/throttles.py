@@ -22,7 +22,7 @@ class TokenRateThrottle(BaseThrottle):
         if not isinstance(token, ApiToken):
             return True  # unauthenticated requests are refused before they cost anything
         limit, window = ratelimit.parse_rate(settings.NUDGE_API_RATE)
-        self.retry_after = ratelimit.hit(f"api:{token.pk}", limit=limit, window=window)
+        self.retry_after = ratelimit.hit(f"api:{token.token_hash[:16]}", limit=limit, window=window)
         return self.retry_after is None
 
     def wait(self) -> float | None:

@@ -1,7 +1,9 @@
 """The whole URL tree of Nudge."""
 
 from django.contrib import admin
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import include, path, re_path
+from django.views.defaults import page_not_found
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
@@ -74,3 +76,13 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("panel.urls")),
 ]
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """A URL nothing answers: JSON for API and ingestion clients, the HTML page for people."""
+    if request.path.startswith(("/api/", "/v1/")):
+        return JsonResponse({"detail": "Not found.", "code": "not_found"}, status=404)
+    return page_not_found(request, exception)
+
+
+handler404 = not_found

@@ -8,7 +8,7 @@ from journeys.models import Journey, JourneyVersion
 
 
 class JourneyVersionSerializer(serializers.ModelSerializer):
-    published_by = serializers.CharField(source="published_by.email", default=None, read_only=True)
+    published_by = serializers.CharField(source="published_by.email", default=None, read_only=True, allow_null=True)
 
     class Meta:
         model = JourneyVersion
@@ -16,7 +16,7 @@ class JourneyVersionSerializer(serializers.ModelSerializer):
 
 
 class JourneySerializer(serializers.ModelSerializer):
-    live_version = serializers.IntegerField(source="live_version.number", default=None, read_only=True)
+    live_version = serializers.IntegerField(source="live_version.number", default=None, read_only=True, allow_null=True)
 
     class Meta:
         model = Journey

@@ -15,7 +15,7 @@ class TemplateSerializer(serializers.ModelSerializer):
 
 
 class MessageSerializer(serializers.ModelSerializer):
-    user_id = serializers.CharField(source="profile.user_id", default=None, read_only=True)
+    user_id = serializers.CharField(source="profile.user_id", default=None, read_only=True, allow_null=True)
 
     class Meta:
         model = Message
