@@ -51,6 +51,11 @@ class OutboundRefused(Exception):
         super().__init__(message)
         self.kind = kind  # loopback, private, cloud metadata, …
 
+    def for_webhook(self, *, allow_private: bool) -> str:
+        """The message, saying so when the workspace's switch would have let the address through."""
+        closed = self.kind in PRIVATE_KINDS and not allow_private
+        return f"{self}; the workspace does not allow private webhooks" if closed else str(self)
+
 
 @lru_cache(maxsize=8)
 def _networks(allowed: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
@@ -139,7 +144,10 @@ def addresses(host: str, port: int, *, allow_private: bool = False) -> list[tupl
         kind = refusal(ip, allow_private=allow_private)
         if kind is not None:
             shown = host if _ip(host) == ip else f"{host} resolves to {ip}, which"
-            raise OutboundRefused(f"refused: {shown} is a {kind} address (Nudge calls public addresses only)", kind)
+            article = "an" if kind[0] in "aeio" or kind.startswith("unsp") else "a"
+            raise OutboundRefused(
+                f"refused: {shown} is {article} {kind} address (Nudge calls public addresses only)", kind
+            )
     return infos
 
 
@@ -174,7 +182,7 @@ def connect(
 # --- Save time -----------------------------------------------------------------------------------------
 
 
-def host_problem(host: str, port: int = 0, *, allow_private: bool = False) -> str | None:
+def host_problem(host: str, port: int = 0, *, allow_private: bool = False, webhook: bool = False) -> str | None:
     """Why an address being saved will be refused, or None. A name that does not resolve now is let
     through (it is checked again at every connection)."""
     if not host:
@@ -182,13 +190,13 @@ def host_problem(host: str, port: int = 0, *, allow_private: bool = False) -> st
     try:
         addresses(host, port, allow_private=allow_private)
     except OutboundRefused as error:
-        return str(error)
+        return error.for_webhook(allow_private=allow_private) if webhook else str(error)
     except (OSError, UnicodeError):
         return None
     return None
 
 
-def url_problem(url: str, *, allow_private: bool = False) -> str | None:
+def url_problem(url: str, *, allow_private: bool = False, webhook: bool = False) -> str | None:
     """Like `host_problem` for an http(s) URL. A host written in Liquid is checked when sent."""
     try:
         parts = urlsplit(url)
@@ -199,7 +207,7 @@ def url_problem(url: str, *, allow_private: bool = False) -> str | None:
         return f"is not a valid URL: {error}"
     if parts.scheme not in ("http", "https"):
         return "must be an http:// or https:// URL"
-    return host_problem(parts.hostname or "", port or 0, allow_private=allow_private)
+    return host_problem(parts.hostname or "", port or 0, allow_private=allow_private, webhook=webhook)
 
 
 # --- HTTP through httpx (webhooks, Twilio, FCM, APNs) ------------------------------------------------

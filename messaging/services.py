@@ -24,7 +24,7 @@ from messaging.models import (
     Template,
     inbound_token_new,
 )
-from messaging.outbound import PRIVATE_KINDS, host_problem, url_problem
+from messaging.outbound import host_problem, url_problem
 from messaging.providers.base import KINDS, Destination, PermanentError
 from messaging.rendering import sms_length
 from messaging.tracking import message_context
@@ -86,15 +86,11 @@ def _webhook_url_problems(workspace: Workspace, channel: str, data: dict[str, An
     ]
     problems = []
     for field, url in urls:
-        problem = url_problem(url, allow_private=workspace.allow_private_webhooks) if isinstance(url, str) else None
-        if problem is not None and url and "://" in url:
-            problems.append(FieldProblem(field, problem + _private_hint(workspace, problem)))
+        if isinstance(url, str) and "://" in url:  # a path or a bare word is content_problems' to name
+            problem = url_problem(url, allow_private=workspace.allow_private_webhooks, webhook=True)
+            if problem is not None:
+                problems.append(FieldProblem(field, problem))
     return problems
-
-
-def _private_hint(workspace: Workspace, problem: str) -> str:
-    private = any(f"a {kind} address" in problem for kind in PRIVATE_KINDS)
-    return "; the workspace does not allow private webhooks" if private and not workspace.allow_private_webhooks else ""
 
 
 def provider_config_problems(*, kind: str, options: Any, secret: str) -> list[str]:

@@ -50,6 +50,9 @@ class PermanentError(Exception):
 
 
 class Provider(Protocol):
+    """A provider that calls out also lists where, as `destinations: list[Destination]`, so its
+    settings are checked against the outbound policy before they are saved."""
+
     def send(self, outgoing: Outgoing) -> str:
         """Deliver one message; the provider's id for it (may be empty). Called from delivery's sender
         threads: no database access here."""

@@ -7,10 +7,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from messaging.outbound import PRIVATE_KINDS, OutboundRefused
+from messaging.outbound import OutboundRefused
 from messaging.providers.base import Outgoing, PermanentError, http_send
-
-NOT_ALLOWED = "; the workspace does not allow private webhooks"
 
 
 class WebhookProvider:
@@ -36,7 +34,7 @@ class WebhookProvider:
             )
         except PermanentError as error:
             refused = error.__cause__
-            if isinstance(refused, OutboundRefused) and refused.kind in PRIVATE_KINDS and not outgoing.allow_private:
-                raise PermanentError(f"{error}{NOT_ALLOWED}") from refused
+            if isinstance(refused, OutboundRefused):
+                raise PermanentError(refused.for_webhook(allow_private=outgoing.allow_private)) from refused
             raise
         return str(response.headers.get("x-request-id", ""))
