@@ -148,7 +148,7 @@ def _id(value: Any, where: str, *, max_length: int = MAX_ID_LENGTH) -> str | Non
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise SpecError(where, "must be a string (or a whole number)")
+        raise SpecError(where, "must be a string (or a whole number within 64 bits)")
     text = value if isinstance(value, str) else str(value)  # integers keep every digit
     if len(text) > max_length:
         raise SpecError(where, f"is longer than {max_length} characters")
@@ -208,7 +208,7 @@ def parse_message(
     if (deep := too_deep(raw, where.rstrip("."))) is not None:
         raise SpecError(deep, f"nests deeper than {MAX_DEPTH} levels")
     kind = call or raw.get("type")
-    if kind not in CALL_TYPES:
+    if not isinstance(kind, str) or kind not in CALL_TYPES:
         if kind is None:
             raise SpecError(f"{where}type", "is required")
         raise SpecError(f"{where}type", f"must be one of {', '.join(sorted(CALL_TYPES))}")

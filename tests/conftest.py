@@ -95,13 +95,14 @@ def server_env(**extra: str) -> dict[str, str]:
 
 
 @contextmanager
-def gunicorn_server(**env: str) -> Iterator[str]:
+def gunicorn_server(*args: str, **env: str) -> Iterator[str]:
     """The real web process as in production (gunicorn, 2 workers of 4 threads) on this run's test
-    database, with `env` overriding its environment; yields its base URL."""
+    database, with `args` added to its command line and `env` overriding its environment; yields its
+    base URL."""
     port = free_port()
     command = [sys.executable, "-m", "gunicorn", "config.wsgi", "-b", f"127.0.0.1:{port}", "-w", "2"]
     process = subprocess.Popen(
-        [*command, "--threads", "4", "--graceful-timeout", "2", "--log-level", "warning"],
+        [*command, "--threads", "4", "--graceful-timeout", "2", "--log-level", "warning", *args],
         cwd=ROOT,
         env=server_env(**env),
     )
