@@ -194,3 +194,25 @@ def test_a_broker_outage_at_ingest_loses_no_evaluation(acme, celery_worker_proce
     assert pipeline.batches_retry_stale() == 1
     wait_until(lambda: not EvaluationBatch.objects.exists())
     assert TrackedActivity.objects.get(name="purchase").count == 10
+
+
+@pytest.mark.django_db
+def test_the_migration_quarantines_activities_stored_before_times_were_bounded(segment: SegmentClient, acme):
+    import importlib
+
+    from django.apps import apps
+    from django.db import connection
+
+    segment.post("/v1/batch", _events(2))
+    old, kept = Activity.objects.order_by("pk")
+    with connection.cursor() as cursor:  # what an older release let in: year 1 at +14:00 is year 0 in UTC
+        cursor.execute(
+            "UPDATE activities_activity SET timestamp = '0001-01-01 00:00:00+14'::timestamptz WHERE id = %s", [old.pk]
+        )
+    migration = importlib.import_module("activities.migrations.0004_quarantine_out_of_range_activities")
+    with connection.schema_editor() as editor:
+        migration.quarantine(apps, editor)
+    assert list(Activity.objects.values_list("pk", flat=True)) == [kept.pk]
+    (moved,) = IngestionError.objects.filter(workspace=acme.workspace)
+    assert (moved.kind, moved.message_id, moved.field) == ("quarantined", old.message_id, "timestamp")
+    assert "out of range" in moved.error and '"sku": "s0"' in moved.excerpt
