@@ -13,9 +13,11 @@ from django.utils import timezone
 
 from journeys import live, runtime
 from journeys.document import DocumentError, Problem, parse_journey
+from journeys.document import Webhook as WebhookNode
 from journeys.document import Journey as Document
 from journeys.models import Enrollment, Journey, JourneyStatus, JourneyVersion, Timer
 from messaging.models import Message, MessageStatus, Template
+from messaging.outbound import url_problem
 from segments import selectors
 from segments.conditions import segments_in
 from workspaces.models import Workspace
@@ -55,6 +57,16 @@ def _segments_named(document: Document, workspace_id: int) -> list[Problem]:
     ]
 
 
+def _webhooks_refused(document: Document, workspace: Workspace) -> list[Problem]:
+    """Webhook steps call only addresses the outbound policy allows (checked again when they are sent)."""
+    return [
+        Problem(f"nodes.{node.id}.url", problem)
+        for node in document.nodes.values()
+        if isinstance(node, WebhookNode)
+        and (problem := url_problem(node.url, allow_private=workspace.allow_private_webhooks, webhook=True))
+    ]
+
+
 def _templates_of(workspace_id: int) -> Callable[[str, str], bool]:
     """Whether the workspace has a template of that channel and name (send steps must name one)."""
     names = set(Template.objects.filter(workspace_id=workspace_id).values_list("channel", "name"))
@@ -86,7 +98,7 @@ def journey_publish(*, journey: Journey, actor: User | None) -> JourneyVersion:
     journey = Journey.objects.select_for_update().get(pk=journey.pk)
     _guard(journey, (JourneyStatus.DRAFT, JourneyStatus.LIVE, JourneyStatus.PAUSED, JourneyStatus.SCHEDULED), "publish")
     document = parse_journey(journey.draft, template_exists=_templates_of(journey.workspace_id))
-    problems = _segments_named(document, journey.workspace_id)
+    problems = _segments_named(document, journey.workspace_id) + _webhooks_refused(document, journey.workspace)
     if problems:
         raise DocumentError(problems)
     number = (journey.versions.aggregate(last=Max("number"))["last"] or 0) + 1

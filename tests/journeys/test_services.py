@@ -183,3 +183,23 @@ def test_a_merge_of_two_profiles_inside_one_journey_keeps_one_entry(acme, send):
     active = Enrollment.objects.filter(exit_at__isnull=True)
     assert active.count() == 1 and active.get().profile.user_id == "ann"
     assert Enrollment.objects.get(exit_at__isnull=False).exit_reason == "profile_deleted"
+
+
+def test_publishing_refuses_webhook_steps_to_private_addresses(acme, settings):
+    settings.NUDGE_OUTBOUND_ALLOW = []
+    nodes = {
+        "call": {"type": "webhook", "url": "http://169.254.169.254/latest/meta-data", "next": "local"},
+        "local": {"type": "webhook", "url": "http://127.0.0.1:8080/hook", "next": "ok"},
+        "ok": {"type": "webhook", "url": "https://hooks.example.com/{{ profile.user_id }}", "next": None},
+    }
+    document = {**discounts(), "start": "call", "nodes": nodes}
+    journey = journey_create(workspace=acme.workspace, actor=acme.owner, document=document)
+    with pytest.raises(DocumentError) as caught:
+        journey_publish(journey=journey, actor=acme.owner)
+    assert [p.field for p in caught.value.problems] == ["nodes.call.url", "nodes.local.url"]
+    acme.workspace.allow_private_webhooks = True  # an operator's switch: private networks, never metadata
+    acme.workspace.save(update_fields=["allow_private_webhooks"])
+    journey.refresh_from_db()
+    with pytest.raises(DocumentError) as caught:
+        journey_publish(journey=journey, actor=acme.owner)
+    assert [p.field for p in caught.value.problems] == ["nodes.call.url"]
