@@ -13,8 +13,8 @@ from django.utils import timezone
 
 from journeys import live, runtime
 from journeys.document import DocumentError, Problem, parse_journey
-from journeys.document import Webhook as WebhookNode
 from journeys.document import Journey as Document
+from journeys.document import Webhook as WebhookNode
 from journeys.models import Enrollment, Journey, JourneyStatus, JourneyVersion, Timer
 from messaging.models import Message, MessageStatus, Template
 from messaging.outbound import url_problem
