@@ -142,6 +142,11 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "panel.lockout.lockout_response"
 AXES_VERBOSE = False  # no banner from every process; failures and lockouts are still logged
+AXES_DISABLE_ACCESS_LOG = True  # failures are what lockout needs; a row per successful login would only grow
+# Behind a load balancer every login comes from its address: the client is then counted from
+# X-Forwarded-For, with this many proxies in front (0: the connection's own address, right without one).
+NUDGE_TRUSTED_PROXIES = env_int("NUDGE_TRUSTED_PROXIES", 0, minimum=0)
+AXES_CLIENT_IP_CALLABLE = "config.client_ip.client_ip"
 LOGIN_URL = "panel:login"
 LOGIN_REDIRECT_URL = "panel:home"
 LOGOUT_REDIRECT_URL = "panel:login"

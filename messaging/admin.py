@@ -79,6 +79,7 @@ class PolicyForm(forms.ModelForm):
 
 @admin.register(MessagingPolicy)
 class MessagingPolicyAdmin(WorkspaceScopedAdmin):
+    change_role = Role.OWNER  # quiet hours, caps and categories are the workspace's settings
     form = PolicyForm
     list_display = ["workspace", "quiet_hours_start", "quiet_hours_end"]
     list_filter = ["workspace"]
@@ -115,6 +116,7 @@ class ProviderForm(forms.ModelForm):
 
 @admin.register(ProviderConfig)
 class ProviderConfigAdmin(WorkspaceScopedAdmin):
+    change_role = Role.OWNER  # provider credentials are the workspace's settings
     form = ProviderForm
     list_display = ["workspace", "channel", "kind", "secret_hint", "updated_at"]
     list_filter = ["workspace", "channel", "kind"]

@@ -213,7 +213,7 @@ def parse_condition(data: Any, where: str = "where", *, depth: int = 0) -> Condi
         if key in data:
             _only(data, {key, "where", "count", "within"}, where)
             count = Test("gte", 1)
-            if "count" in data:
+            if data.get("count") is not None:  # null: no count, at least once
                 if not performed:
                     raise ConditionError(f"{where}.count", "is only allowed with performed")
                 count = _count(data["count"], f"{where}.count")

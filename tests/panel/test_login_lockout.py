@@ -100,3 +100,18 @@ def test_the_test_clients_login_works_when_given_a_request(owner):
     browser = Client()
     assert browser.login(request=HttpRequest(), **owner)
     assert logged_in(browser, "/login/")
+
+
+def test_behind_a_load_balancer_the_client_is_the_address_it_appended(owner, settings):
+    """NUDGE_TRUSTED_PROXIES=1: every login arrives from the balancer's address, so the client is the
+    right-most X-Forwarded-For entry — one an attacker cannot write — and one locked-out address does
+    not lock out the same user elsewhere."""
+    settings.NUDGE_TRUSTED_PROXIES = 1
+    attacker = Client(REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="203.0.113.9")
+    fail_until_locked(attacker, "/login/", owner["username"])
+    spoofing = Client(REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="198.51.100.7, 203.0.113.9")
+    assert spoofing.post("/login/", owner).status_code == 429  # writing another address in front changes nothing
+    colleague = Client(REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="198.51.100.7")
+    assert colleague.post("/login/", owner).status_code == 302
+    assert logged_in(colleague, "/login/")
+    assert list(AccessAttempt.objects.values_list("ip_address", flat=True)) == ["203.0.113.9"]

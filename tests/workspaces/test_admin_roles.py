@@ -197,3 +197,19 @@ def test_keys_are_revoked_only_where_the_member_is_owner(acme, globex):
         )
     assert WriteKey.objects.get(pk=keys[globex.workspace.pk].pk).revoked_at is None
     assert WriteKey.objects.get(pk=keys[acme.workspace.pk].pk).revoked_at is not None
+
+
+def test_providers_and_messaging_policies_are_the_owners_settings(acme):
+    from messaging.models import MessagingPolicy, ProviderConfig
+
+    provider = ProviderConfig.objects.create(workspace=acme.workspace, channel="webhook", kind="webhook", settings={})
+    policy, _ = MessagingPolicy.objects.get_or_create(workspace=acme.workspace)
+    marketer, owner = staff(acme.members[Role.MARKETER]), staff(acme.owner)
+    for url in (
+        f"/admin/messaging/providerconfig/{provider.pk}/change/",
+        f"/admin/messaging/messagingpolicy/{policy.pk}/change/",
+    ):
+        page = marketer.get(url)
+        assert page.status_code == 200 and not page.context["has_change_permission"], url  # a marketer reads
+        assert marketer.post(url, form_data(page)).status_code == 403, url
+        assert owner.get(url).context["has_change_permission"], url
