@@ -115,7 +115,13 @@ def test_a_journey_webhook_step_renders_its_request(acme):
 def test_webhooks_to_private_addresses_are_refused_unless_allowed(acme, settings):
     settings.NUDGE_OUTBOUND_ALLOW = []  # the policy as deployed
     with provider_server() as server:
+        # Published while private webhooks were allowed (publishing checks too), then switched off:
+        # the call is checked again when it is sent.
+        acme.workspace.allow_private_webhooks = True
+        acme.workspace.save()
         journey_sending(acme, {"type": "webhook", "url": server.url + "/x", "body": "{}"})
+        acme.workspace.allow_private_webhooks = False
+        acme.workspace.save()
         track(acme, "eve", "signup")
         assert messages_deliver() == 0
         assert server.calls == []

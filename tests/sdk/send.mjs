@@ -12,7 +12,7 @@ if (sdk === "segment") {
 } else {
   client = new RudderAnalytics(writeKey, {
     dataPlaneUrl: host,
-    flushAt: 10,
+    flushAt: 100, // the first event goes at once (the SDK's way), the rest in the flush below
     flushInterval: 200,
     logLevel: "error",
     errorHandler: (error) => errors.push(String(error && (error.message || error))),
@@ -34,7 +34,9 @@ client.track({ userId: "user-4", event: "ordered", timestamp: new Date("2024-06-
 if (sdk === "segment") {
   await client.closeAndFlush({ timeout: 20000 });
 } else {
-  // flush() sends one batch at a time; the request in flight is `pendingFlush`.
+  // flush() waits for the request in flight (`pendingFlush`), then sends the rest and resolves when the
+  // server has answered it.
+  await client.flush();
   while (client.queue.length > 0) await client.flush();
   if (client.pendingFlush) await client.pendingFlush;
 }
