@@ -34,6 +34,12 @@ class Journey(models.Model):
         "JourneyVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Moves with every saved edit of the draft: a save made from an older revision is refused (two
+    # marketers editing one draft see a conflict, not a silent overwrite).
+    draft_revision = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

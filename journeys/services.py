@@ -76,18 +76,43 @@ def _templates_of(workspace_id: int) -> Callable[[str, str], bool]:
 def journey_create(*, workspace: Workspace, actor: User | None, document: dict[str, Any]) -> Journey:
     name = document.get("name") if isinstance(document.get("name"), str) else ""
     journey = Journey.objects.create(
-        workspace=workspace, name=(name or "Untitled journey")[:200], draft=document, created_by=actor
+        workspace=workspace,
+        name=(name or "Untitled journey")[:200],
+        draft=document,
+        created_by=actor,
+        updated_by=actor,
     )
     audit_log_append(workspace=workspace, actor=actor, action="created", obj=journey)
     return journey
 
 
-def journey_update_draft(*, journey: Journey, actor: User | None, document: dict[str, Any]) -> Journey:
+class DraftConflict(ValueError):
+    """The draft changed since the editor read it (another member saved it)."""
+
+    def __init__(self, journey: Journey) -> None:
+        who = journey.updated_by.get_username() if journey.updated_by is not None else "someone"
+        super().__init__(f"{who} saved this journey since you opened it: reload to see their changes")
+        self.journey = journey
+
+
+@transaction.atomic
+def journey_update_draft(
+    *, journey: Journey, actor: User | None, document: dict[str, Any], revision: int | None = None
+) -> Journey:
+    """Replace the draft. With `revision` (the one the editor read) a save over a newer one is refused
+    (DraftConflict) instead of overwriting it."""
+    journey = (
+        Journey.objects.select_for_update(of=("self",)).select_related("updated_by", "workspace").get(pk=journey.pk)
+    )
     _guard(journey, (JourneyStatus.DRAFT, JourneyStatus.LIVE, JourneyStatus.PAUSED, JourneyStatus.SCHEDULED), "edit")
+    if revision is not None and revision != journey.draft_revision:
+        raise DraftConflict(journey)
     journey.draft = document
     if isinstance(document.get("name"), str) and document["name"]:
         journey.name = document["name"][:200]
-    journey.save(update_fields=["draft", "name", "updated_at"])
+    journey.draft_revision += 1
+    journey.updated_by = actor
+    journey.save(update_fields=["draft", "name", "draft_revision", "updated_by", "updated_at"])
     audit_log_append(workspace=journey.workspace, actor=actor, action="changed", obj=journey)
     return journey
 
@@ -163,6 +188,24 @@ def journey_stop(*, journey: Journey, actor: User | None) -> int:
         workspace=journey.workspace, actor=actor, action="stopped", obj=journey, changes={"exited": exited}
     )
     return exited
+
+
+@transaction.atomic
+def journey_archive(*, journey: Journey, actor: User | None) -> Journey:
+    """A stopped journey leaves the lists (its versions, enrollments and analytics stay)."""
+    journey = Journey.objects.select_for_update().get(pk=journey.pk)
+    _guard(journey, (JourneyStatus.STOPPED,), "archive")
+    journey.status = JourneyStatus.ARCHIVED
+    journey.save(update_fields=["status", "updated_at"])
+    audit_log_append(workspace=journey.workspace, actor=actor, action="archived", obj=journey)
+    return journey
+
+
+def journey_duplicate(*, journey: Journey, actor: User | None) -> Journey:
+    """A new draft with a copy of this journey's draft (named "… (copy)")."""
+    document = dict(journey.draft) if isinstance(journey.draft, dict) else {}
+    document["name"] = f"{journey.name} (copy)"[:200]
+    return journey_create(workspace=journey.workspace, actor=actor, document=document)
 
 
 def journey_delete(*, journey: Journey, actor: User | None) -> None:

@@ -203,3 +203,31 @@ def test_publishing_refuses_webhook_steps_to_private_addresses(acme, settings):
     with pytest.raises(DocumentError) as caught:
         journey_publish(journey=journey, actor=acme.owner)
     assert [p.field for p in caught.value.problems] == ["nodes.call.url"]
+
+
+def test_a_draft_saved_from_an_old_revision_is_a_conflict_not_an_overwrite(acme):
+    from journeys.services import DraftConflict
+
+    journey = journey_create(workspace=acme.workspace, actor=acme.owner, document=discounts())
+    read = journey.draft_revision
+    marketer = acme.members["marketer"]
+    journey_update_draft(journey=journey, actor=marketer, document=discounts(name="Theirs"), revision=read)
+    with pytest.raises(DraftConflict, match="marketer@acme.test saved this journey since you opened it"):
+        journey_update_draft(journey=journey, actor=acme.owner, document=discounts(name="Mine"), revision=read)
+    journey.refresh_from_db()
+    assert (journey.name, journey.draft_revision, journey.updated_by) == ("Theirs", read + 1, marketer)
+
+
+def test_a_journey_is_duplicated_as_a_draft_and_archived_once_stopped(acme):
+    from journeys.models import Journey
+    from journeys.services import TransitionError, journey_archive, journey_duplicate, journey_stop
+
+    journey = journey_create(workspace=acme.workspace, actor=acme.owner, document=discounts(name="Spring"))
+    copy = journey_duplicate(journey=journey, actor=acme.owner)
+    assert (copy.name, copy.status, copy.draft["nodes"]) == ("Spring (copy)", "draft", journey.draft["nodes"])
+    with pytest.raises(TransitionError):
+        journey_archive(journey=journey, actor=acme.owner)
+    journey_publish(journey=journey, actor=acme.owner)
+    journey_stop(journey=journey, actor=acme.owner)
+    assert journey_archive(journey=journey, actor=acme.owner).status == "archived"
+    assert Journey.objects.get(pk=journey.pk).status == JourneyStatus.ARCHIVED
