@@ -50,9 +50,9 @@ def memberships_of(request: HttpRequest) -> list[Membership]:
 def current_membership(request: HttpRequest) -> Membership | None:
     """The member's membership of the workspace they work in: the one chosen in the switcher (kept in
     the session), else their first. None for someone who belongs to no workspace."""
-    cached = getattr(request, "_nudge_membership", False)
-    if cached is not False:
-        return cached  # type: ignore[no-any-return]
+    if hasattr(request, "_nudge_membership"):
+        cached: Membership | None = request._nudge_membership
+        return cached
     found = memberships_of(request)
     chosen = request.session.get(SESSION_KEY) if hasattr(request, "session") else None
     membership = next((m for m in found if m.workspace_id == chosen), found[0] if found else None)
