@@ -230,7 +230,11 @@ CELERY_TIMEZONE = "UTC"
 # --- Django REST framework and the OpenAPI schema -------------------------------------------------
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["workspaces.authentication.ManagementTokenAuthentication"],
+    # A token first; else a member signed in to the panel, in its current workspace (the docs' "Try it out").
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "workspaces.authentication.ManagementTokenAuthentication",
+        "workspaces.authentication.PanelSessionAuthentication",
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["workspaces.permissions.HasWorkspaceRole"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     # JSON that PostgreSQL or the engine could not take (NUL, 1e400, deep nesting) is a 400 at the door.
@@ -248,7 +252,8 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "Nudge management API",
     "DESCRIPTION": "Journeys, behaviors, segments, templates, profiles and activities of one workspace. "
-    "Authenticate with `Authorization: Bearer <management token>`.",
+    "Authenticate with `Authorization: Bearer <management token>`, or sign in to the panel: these docs then "
+    "act in the panel's current workspace with your role there.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",

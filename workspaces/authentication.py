@@ -1,4 +1,5 @@
-"""Management-API authentication: `Authorization: Bearer <token>` resolves a token to its workspace."""
+"""Management-API authentication: `Authorization: Bearer <token>` resolves a token to its workspace; a
+member signed in to the panel acts in the panel's current workspace (so the interactive docs work)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from django.utils import timezone
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
+from panel.access import current_membership
 from workspaces.models import ApiToken
 from workspaces.selectors import api_token_get
 
@@ -32,3 +34,19 @@ class ManagementTokenAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request: Request) -> str:
         return 'Bearer realm="nudge"'
+
+
+class PanelSessionAuthentication(authentication.SessionAuthentication):
+    """A member signed in to the panel, acting in the workspace chosen in its switcher with their role
+    there: `request.auth` is that Membership, as it is a token for token callers. Unsafe methods need
+    the CSRF token (the Swagger UI sends it), so another site cannot drive a member's browser."""
+
+    def authenticate(self, request: Request) -> tuple | None:
+        user = getattr(request._request, "user", None)
+        if user is None or not user.is_active:  # an inactive user's session is anonymous already
+            return None
+        membership = current_membership(request._request)
+        if membership is None:  # signed in, but a member of no workspace: nothing to act in
+            return None
+        self.enforce_csrf(request)
+        return user, membership

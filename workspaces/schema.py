@@ -1,5 +1,6 @@
-"""OpenAPI description of the management-token authentication (loaded by WorkspacesConfig.ready)."""
+"""OpenAPI description of the management API's authentications (loaded by WorkspacesConfig.ready)."""
 
+from django.conf import settings
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 
@@ -9,3 +10,16 @@ class ManagementTokenScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema: object) -> dict[str, str]:
         return {"type": "http", "scheme": "bearer", "description": "A workspace management token (nt_…)"}
+
+
+class PanelSessionScheme(OpenApiAuthenticationExtension):
+    target_class = "workspaces.authentication.PanelSessionAuthentication"
+    name = "panelSession"
+
+    def get_security_definition(self, auto_schema: object) -> dict[str, str]:
+        return {
+            "type": "apiKey",
+            "in": "cookie",
+            "name": settings.SESSION_COOKIE_NAME,
+            "description": "A panel login: the panel's current workspace, your role there; writes need the CSRF header",
+        }
