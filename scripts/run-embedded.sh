@@ -15,14 +15,23 @@ $bin/celery -A config worker --beat --loglevel=INFO --concurrency=2 --pool=threa
 worker=$!
 trap 'kill $worker 2>/dev/null; wait $worker 2>/dev/null' EXIT INT TERM
 
+write_key=$(field "d['write_key']")
+api_token=$(field "d['api_token']")
 cat <<TXT
 
   Nudge is running on the embedded default (SQLite, file-system broker).
   Panel:     http://$host:$port/        login: $(field "d['login']['email']") / $(field "d['login']['password']")
   Admin:     http://$host:$port/admin/
-  API docs:  http://$host:$port/api/docs/
-  Write key: $(field "d['write_key']")   (send Segment calls to http://$host:$port/v1/…)
+  API docs:  http://$host:$port/api/docs/   (signed in to the panel, "Try it out" acts as you)
+  Write key: $write_key   (send Segment calls to http://$host:$port/v1/…)
+  API token: $api_token   (the demo owner's; a new one each \`make run\`, the previous one revoked)
+  Outbox:    var/outbox/<channel>.jsonl   (what the demo journeys send; nothing leaves this machine)
   Worker and beat log: var/worker.log
+
+  Try it (Bob's failed payment fires "Skips a payment"; its journey emails him: see var/outbox/email.jsonl):
+    curl -u $write_key: -H 'Content-Type: application/json' \\
+      -d '{"userId": "bob", "event": "failed_payment"}' http://$host:$port/v1/track
+    curl -H "Authorization: Bearer $api_token" http://$host:$port/api/v1/journeys/
 
 TXT
 $bin/python manage.py runserver "$host:$port" --noreload

@@ -1,8 +1,10 @@
 """`make run` on a fresh clone: the embedded default (SQLite, file-system broker, worker with beat)
-comes up with the panel login, the demo workspace and a worker that processes what is ingested."""
+comes up with the panel login, a management token, the demo workspace and a worker that processes what
+is ingested; the demo's journeys deliver to the file outbox on every channel."""
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import signal
@@ -11,11 +13,16 @@ import time
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
+from django.core.management import call_command
+from django.test import Client
 
-from tests.conftest import ROOT, free_port, wait_for_http
-
-pytestmark = pytest.mark.slow
+from activities.models import EvaluationBatch
+from activities.pipeline import batch_process
+from journeys.runtime import timers_fire
+from messaging.delivery import messages_deliver
+from tests.conftest import ROOT, SegmentClient, free_port, wait_for_http
 
 STRIPPED = {
     "DATABASE_URL",
@@ -42,6 +49,56 @@ def _login(base: str, email: str, password: str) -> httpx.Client:
     return browser
 
 
+def _seed() -> dict:
+    out = io.StringIO()
+    call_command("seed_demo", stdout=out)
+    return orjson.loads(out.getvalue())
+
+
+def _outbox(folder: Path, channel: str) -> list[dict]:
+    path = folder / "outbox" / f"{channel}.jsonl"
+    return [orjson.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def _pipeline() -> None:
+    """What the embedded worker and beat do: evaluate stored batches, fire due timers, deliver."""
+    for _ in range(2):  # a timer's effects (and a behavior's activity) make batches of their own
+        for batch in EvaluationBatch.objects.order_by("pk"):
+            batch_process(batch.pk)
+        timers_fire()
+    messages_deliver()
+
+
+@pytest.mark.django_db
+def test_the_demo_delivers_to_the_file_outbox_and_prints_a_working_token(tmp_path, settings, client):
+    settings.VAR_DIR, settings.NUDGE_DEFAULT_PROVIDER = tmp_path, "file"  # the embedded default
+    first = _seed()
+    seeded = _seed()  # `make run` again: the same workspace, a new token, the previous one revoked
+    assert seeded["api_token"].startswith("nt_") and seeded["api_token"] != first["api_token"]
+    assert client.get("/api/v1/journeys/", HTTP_AUTHORIZATION=f"Bearer {first['api_token']}").status_code == 401
+    journeys = client.get("/api/v1/journeys/", HTTP_AUTHORIZATION=f"Bearer {seeded['api_token']}")
+    assert journeys.status_code == 200
+    assert {j["name"] for j in journeys.json()["results"]} == {
+        "Discounts → favorites → purchase",
+        "Skipped payment → email",
+    }
+
+    _pipeline()  # the seeded story: Ann favourites after Discounts, Cem does not, Hal's payment fails
+    assert [m["to"] for m in _outbox(tmp_path, "sms")] == ["+12025550100"]
+    assert _outbox(tmp_path, "sms")[0]["content"]["body"] == "Hi Ann, how do you like it? Reply 1-5."
+    assert [m["to"] for m in _outbox(tmp_path, "push")] == ["demo-push-token-cem"]
+    assert [m["to"] for m in _outbox(tmp_path, "email")] == ["hal@example.com"]
+
+    # The README's example, with the write key `make run` prints: Bob's payment fails → an email.
+    segment = SegmentClient(Client(), seeded["write_key"])
+    assert segment.post("/v1/track", {"userId": "bob", "event": "failed_payment"}).status_code == 200
+    _pipeline()
+    emails = _outbox(tmp_path, "email")
+    assert [m["to"] for m in emails] == ["hal@example.com", "bob@example.com"]
+    assert emails[1]["content"]["text"].startswith("Hi Bob, we could not take your last payment.")
+
+
+@pytest.mark.slow
 def test_make_run_serves_the_panel_and_processes_events(tmp_path: Path):
     checkout = tmp_path / "nudge"
     subprocess.run(["git", "clone", "-q", str(ROOT), str(checkout)], check=True)
@@ -63,7 +120,11 @@ def test_make_run_serves_the_panel_and_processes_events(tmp_path: Path):
         assert f"Panel:     {base}/" in output
         login = re.search(r"login: (\S+) / (\S+)", output)
         write_key = re.search(r"Write key: (wk_\S+)", output)
-        assert login and write_key, output
+        api_token = re.search(r"API token: (nt_\S+)", output)
+        assert login and write_key and api_token, output
+        assert f'curl -H "Authorization: Bearer {api_token.group(1)}" {base}/api/v1/journeys/' in output
+        journeys = httpx.get(f"{base}/api/v1/journeys/", headers={"Authorization": f"Bearer {api_token.group(1)}"})
+        assert journeys.status_code == 200 and journeys.json()["count"] == 2, journeys.text
 
         assert httpx.get(f"{base}/health").json() == {"status": "ok", "database": "ok", "broker": "ok"}
         browser = _login(base, login.group(1), login.group(2))
@@ -106,6 +167,14 @@ def test_make_run_serves_the_panel_and_processes_events(tmp_path: Path):
             )
             time.sleep(1)
         assert '"to":"+15550123"' in outbox.read_text()
+
+        # The seeded demo people are reachable on every channel: Ann's SMS, Cem's push (his timer was
+        # due when seeded, beat fires it), Hal's email (his failed payment).
+        for channel, to in (("sms", "+12025550100"), ("push", "demo-push-token-cem"), ("email", "hal@example.com")):
+            sent = checkout / "var" / "outbox" / f"{channel}.jsonl"
+            while not (sent.exists() and f'"to":"{to}"' in sent.read_text()):
+                assert time.monotonic() < deadline, f"the demo's {channel} to {to} never reached the outbox"
+                time.sleep(1)
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:
