@@ -15,6 +15,11 @@ BEAT_SCHEDULE = {
         "schedule": 60.0,
         "options": {"expires": 55},
     },
+    "journeys-backtest": {
+        "task": "journeys.backtest",
+        "schedule": 10.0,
+        "options": {"expires": 9},
+    },
     "behaviors-backfill": {
         "task": "behaviors.backfill",
         "schedule": 10.0,

@@ -1,5 +1,6 @@
-"""Management API for journeys: CRUD on drafts, publish, pause, resume, stop, versions and the
-simulator (inline, or over a stored journey). A journey's body is its document (PRODUCT.md §8.1)."""
+"""Management API for journeys: CRUD on drafts, publish, pause, resume, stop, versions, the simulator
+(inline, or over a stored journey) and backtests of the draft over stored activities. A journey's body
+is its document (PRODUCT.md §8.1)."""
 
 from __future__ import annotations
 
@@ -18,10 +19,16 @@ from rest_framework.views import APIView
 
 from activities.api import Pagination
 from journeys import services
+from journeys.backtest import BacktestRefused, backtest_start
 from journeys.document import DocumentError, parse_journey
 from journeys.models import Journey, JourneyStatus
 from journeys.selectors import journey_analytics
-from journeys.serializers import JourneyDetailSerializer, JourneySerializer, JourneyVersionSerializer
+from journeys.serializers import (
+    JourneyBacktestSerializer,
+    JourneyDetailSerializer,
+    JourneySerializer,
+    JourneyVersionSerializer,
+)
 from journeys.simulator import SimulationError, simulate
 from workspaces.models import Role
 from workspaces.permissions import acting_user, request_token
@@ -53,6 +60,10 @@ def _simulation(document: Any, data: Any) -> Response:
     except SimulationError as error:
         return Response({error.field: [error.message]}, status=status.HTTP_400_BAD_REQUEST)
     return Response(result)
+
+
+class BacktestAsk(serializers.Serializer):
+    days = serializers.IntegerField(required=False, min_value=1, max_value=30, default=7)
 
 
 class JourneyFilter(django_filters.FilterSet):
@@ -176,6 +187,47 @@ class JourneyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         use_draft = data.get("use") == "draft" or journey.live_version is None
         document = journey.draft if use_draft or journey.live_version is None else journey.live_version.document
         return _simulation(document, data)
+
+    @extend_schema(
+        request=BacktestAsk,
+        responses={202: JourneyBacktestSerializer},
+        description="Replay the draft over the workspace's stored activities of the last `days` days (default "
+        "7, at most 30) on the workers; nothing is stored or sent. Answers the backtest (queued), or the one "
+        "of this draft still running; 409 while one of an earlier draft runs; 400 naming the draft's problems.",
+    )
+    @action(detail=True, methods=["post"], filter_backends=[])
+    def backtest(self, request: Request, pk: str | None = None) -> Response:
+        if request.data is not None and not isinstance(request.data, dict):
+            return Response({"detail": "The body must be a JSON object."}, status=status.HTTP_400_BAD_REQUEST)
+        days = (request.data or {}).get("days", 7)
+        try:
+            started = backtest_start(journey=self.get_object(), actor=acting_user(request), days=days)
+        except DocumentError as error:
+            return _problems(error)
+        except BacktestRefused as error:
+            code = status.HTTP_409_CONFLICT if error.conflict else status.HTTP_400_BAD_REQUEST
+            return Response({error.field: [error.message]}, status=code)
+        return Response(JourneyBacktestSerializer(started).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(responses={200: JourneyBacktestSerializer(many=True)})
+    @action(detail=True, methods=["get"], filter_backends=[])
+    def backtests(self, request: Request, pk: str | None = None) -> Response:
+        """The journey's backtests, newest first: status, progress and result."""
+        rows = self.get_object().backtests.select_related("requested_by").order_by("-created_at", "-pk")
+        page = self.paginate_queryset(rows)
+        return self.get_paginated_response(JourneyBacktestSerializer(page, many=True).data)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("backtest_id", int, OpenApiParameter.PATH)],
+        responses={200: JourneyBacktestSerializer},
+    )
+    @action(detail=True, methods=["get"], url_path=r"backtests/(?P<backtest_id>[0-9]+)", filter_backends=[])
+    def backtest_detail(self, request: Request, pk: str | None = None, backtest_id: str = "") -> Response:
+        """One backtest of the journey: status, progress and result."""
+        found = self.get_object().backtests.select_related("requested_by").filter(pk=int(backtest_id)).first()
+        if found is None:
+            return Response({"detail": "No such backtest of this journey."}, status=status.HTTP_404_NOT_FOUND)
+        return Response(JourneyBacktestSerializer(found).data)
 
 
 class AnalyticsQuery(serializers.Serializer):

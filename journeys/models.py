@@ -176,3 +176,72 @@ class ScheduledEntrant(models.Model):
 
     def __str__(self) -> str:
         return f"{self.profile_id} in run {self.run_id}"
+
+
+class BacktestQuerySet(models.QuerySet):
+    def unfinished(self) -> BacktestQuerySet:
+        """Queued or running: what the periodic task picks up (a dead worker's run included)."""
+        return self.filter(status__in=JourneyBacktest.UNFINISHED)
+
+
+class JourneyBacktest(models.Model):
+    """A journey's draft replayed on the engine over the workspace's stored activities of `days` before
+    `until` (the moment it was asked for), counting what would have happened; nothing else is stored or
+    sent (journeys/backtest.py, where the `result` shape is described). Walked through the profiles in
+    committed chunks: `cursor` is the last profile id replayed, so a run that dies resumes where it
+    stopped and never counts a profile twice."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    UNFINISHED = (Status.QUEUED, Status.RUNNING)
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="backtests")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    document = JSONField(help_text="The draft as it was when asked for (edits during the run do not mix in)")
+    days = models.PositiveSmallIntegerField()
+    since = models.DateTimeField()
+    until = models.DateTimeField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    error = models.TextField(blank=True, help_text="Why it failed")
+    cursor = models.BigIntegerField(default=0, help_text="The last profile id replayed")
+    profiles_total = models.PositiveIntegerField(default=0, help_text="Profiles to replay; known once running")
+    profiles_done = models.PositiveIntegerField(default=0)
+    activities_done = models.PositiveBigIntegerField(default=0)
+    result = JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = BacktestQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            # One unfinished backtest per journey: asking again while one runs answers that one.
+            models.UniqueConstraint(
+                fields=["journey"], condition=Q(status__in=["queued", "running"]), name="backtest_one_unfinished"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["journey", "-created_at"], name="backtest_journey_recent"),
+            models.Index(
+                fields=["created_at"], condition=Q(status__in=["queued", "running"]), name="backtest_unfinished"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.journey} over {self.days} days ({self.status})"
+
+    @property
+    def progress(self) -> float:
+        """0 to 1: profiles replayed of those to replay."""
+        if self.status == self.Status.DONE:
+            return 1.0
+        return min(self.profiles_done / self.profiles_total, 1.0) if self.profiles_total else 0.0

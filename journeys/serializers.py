@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from journeys.models import Journey, JourneyVersion
+from journeys.models import Journey, JourneyBacktest, JourneyVersion
 
 
 class JourneyVersionSerializer(serializers.ModelSerializer):
@@ -26,3 +26,35 @@ class JourneySerializer(serializers.ModelSerializer):
 class JourneyDetailSerializer(JourneySerializer):
     class Meta(JourneySerializer.Meta):
         fields = [*JourneySerializer.Meta.fields, "draft"]
+
+
+class JourneyBacktestSerializer(serializers.ModelSerializer):
+    requested_by = serializers.CharField(source="requested_by.email", default=None, read_only=True, allow_null=True)
+    progress = serializers.FloatField(read_only=True, help_text="0 to 1: profiles replayed of those to replay")
+    result = serializers.DictField(
+        read_only=True,
+        help_text="entered, profiles, converted, waiting, exits, refusals, nodes, edges, messaged, webhooks "
+        "(journeys/backtest.py); grows as chunks are replayed, final once status is done",
+    )
+
+    class Meta:
+        model = JourneyBacktest
+        fields = [
+            "id",
+            "status",
+            "error",
+            "days",
+            "since",
+            "until",
+            "progress",
+            "profiles_total",
+            "profiles_done",
+            "activities_done",
+            "requested_by",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "document",
+            "result",
+        ]
+        read_only_fields = fields
