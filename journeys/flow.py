@@ -301,13 +301,14 @@ def flow_layout(
                 lane = top(s.row) + CARD_H + 26 + 6 * lanes.get(s.row, 0)
                 lanes[s.row] = lanes.get(s.row, 0) + 1
                 points = [
-                    (s.right - 20, s.bottom),
-                    (s.right - 20, lane),
+                    (s.right, s.middle),
+                    (s.right + 10, s.middle),
+                    (s.right + 10, lane),
                     (lefts[t.column] - 14, lane),
                     (lefts[t.column] - 14, t.middle),
                     (t.x, t.middle),
                 ]
-                label_at = (s.right - 28, lane + 13 + 13 * repeat, "end")
+                label_at = (s.right - 4, lane + 13 + 13 * repeat, "end")
             elif out.target in kids[v] or t.column == s.column + 1:
                 trunk = s.right + TRUNK
                 points = [(s.right, s.middle), (trunk, s.middle), (trunk, t.middle), (t.x, t.middle)]
@@ -829,8 +830,7 @@ def _box_svg(box: Box) -> str:
                 + "</text>"
             )
     if box.problems:
-        # narrower than the card: a loop leaves from its lower right corner
-        parts.append(_line("problem", x + 2, box.bottom + 15, box.problems[0], box.width - 32, 11))
+        parts.append(_line("problem", x + 2, box.bottom + 15, box.problems[0], box.width + 8, 11))
     parts.append("</g>")
     return "".join(parts)
 
@@ -863,14 +863,15 @@ def _fit(text: str, width: float, size: float) -> str:
 
 
 def _wrap(text: str, width: float, size: float) -> tuple[str, str]:
-    """The text on at most two lines, broken at a space; the second cut with an ellipsis."""
+    """The text on at most two lines, broken after a space (kept, so the lines join back to the text);
+    the second cut with an ellipsis."""
     limit = max(int(width / (size * CHAR)), 2)
     if len(text) <= limit:
         return text, ""
-    cut = text.rfind(" ", 0, limit + 1)
+    cut = text.rfind(" ", 0, limit) + 1
     if cut <= limit // 2:
         cut = limit
-    return text[:cut].rstrip(), _fit(text[cut:].lstrip(), width, size)
+    return text[:cut], _fit(text[cut:], width, size)
 
 
 def _rounded(points: list[tuple[float, float]], radius: float = 8) -> str:
