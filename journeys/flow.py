@@ -126,7 +126,8 @@ class Target:
 
 @dataclass(frozen=True)
 class Box:
-    """A drawn element: `kind` "trigger", "node", "missing" (an unknown id) or "add" (an open exit)."""
+    """A drawn element: `kind` "trigger", "node", "missing" (an unknown id) or "add" (an open exit);
+    `key` is "T" for the trigger, "n:<id>" for a node, "m:<id>" for a missing one, "a:<n>" for an add point."""
 
     kind: str
     key: str
@@ -187,9 +188,6 @@ class Layout:
     edges: tuple[Edge, ...]
     unreachable_y: float | None  # where the "not connected" rows' caption goes, when there are any
 
-    def box(self, key: str) -> Box:
-        return next(b for b in self.boxes if b.key == key)
-
 
 @dataclass
 class _Vertex:
@@ -236,10 +234,8 @@ def flow_layout(
     kids: dict[str, list[str]] = {v: [] for v in vertices}
     next_row = _section([TRIGGER], main, succ, 0, column, row, kids, 0)
     main_rows = next_row
+    # every vertex is placed: the unconnected part holds only nodes (all roots) and what they lead to
     _section(roots, rest_set, succ, 1, column, row, kids, next_row)
-    for v in vertices:  # pseudo-steps hanging off nothing drawn (cannot happen, but never lose one)
-        column.setdefault(v, 1)
-        row.setdefault(v, max(row.values(), default=-1) + 1)
 
     problems_by = _problems_by_vertex(problems, nodes)
     taken_nodes, taken_edges, times = _taken(path, nodes, succ, doc.get("start"))
