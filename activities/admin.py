@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from unfold.admin import TabularInline
 
 from activities.models import Activity, EvaluationBatch, Identity, Profile, PushDevice, TrackedActivity
 from workspaces.admin_scope import ReadOnlyScopedAdmin, WorkspaceScopedAdmin
 
 
-class IdentityInline(admin.TabularInline):
+class IdentityInline(TabularInline):
     model = Identity
     extra = 0
     fields = ["kind", "value", "created_at"]
@@ -16,7 +17,7 @@ class IdentityInline(admin.TabularInline):
     can_delete = False
 
 
-class PushDeviceInline(admin.TabularInline):
+class PushDeviceInline(TabularInline):
     model = PushDevice
     extra = 0
     fields = ["platform", "token", "updated_at"]

@@ -7,7 +7,9 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from unfold.admin import TabularInline
 
+from workspaces import admin_auth  # noqa: F401  (auth, celery-beat and axes pages)
 from workspaces.admin_scope import ReadOnlyScopedAdmin, WorkspaceScopedAdmin
 from workspaces.keys import API_TOKEN_PREFIX, WRITE_KEY_PREFIX, key_display_prefix, key_generate, key_hash
 from workspaces.models import ApiToken, AuditLogEntry, Membership, Role, TestProfile, Workspace, WriteKey
@@ -15,7 +17,7 @@ from workspaces.permissions import acting_user
 from workspaces.services import audit_log_append, key_revoke
 
 
-class MembershipInline(admin.TabularInline):
+class MembershipInline(TabularInline):
     model = Membership
     extra = 0
     autocomplete_fields = ["user"]

@@ -1,16 +1,22 @@
 """Workspace scoping for the Django admin. Superusers (operators) see everything; a staff member sees
 only the rows of workspaces they belong to, with rights that follow their role there: analysts view,
 marketers change, owners also add and delete (a model's admin may ask more: keys, members and workspace
-settings are owners' alone). Form choices follow the same rights."""
+settings are owners' alone). Form choices follow the same rights. Every page has django-unfold's look;
+JSON is edited in an indented, monospaced box."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.db import models
 from django.db.models import Model, QuerySet
+from django.forms.fields import InvalidJSONInput
 from django.http import HttpRequest
+from unfold.admin import ModelAdmin
+from unfold.widgets import UnfoldAdminTextareaWidget
 
 from workspaces.models import ROLE_RANK, Membership, Role, Workspace
 from workspaces.permissions import acting_user
@@ -51,11 +57,27 @@ class WorkspaceListFilter(admin.SimpleListFilter):
         return queryset
 
 
-class WorkspaceScopedAdmin(admin.ModelAdmin):
+class IndentedJSONField(forms.JSONField):
+    """A JSON document shown indented, so that an operator can read and edit it in its box."""
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, InvalidJSONInput):
+            return value
+        return json.dumps(value, indent=2, ensure_ascii=False, cls=self.encoder)
+
+
+JSON_BOX = {
+    "form_class": IndentedJSONField,
+    "widget": UnfoldAdminTextareaWidget(attrs={"rows": 14, "style": "font-family: var(--font-mono); font-size: 13px"}),
+}
+
+
+class WorkspaceScopedAdmin(ModelAdmin):
     """`workspace_path` is the lookup from the model to its workspace id. The roles are what a member
     needs in an object's workspace to view, change, add or delete it there."""
 
     workspace_path = "workspace_id"
+    formfield_overrides = {models.JSONField: JSON_BOX}
     view_role: str = Role.ANALYST
     change_role: str = Role.MARKETER
     add_role: str = Role.OWNER

@@ -45,7 +45,7 @@ def form_data(page: Any, **changes: Any) -> dict[str, Any]:
             value = field.value()
             if value is True:
                 data[field.html_name] = "on"
-            elif value not in (None, False):
+            elif value is not None and value is not False:  # 0 (an inline's TOTAL_FORMS) is posted
                 data[field.html_name] = value
     for name, value in changes.items():
         if value is None:
