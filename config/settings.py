@@ -149,8 +149,45 @@ AXES_DISABLE_ACCESS_LOG = True  # failures are what lockout needs; a row per suc
 NUDGE_TRUSTED_PROXIES = env_int("NUDGE_TRUSTED_PROXIES", 0, minimum=0)
 AXES_CLIENT_IP_CALLABLE = "config.client_ip.client_ip"
 LOGIN_URL = "panel:login"
-LOGIN_REDIRECT_URL = "panel:home"
+LOGIN_REDIRECT_URL = "panel:index"
 LOGOUT_REDIRECT_URL = "panel:login"
+
+# django-unfold: the operators' admin (`UNFOLD`) and the marketing panel (`UNFOLD_PANEL`, panel/sites.py).
+_UNFOLD_COLOURS = {
+    "primary": {
+        "50": "oklch(97.7% .014 308.299)",
+        "100": "oklch(94.6% .033 307.174)",
+        "200": "oklch(90.2% .063 306.703)",
+        "300": "oklch(82.7% .119 306.383)",
+        "400": "oklch(71.4% .203 305.504)",
+        "500": "oklch(62.7% .265 303.9)",
+        "600": "oklch(55.8% .288 302.321)",
+        "700": "oklch(49.6% .265 301.924)",
+        "800": "oklch(43.8% .218 303.724)",
+        "900": "oklch(38.1% .176 304.987)",
+        "950": "oklch(29.1% .149 302.717)",
+    },
+}
+UNFOLD = {
+    "SITE_TITLE": "Nudge operators",
+    "SITE_HEADER": "Nudge operators",
+    "SITE_SYMBOL": "settings",
+    "COLORS": _UNFOLD_COLOURS,
+    "SHOW_VIEW_ON_SITE": False,
+}
+UNFOLD_PANEL = {
+    "SITE_TITLE": "Nudge",
+    "SITE_HEADER": "panel.navigation.workspace_name",
+    "SITE_SUBHEADER": "Nudge",
+    "SITE_SYMBOL": "campaign",
+    "SITE_URL": None,
+    "SITE_DROPDOWN": "panel.navigation.workspace_switcher",
+    "COLORS": _UNFOLD_COLOURS,
+    "SHOW_VIEW_ON_SITE": False,
+    "SHOW_HISTORY": False,
+    "STYLES": ["panel.navigation.stylesheet"],
+    "SIDEBAR": {"show_search": False, "show_all_applications": False, "navigation": "panel.navigation.sidebar"},
+}
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -18,3 +18,4 @@ STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticF
 DATABASES["embedded"] = {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}  # noqa: F405
 # The tests' webhook and provider sinks listen on loopback.
 NUDGE_OUTBOUND_ALLOW = ["127.0.0.0/8", "::1/128"]
+WHITENOISE_USE_FINDERS = True  # browser tests load the panel's CSS without a collectstatic run

@@ -15,6 +15,7 @@ from journeys import api as journeys_api
 from messaging import api as messaging_api
 from messaging import inbound as messaging_inbound
 from messaging import views as messaging_views
+from panel.sites import panel_site
 from segments import api as segments_api
 
 
@@ -74,7 +75,7 @@ urlpatterns = [
     path("m/u/<str:token>", messaging_views.unsubscribe, name="message-unsubscribe"),
     path("health", health.health, name="health"),
     path("admin/", admin.site.urls),
-    path("", include("panel.urls")),
+    path("", panel_site.urls),
 ]
 
 

@@ -73,6 +73,25 @@ def _templates_of(workspace_id: int) -> Callable[[str, str], bool]:
     return lambda channel, name: (channel, name) in names
 
 
+def journey_checked(*, workspace: Workspace, document: Any) -> Document:
+    """The document parsed, with everything publishing checks beyond its shape (templates, segments
+    and webhook addresses of this workspace); DocumentError lists every problem."""
+    parsed = parse_journey(document, template_exists=_templates_of(workspace.pk))
+    problems = _segments_named(parsed, workspace.pk) + _webhooks_refused(parsed, workspace)
+    if problems:
+        raise DocumentError(problems)
+    return parsed
+
+
+def journey_problems(*, workspace: Workspace, document: Any) -> list[Problem]:
+    """What stands between this document and publishing (nothing: an empty list), for the wizard."""
+    try:
+        journey_checked(workspace=workspace, document=document)
+    except DocumentError as error:
+        return error.problems
+    return []
+
+
 def journey_create(*, workspace: Workspace, actor: User | None, document: dict[str, Any]) -> Journey:
     name = document.get("name") if isinstance(document.get("name"), str) else ""
     journey = Journey.objects.create(
@@ -122,10 +141,7 @@ def journey_publish(*, journey: Journey, actor: User | None) -> JourneyVersion:
     """Validate the draft and make it the version new entries use; profiles inside stay on theirs."""
     journey = Journey.objects.select_for_update().get(pk=journey.pk)
     _guard(journey, (JourneyStatus.DRAFT, JourneyStatus.LIVE, JourneyStatus.PAUSED, JourneyStatus.SCHEDULED), "publish")
-    document = parse_journey(journey.draft, template_exists=_templates_of(journey.workspace_id))
-    problems = _segments_named(document, journey.workspace_id) + _webhooks_refused(document, journey.workspace)
-    if problems:
-        raise DocumentError(problems)
+    document = journey_checked(workspace=journey.workspace, document=journey.draft)
     number = (journey.versions.aggregate(last=Max("number"))["last"] or 0) + 1
     version = JourneyVersion.objects.create(journey=journey, number=number, document=journey.draft, published_by=actor)
     journey.live_version = version

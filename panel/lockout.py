@@ -11,6 +11,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 
+from panel.sites import panel_site
+
 
 def lockout_response(
     request: HttpRequest, original_response: HttpResponse | None = None, credentials: dict[str, Any] | None = None
@@ -21,11 +23,19 @@ def lockout_response(
         "minutes": max(1, seconds // 60),
         "login_url": request.path,
     }
-    if request.path.startswith(reverse("admin:index")):
-        template = "admin/locked_out.html"
-        context = {**admin.site.each_context(request), **context, "title": "Log-in paused"}
-    else:
-        template = "panel/locked_out.html"
-    response = render(request, template, context, status=429)
+    operators = request.path.startswith(reverse("admin:index"))
+    site = admin.site if operators else panel_site
+    who = f" as {context['username']}" if context["username"] else ""
+    context = {
+        **site.each_context(request),
+        **context,
+        "title": "Log-in paused",
+        "operators": operators,
+        "lockout_errors": [
+            f"Too many failed log-ins{who} from this address. Logging in from here is paused for "
+            f"{context['minutes']} minutes after the last attempt."
+        ],
+    }
+    response = render(request, "panel/locked_out.html", context, status=429)
     response["Retry-After"] = str(seconds)
     return response
