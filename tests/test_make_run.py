@@ -130,6 +130,8 @@ def test_make_run_serves_the_panel_and_processes_events(tmp_path: Path):
         browser = _login(base, login.group(1), login.group(2))
         workspace = browser.get("/")
         assert "Demo Store" in workspace.text
+        docs = browser.get("/api/docs/")  # the interactive docs act as the signed-in member
+        assert docs.status_code == 200 and browser.get("/api/v1/journeys/").json()["count"] == 2
 
         probe = httpx.post(
             f"{base}/v1/track",
