@@ -6,7 +6,7 @@ SDK := tests/sdk
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format typecheck pytest services bench bench-full clean
+.PHONY: run test lint format typecheck pytest services chromium bench bench-full clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,10 +29,14 @@ $(SDK)/node_modules/.installed: $(SDK)/package.json $(SDK)/package-lock.json
 	touch $@
 
 ## test: everything CI checks, on PostgreSQL and Redis.
-test: $(VENV)/.dev services $(SDK)/node_modules/.installed lint typecheck pytest
+test: $(VENV)/.dev services chromium $(SDK)/node_modules/.installed lint typecheck pytest
 
 services:
 	@bash scripts/ensure-services.sh
+
+# Debian's chromium for the panel's Playwright tests (never a browser Playwright downloads).
+chromium:
+	@bash scripts/ensure-chromium.sh
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
@@ -45,7 +49,7 @@ format: $(VENV)/.dev
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy .
 
-pytest: $(VENV)/.dev services $(SDK)/node_modules/.installed
+pytest: $(VENV)/.dev services chromium $(SDK)/node_modules/.installed
 	$(BIN)/pytest -q
 
 ## bench: the benchmarks of BENCH.md at --scale small (SCALE=full for the README figures).

@@ -51,7 +51,10 @@ class DurationField(forms.MultiValueField):
     widget: forms.MultiWidget
 
     def __init__(self, *, required: bool = False, **kwargs: Any) -> None:
-        fields = (forms.IntegerField(min_value=1, max_value=100_000), forms.ChoiceField(choices=UNIT_CHOICES))
+        fields = (
+            forms.IntegerField(min_value=1, max_value=100_000, required=False),
+            forms.ChoiceField(choices=UNIT_CHOICES, required=False),
+        )
         widget = forms.MultiWidget(
             widgets=[UnfoldAdminIntegerFieldWidget(attrs={"class": "w-24", "min": "1"}), _select(UNIT_CHOICES)]
         )
@@ -185,7 +188,9 @@ FilterFormSet = forms.formset_factory(FilterRowForm, extra=0, max_num=MAX_FILTER
 def filter_rows(condition: Any) -> tuple[list[dict[str, str]], bool]:
     """A stored condition as filter rows, and whether it is simple enough to edit as rows (a property
     leaf, or `all` of them); anything else is kept as it is and shown in words."""
-    leaves: list[Any] = condition["all"] if isinstance(condition, dict) and isinstance(condition.get("all"), list) else [condition]
+    leaves: list[Any] = (
+        condition["all"] if isinstance(condition, dict) and isinstance(condition.get("all"), list) else [condition]
+    )
     if condition in (None, {}, []):
         return [], True
     if isinstance(condition, list):

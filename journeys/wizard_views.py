@@ -756,7 +756,7 @@ def _node_spec(kind: str, form: Any, old: Mapping[str, Any]) -> dict[str, Any]:
     """The node as the document writes it, keeping the paths it already had."""
     data = form.cleaned_data
     spec: dict[str, Any] = {"type": kind}
-    for key, _ in wizard.outgoing(old):
+    for key, _ in wizard.outgoing(old) if old.get("type") == kind else []:
         if key in ("next", "on_performed", "on_timeout", "else"):
             spec[key] = old.get(key)
     if kind == "wait_event":
