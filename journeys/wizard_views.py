@@ -23,9 +23,10 @@ from django.utils import timezone
 
 from activities.selectors import tracked_activities
 from journeys import forms, services, wizard
-from journeys.document import Problem
-from journeys.flow import Target, flow_layout, flow_svg
-from journeys.models import Journey
+from journeys.backtest import BacktestRefused, backtest_counts, backtest_latest, backtest_start
+from journeys.document import DocumentError, Problem
+from journeys.flow import FlowCounts, Target, flow_layout, flow_svg
+from journeys.models import Journey, JourneyBacktest
 from messaging.models import Template
 from segments.models import Segment
 from segments.words import CHANNEL_WORDS, condition_words, event_words
@@ -124,6 +125,7 @@ class Wizard:
             path("<int:pk>/build/delete/", view(self.node_delete), name="journeys_journey_node_delete"),
             path("<int:pk>/launch/", view(self.launch), name="journeys_journey_launch"),
             path("<int:pk>/publish/", view(self.publish), name="journeys_journey_publish"),
+            path("<int:pk>/backtest/", view(self.backtest), name="journeys_journey_backtest"),
         ]
 
     def journey(self, request: HttpRequest, pk: int) -> Journey:
@@ -664,6 +666,11 @@ class Wizard:
             for p in problems
         ]
         build_url = reverse("panel:journeys_journey_build", args=[journey.pk])
+        tested = backtest_latest(journey)
+        counts = None
+        if tested is not None and tested.status == tested.Status.DONE and tested.document == journey.draft:
+            nodes, edges = backtest_counts(tested.result)
+            counts = FlowCounts(nodes=nodes, edges=edges)  # what would have happened, on the flow
         context = self.context(
             request,
             journey,
@@ -671,19 +678,37 @@ class Wizard:
             all_problems=problems,
             problems=listed,
             summary=_summary(document, zone),
-            flow=flow_svg(flow_layout(document, problems=problems), link=_links(build_url, False)),
+            flow=flow_svg(
+                flow_layout(document, problems=problems, counts=counts, timezone=zone), link=_links(build_url, False)
+            ),
             starts=start,
             schedules=bool(start and start > timezone.localtime(timezone.now(), zone).replace(tzinfo=None)),
-            backtest=_backtest(journey),
+            backtest=_backtest_card(journey, tested),
         )
         return self.render(request, "launch.html", context)
+
+    def backtest(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """POST: replay the draft over the last 7 days on the workers. GET: the card with its progress
+        (htmx polls it while the backtest runs; a reload finds the same backtest)."""
+        journey = self.journey(request, pk)
+        problem = ""
+        if request.method == "POST":
+            try:
+                backtest_start(journey=journey, actor=acting_user(request), days=_int(request.POST.get("days")) or 7)
+            except BacktestRefused as error:
+                problem = error.message[0].upper() + error.message[1:] + "."
+            except DocumentError as error:
+                problem = f"Fix the draft's {len(error.problems)} problem(s) first: the backtest replays a valid draft."
+            if not request.htmx and not problem:  # type: ignore[attr-defined]
+                return HttpResponseRedirect(reverse("panel:journeys_journey_launch", args=[journey.pk]))
+        card = _backtest_card(journey, backtest_latest(journey), problem=problem)
+        context = {"journey": journey, "backtest": card, "can_change": self.admin.has_change_permission(request)}
+        return TemplateResponse(request, "journeys/wizard/_backtest.html", context, status=400 if problem else 200)
 
     def publish(self, request: HttpRequest, pk: int) -> HttpResponse:
         journey = self.journey(request, pk)
         if request.method != "POST":
             return HttpResponseRedirect(reverse("panel:journeys_journey_launch", args=[journey.pk]))
-        from journeys.document import DocumentError
-
         try:
             version = services.journey_publish(journey=journey, actor=acting_user(request))
         except DocumentError as error:
@@ -870,12 +895,27 @@ def _summary(document: Mapping[str, Any], zone: ZoneInfo) -> list[tuple[str, str
     return rows
 
 
-def _backtest(journey: Journey) -> Any:
-    try:
-        from journeys.backtest import backtest_latest
-    except ImportError:
-        return None
-    return backtest_latest(journey)
+def _backtest_card(journey: Journey, backtest: JourneyBacktest | None, *, problem: str = "") -> dict[str, Any]:
+    """What the Launch page's backtest card shows: its progress while it runs, its numbers when done."""
+    card: dict[str, Any] = {"problem": problem, "run": backtest}
+    if backtest is None:
+        return card
+    card["running"] = backtest.status in backtest.UNFINISHED
+    card["percent"] = round(100 * backtest.progress)
+    card["stale"] = backtest.document != journey.draft
+    if backtest.status == backtest.Status.DONE:
+        result = backtest.result or {}
+        messaged = result.get("messaged") or {}
+        card["numbers"] = [
+            ("Would have entered", result.get("entered", 0)),
+            ("Profiles", result.get("profiles", 0)),
+            ("Messaged", messaged.get("total", 0)),
+            ("Converted", result.get("converted", 0)),
+            ("Still waiting at the end", result.get("waiting", 0)),
+        ]
+        card["channels"] = sorted((messaged.get("channels") or {}).items())
+        card["activities"] = result.get("activities", 0)
+    return card
 
 
 def _part(data: Any, key: str) -> dict[str, Any]:

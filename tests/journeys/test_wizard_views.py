@@ -14,6 +14,7 @@ from django.test import Client
 from django.urls import reverse
 
 from activities.models import TrackedActivity
+from journeys.backtest import backtests_run
 from journeys.models import Journey, JourneyStatus
 from journeys.services import journey_create, journey_publish
 from messaging.models import Template
@@ -387,6 +388,23 @@ def test_the_simulator_page_draws_a_profiles_path(shop):
     assert bad.status_code == 400 and "not JSON" in bad.context["problems"][0]
 
 
+def test_a_backtest_asked_for_at_launch_runs_on_the_workers_and_shows_its_numbers(shop, segment):
+    journey = draft(shop, SEED)
+    for user, name in (("ann", "Spring Discounts"), ("bob", "Home")):
+        assert segment.post("/v1/screen", {"userId": user, "name": name}).status_code == 200
+    client = browser(shop)
+    asked = client.post(url("backtest", journey), {"days": "7"}, HTTP_HX_REQUEST="true")
+    assert asked.status_code == 200 and 'hx-trigger="every 2s"' in asked.content.decode()  # polls while it runs
+    assert backtests_run(budget_seconds=30) >= 1
+    card = client.get(url("backtest", journey)).content.decode()
+    assert 'data-backtest="done"' in card
+    assert '<dd data-number="would-have-entered">1</dd>' in card  # ann's Discounts screen; bob saw Home
+    launch = client.get(url("launch", journey))
+    assert 'data-from="trigger" data-key="start" data-to="fav" data-count="1"' in launch.context["flow"]
+    refused = client.post(url("backtest", journey), {"days": "90"})
+    assert refused.status_code == 400 and "from 1 to" in refused.content.decode()
+
+
 # --- Roles and isolation --------------------------------------------------------------------------
 
 READ_PAGES = ["setup", "entry", "audience", "build", "launch", "simulate", "export"]
@@ -399,6 +417,7 @@ WRITES = [
     ("publish", {}),
     ("duplicate", {}),
     ("lifecycle", {"action": "pause"}),
+    ("backtest", {"days": "7"}),
 ]
 
 
