@@ -47,6 +47,8 @@ class JourneyForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        if "draft" in self.fields:
+            self.fields["draft"].widget.attrs["rows"] = 24  # a journey is a long document
         if self.instance.pk and "revision" in self.fields:
             self.fields["revision"].initial = self.instance.draft_revision
 
@@ -87,7 +89,7 @@ class JourneyAdmin(WorkspaceScopedAdmin):
     search_fields = ["name"]
     fieldsets = [
         (None, {"fields": ["workspace", "name", "status", "live_version", "compiled_from"]}),
-        ("Document", {"fields": ["draft", "revision"]}),
+        ("Draft", {"fields": ["draft", "revision"]}),
         ("History", {"fields": ["created_by", "created_at", "updated_by", "updated_at", "draft_revision"]}),
     ]
     readonly_fields = [

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from unfold.widgets import UnfoldAdminPasswordWidget, UnfoldAdminSelectWidget
 
 from messaging.models import Message, MessagingPolicy, ProviderConfig, Template
 from messaging.pacing import caps_parse
@@ -86,10 +87,10 @@ class MessagingPolicyAdmin(WorkspaceScopedAdmin):
 
 
 class ProviderForm(forms.ModelForm):
-    kind = forms.ChoiceField(choices=[(k, k) for k in KINDS])
+    kind = forms.ChoiceField(choices=[(k, k) for k in KINDS], widget=UnfoldAdminSelectWidget)
     secret = forms.CharField(
         required=False,
-        widget=forms.PasswordInput(render_value=False),
+        widget=UnfoldAdminPasswordWidget(render_value=False),
         help_text="API key, auth token or password. Leave empty to keep the current one.",
     )
 
