@@ -15,7 +15,7 @@ from django.http import HttpRequest
 from unfold.admin import TabularInline
 
 from journeys import services
-from journeys.document import DocumentError, Problem, parse_journey
+from journeys.document import DocumentError, Problem
 from journeys.models import Enrollment, Journey, JourneyStatus, JourneyVersion, Timer
 from workspaces.admin_scope import ReadOnlyScopedAdmin, WorkspaceScopedAdmin
 from workspaces.models import Workspace
@@ -26,13 +26,8 @@ FINISHED = (JourneyStatus.STOPPED, JourneyStatus.ARCHIVED)
 
 
 def draft_problems(workspace: Workspace, draft: Any) -> list[Problem]:
-    """Every problem publishing would refuse the draft for: the document's own, then the workspace's
-    (segments it names, webhook addresses). The same checks as services.journey_publish."""
-    try:
-        document = parse_journey(draft, template_exists=services._templates_of(workspace.pk))
-    except DocumentError as error:
-        return error.problems
-    return services._segments_named(document, workspace.pk) + services._webhooks_refused(document, workspace)
+    """Every problem publishing would refuse the draft for (the same checks as journey_publish)."""
+    return services.journey_problems(workspace=workspace, document=draft)
 
 
 class JourneyForm(forms.ModelForm):
