@@ -39,6 +39,9 @@ class PanelSite(UnfoldAdminSite):
     index_title = "Dashboard"
     index_template = "panel/dashboard.html"
     login_form = MemberLoginForm
+    # The panel sits at `/`: its catch-all would answer every unknown URL, the API's and ingestion's too
+    # (an HTML CSRF page for a PUT to a wrong /api/ path). Unknown URLs are the project's 404 instead.
+    final_catch_all_view = False
 
     def has_permission(self, request: HttpRequest) -> bool:
         return bool(request.user.is_active and current_membership(request) is not None)
