@@ -1,5 +1,6 @@
-"""DRF throttling of the management API per token, on the shared limiter (config/ratelimit.py), so the
-rate holds across every web process: `NUDGE_API_RATE` (e.g. "1200/min"); past it, 429 with Retry-After."""
+"""DRF throttling of the management API per token (and per member for the panel's session callers), on
+the shared limiter (config/ratelimit.py), so the rate holds across every web process: `NUDGE_API_RATE`
+(e.g. "1200/min"); past it, 429 with Retry-After."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
 from config import ratelimit
-from workspaces.models import ApiToken
+from workspaces.models import ApiToken, Membership
 
 
 class TokenRateThrottle(BaseThrottle):
@@ -18,11 +19,15 @@ class TokenRateThrottle(BaseThrottle):
         self.retry_after: float | None = None
 
     def allow_request(self, request: Request, view: Any) -> bool:
-        token = request.auth
-        if not isinstance(token, ApiToken):
+        credential = request.auth
+        if isinstance(credential, ApiToken):
+            key = f"api:{credential.token_hash[:16]}"
+        elif isinstance(credential, Membership):
+            key = f"api:member:{credential.user_id}"
+        else:
             return True  # unauthenticated requests are refused before they cost anything
         limit, window = ratelimit.parse_rate(settings.NUDGE_API_RATE)
-        self.retry_after = ratelimit.hit(f"api:{token.token_hash[:16]}", limit=limit, window=window)
+        self.retry_after = ratelimit.hit(key, limit=limit, window=window)
         return self.retry_after is None
 
     def wait(self) -> float | None:

@@ -109,3 +109,11 @@ def test_a_token_past_its_rate_is_told_when_to_come_back(client, acme, settings)
     assert [a.status_code for a in answers] == [200, 200, 200, 429]
     assert answers[3]["Retry-After"] == "3600"
     assert other.status_code == 200
+
+
+def test_a_panel_member_calling_the_api_has_a_rate_too(client, acme, settings):
+    settings.NUDGE_API_RATE = "2/hour"
+    client.force_login(acme.members["analyst"])
+    with time_machine.travel("2026-01-01T12:00:00Z", tick=False):
+        answers = [client.get("/api/v1/profiles/") for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 429]
