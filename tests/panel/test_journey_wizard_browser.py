@@ -55,6 +55,8 @@ def _templates(base: str, token: str) -> None:
 
 def _choose(page: Page, selector: str, value: str) -> None:
     """Pick an option in a select that redraws its form (htmx), and wait for the redraw."""
+    if page.input_value(selector) == value:
+        return  # already chosen: no change, no redraw
     with page.expect_response(lambda r: r.request.method == "POST"):
         page.select_option(selector, value)
     page.wait_for_load_state("networkidle")
