@@ -61,7 +61,7 @@ from journeys.document import Branch, DocumentError, Send, Split, WaitEvent, Wai
 from journeys.document import Journey as Document
 from journeys.engine import ActivityInput, CallWebhook, EdgeTaken, NodeEntered, SendMessage
 from journeys.models import Journey, JourneyBacktest
-from journeys.services import _segments_named
+from journeys.services import segments_unknown
 from journeys.simulator import Replay, SimulatedProfile, replay
 from journeys.subject import ProfileSubject
 from segments.conditions import ANY_ACTIVITY, AllOf, AnyOf, Condition, History, NotOf, segments_in
@@ -90,7 +90,7 @@ def draft_validate(journey: Journey) -> Document:
     """The journey's draft as a backtest runs it; DocumentError naming every problem. Templates need not
     exist yet (as in the simulator); every segment it names must be one of the workspace's."""
     document = parse_journey(journey.draft)
-    problems = _segments_named(document, journey.workspace_id)
+    problems = segments_unknown(document, journey.workspace_id)
     if problems:
         raise DocumentError(problems)
     return document

@@ -188,17 +188,10 @@ class JourneyPages:
                 outcome = simulate(parsed, profiles=profiles, events=events, until=until_text)
             except DocumentError as error:
                 problems = [f"{p.field}: {p.message}" for p in error.problems]
-            except ValueError as error:
-                field = getattr(error, "field", None)
-                problems = (
-                    [
-                        f"{field}: {error.message}"
-                        if isinstance(error, SimulationError)
-                        else f"This is not JSON: {error}"
-                    ]
-                    if field or not isinstance(error, SimulationError)
-                    else [str(error)]
-                )
+            except SimulationError as error:
+                problems = [f"{error.field}: {error.message}"]
+            except ValueError as error:  # json.loads
+                problems = [f"This is not JSON: {error}"]
             else:
                 for key, run in outcome["profiles"].items():
                     results.append({"profile": key, **run})
@@ -215,7 +208,7 @@ class JourneyPages:
             request,
             journey,
             f"{journey.name} · Simulator",
-            versions=versions,
+            version_choices=[("draft", "The draft"), *((f"v{v.number}", f"Version {v.number}") for v in versions)],
             use=use,
             profiles_text=profiles_text,
             events_text=events_text,

@@ -33,7 +33,7 @@ def _guard(journey: Journey, allowed: tuple[str, ...], action: str) -> None:
         raise TransitionError(f"cannot {action} a {journey.status} journey")
 
 
-def _segments_named(document: Document, workspace_id: int) -> list[Problem]:
+def segments_unknown(document: Document, workspace_id: int) -> list[Problem]:
     """Every segment the document names (by id or slug) must be one of the workspace's."""
     named: list[tuple[str, set[str]]] = [
         *((f"audience.segments[{i}]", {ref}) for i, ref in enumerate(document.audience_segments)),
@@ -77,7 +77,7 @@ def journey_checked(*, workspace: Workspace, document: Any) -> Document:
     """The document parsed, with everything publishing checks beyond its shape (templates, segments
     and webhook addresses of this workspace); DocumentError lists every problem."""
     parsed = parse_journey(document, template_exists=_templates_of(workspace.pk))
-    problems = _segments_named(parsed, workspace.pk) + _webhooks_refused(parsed, workspace)
+    problems = segments_unknown(parsed, workspace.pk) + _webhooks_refused(parsed, workspace)
     if problems:
         raise DocumentError(problems)
     return parsed

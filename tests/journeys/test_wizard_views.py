@@ -382,8 +382,40 @@ def test_the_simulator_page_draws_a_profiles_path(shop):
         g.get("data-node") for g in drawn.iter("{http://www.w3.org/2000/svg}g") if "taken" in g.get("class", "").split()
     }
     assert {"fav", "thanks"} <= taken  # ann's path: the state, then the SMS on performed
+    # A published version, and the path drawn for the profile chosen among several.
+    journey_publish(journey=journey, actor=shop.owner)
+    journey.draft = {"name": "Edited since"}
+    journey.save(update_fields=["draft"])
+    two = json.dumps(
+        [
+            {
+                "user_id": "ann",
+                "event": "screen_view",
+                "timestamp": "2026-11-02T10:00:00Z",
+                "properties": {"screen_name": "Discounts"},
+            },
+            {
+                "user_id": "bob",
+                "event": "screen_view",
+                "timestamp": "2026-11-02T10:00:00Z",
+                "properties": {"screen_name": "Discounts"},
+            },
+            {"user_id": "ann", "event": "add_to_favorites", "timestamp": "2026-11-02T11:00:00Z"},
+        ]
+    )
+    version = browser(shop, Role.ANALYST).post(
+        url("simulate", journey),
+        {"use": "v1", "profiles": "[]", "events": two, "until": "2026-11-10T00:00:00Z", "show": "bob"},
+    )
+    assert version.status_code == 200 and version.context["chosen_profile"] == "bob"
+    drawn = ElementTree.fromstring(version.context["flow"])
+    taken = {
+        g.get("data-node") for g in drawn.iter("{http://www.w3.org/2000/svg}g") if "taken" in g.get("class", "").split()
+    }
+    assert "fav" in taken and "thanks" not in taken  # bob timed out; only ann performed
+    assert '<option value="v1" selected>Version 1</option>' in version.content.decode()
     bad = browser(shop, Role.ANALYST).post(
-        url("simulate", journey), {"use": "draft", "profiles": "[", "events": "[]", "until": "x"}
+        url("simulate", journey), {"use": "v1", "profiles": "[", "events": "[]", "until": "x"}
     )
     assert bad.status_code == 400 and "not JSON" in bad.context["problems"][0]
 
