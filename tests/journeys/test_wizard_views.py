@@ -359,6 +359,24 @@ def test_a_marketer_publishes_from_launch_and_the_live_page_shows_it(shop):
     assert Journey.objects.get(pk=journey.pk).status == JourneyStatus.PAUSED
 
 
+def test_edit_on_a_live_journey_makes_the_next_version_through_the_wizard(shop):
+    journey = draft(shop, SEED)
+    journey_publish(journey=journey, actor=shop.owner)
+    client = browser(shop)
+    live = client.get(url("live", journey)).content.decode()
+    assert f'href="{url("setup", journey)}" data-edit' in live
+    journey.refresh_from_db()
+    data = setup_post(journey, name="Seed, second take", conversion_event="purchase")
+    data |= {"conversion_window_0": "7", "conversion_window_1": "days"}
+    assert client.post(url("setup", journey), data).status_code == 302
+    assert Journey.objects.get(pk=journey.pk).live_version.document["name"] == SEED["name"]  # live is untouched
+    assert client.post(url("publish", journey)).status_code == 302
+    journey.refresh_from_db()
+    assert journey.live_version.number == 2 and journey.live_version.document["name"] == "Seed, second take"
+    page = client.get(url("live", journey) + "?version=1")
+    assert page.context["version"].number == 1 and [v.number for v in page.context["versions"]] == [2, 1]
+
+
 def test_the_simulator_page_draws_a_profiles_path(shop):
     journey = draft(shop, SEED)
     events = json.dumps(
