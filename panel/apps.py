@@ -11,4 +11,4 @@ class PanelConfig(AppConfig):
         from panel.sites import panel_site
 
         # Each app's panel pages live in its `panel.py` (STYLE.md), registered on the members' site.
-        autodiscover_modules("panel", register_to=panel_site)
+        autodiscover_modules("panel", "panel_settings", register_to=panel_site)
