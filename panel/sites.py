@@ -18,7 +18,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from unfold.forms import BASE_INPUT_CLASSES
 from unfold.sites import UnfoldAdminSite
 
-from panel import dashboard
+from panel import dashboard, reports
 from panel.access import current_membership, workspace_choose
 
 
@@ -55,8 +55,12 @@ class PanelSite(UnfoldAdminSite):
     def get_urls(self) -> list[URLPattern]:
         return [
             path("switch/<int:workspace_id>/", self.admin_view(self.switch), name="switch"),
+            path("reports/", self.admin_view(self.reports), name="reports"),
             *super().get_urls(),
         ]
+
+    def reports(self, request: HttpRequest) -> HttpResponse:
+        return reports.reports_view(request, self)
 
     def switch(self, request: HttpRequest, workspace_id: int) -> HttpResponse:
         """Work in another of the member's workspaces (404 for one they do not belong to)."""
