@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import UTC, date, datetime
+from typing import Any
 
 import pytest
 import time_machine
@@ -66,7 +67,7 @@ def data(acme: Tenant, globex: Tenant) -> Tenant:
     return acme
 
 
-def _get(tenant: Tenant, query: str = "", role: str = Role.ANALYST) -> object:
+def _get(tenant: Tenant, query: str = "", role: str = Role.ANALYST) -> Any:
     client = Client()
     client.force_login(tenant.members[role])
     return client.get(f"/reports/{query}")
