@@ -178,3 +178,37 @@ def _grouped(data: Any) -> str:
     if isinstance(data, dict) and ("all" in data or "any" in data) and " " in text:
         return f"({text})"
     return text
+
+
+# --- The segment rule builder's choices -----------------------------------------------------------
+
+# What a row of the builder tests, in the order the builder offers them.
+CONDITION_KINDS = {
+    "trait": "Trait",
+    "attribute": "Profile field",
+    "tag": "Tag",
+    "in_segment": "Segment",
+    "reachable": "Reachable by",
+    "performed": "Did an activity",
+    "not_performed": "Did not do an activity",
+}
+ATTRIBUTE_WORDS = {
+    "first_seen": "first seen",
+    "last_seen": "last seen",
+    "user_id": "user id",
+    "timezone": "time zone",
+    "locale": "locale",
+}
+# The operators a profile field of each kind takes (segments.conditions.ATTRIBUTES gives the kind).
+ATTRIBUTE_OPERATORS = {
+    "time": ("within_last", "before", "after", "exists", "not_exists"),
+    "text": OPERATORS_BY_TYPE["string"],
+}
+# Rows whose operator is "is" / "is not" the thing: a tag, a segment, a channel (not: wrapped in `not`).
+MEMBERSHIP_WORDS = {
+    "tag": (("has", "has the tag"), ("has_not", "does not have the tag")),
+    "in_segment": (("has", "is in"), ("has_not", "is not in")),
+    "reachable": (("has", "is reachable by"), ("has_not", "is not reachable by")),
+}
+COUNT_WORDS = {"gte": "at least", "lte": "at most", "eq": "exactly"}
+GROUP_WORDS = {"all": "all of", "any": "any of", "none": "none of"}
