@@ -361,12 +361,11 @@ class BehaviorPanelAdmin(PanelModelAdmin):
             try:
                 backfill_start(behavior=behavior, actor=acting_user(request), days=days_parse(request.POST.get("days")))
             except BackfillRefused as error:
-                message = error.message[0].upper() + error.message[1:] + "."
                 if error.field == "days":
                     form.is_valid()
-                    form.add_error("days", message)
-                else:
-                    problem = message
+                    form.add_error("days", error.message[0].upper() + error.message[1:] + ".")
+                else:  # the behavior's state: "is a draft: resume it …", "has been backfilled already …"
+                    problem = f"This behavior {error.message}."
             else:
                 form = None
             if not request.htmx:  # type: ignore[attr-defined]
