@@ -5,6 +5,7 @@ sends. Each write lands in the audit log."""
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +15,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from activities.models import Profile
-from messaging.channels import FieldProblem, content_problems, render_content, variant_for
+from messaging.channels import FIELDS, FieldProblem, content_problems, render_content, variant_for
 from messaging.models import (
     Channel,
     Message,
@@ -26,7 +27,7 @@ from messaging.models import (
 )
 from messaging.outbound import host_problem, url_problem
 from messaging.providers.base import KINDS, Destination, PermanentError
-from messaging.rendering import sms_length
+from messaging.rendering import RenderError, sms_length
 from messaging.tracking import message_context
 from workspaces.models import TestProfile, Workspace
 from workspaces.services import audit_log_append
@@ -164,23 +165,58 @@ class Preview:
     locale: str
     content: dict[str, Any]
     sms: dict[str, Any] | None
+    problems: tuple[FieldProblem, ...] = ()
 
 
 def template_preview(*, template: Template, profile: Profile, event: dict[str, Any] | None = None) -> Preview:
-    """The template as this profile would get it (its locale's variant, rendered). Nothing is stored."""
-    draft = Message(
-        pk=0, workspace=template.workspace, profile=profile, channel=template.channel, payload={"event": event or {}}
+    """The template as this profile would get it (its locale's variant, rendered). Nothing is stored.
+    Raises RenderError when a field cannot be rendered (as the send would fail)."""
+    preview = content_preview(
+        workspace=template.workspace,
+        channel=template.channel,
+        content=template.content,
+        variants=template.variants,
+        profile=profile,
+        event=event,
     )
-    content = render_content(
-        template.channel,
-        variant_for(template.content, template.variants, profile.locale),
-        message_context(draft, profile),
-    )
+    if preview.problems:
+        raise RenderError("; ".join(f"{p.field}: {p.message}" for p in preview.problems))
+    return preview
+
+
+def content_preview(
+    *,
+    workspace: Workspace,
+    channel: str,
+    content: dict[str, Any],
+    variants: dict[str, Any],
+    profile: Profile,
+    locale: str | None = None,
+    event: dict[str, Any] | None = None,
+) -> Preview:
+    """Fields not saved yet (the panel's editor, as the marketer types) as this profile would get them:
+    the variant for `locale` (the profile's own by default), rendered as a send renders it. A field with
+    a problem (Liquid syntax, an unknown filter) is left out of the rendering and named, with its line,
+    in `problems`; the other fields still render. Nothing is stored."""
+    chosen = profile.locale if locale is None else locale
+    fields = variant_for(content, variants, chosen)
+    problems = tuple(content_problems(channel, dict(fields), "content"))
+    broken = {p.field.split(".")[1].split("[")[0] for p in problems if p.field.count(".")}
+    draft = Message(pk=0, workspace=workspace, profile=profile, channel=channel, payload={"event": event or {}})
+    context = message_context(draft, profile)
+    rendered: dict[str, Any] = {}
+    for name, value in fields.items():
+        if name in broken or name not in FIELDS.get(channel, {}):
+            continue
+        try:
+            rendered |= render_content(channel, {name: value}, context)
+        except RenderError as error:
+            problems += (FieldProblem(f"content.{name}", f"Liquid error on {error}"),)
     sms = None
-    if template.channel == Channel.SMS:
-        length = sms_length(str(content.get("body", "")))
+    if channel == Channel.SMS:
+        length = sms_length(str(rendered.get("body", "")))
         sms = {"encoding": length.encoding, "characters": length.units, "segments": length.segments}
-    return Preview(profile.locale, content, sms)
+    return Preview(chosen, rendered, sms, problems)
 
 
 def template_test_send(*, template: Template, actor: User | None) -> list[Message]:
@@ -210,3 +246,74 @@ def template_test_send(*, template: Template, actor: User | None) -> list[Messag
 
     transaction.on_commit(deliver_soon)
     return messages
+
+
+class TestProfileError(ValueError):
+    pass
+
+
+def test_profile_add(*, workspace: Workspace, actor: User | None, profile: Profile, label: str = "") -> TestProfile:
+    """Make one of the workspace's profiles a receiver of test sends (named `label`, else its id)."""
+    if profile.workspace_id != workspace.pk:
+        raise TestProfileError("No such profile in this workspace.")
+    label = (label.strip() or str(profile))[:100]
+    test_profile, created = TestProfile.objects.get_or_create(
+        workspace=workspace, profile=profile, defaults={"label": label}
+    )
+    if not created:
+        raise TestProfileError(f"{profile} is already a test profile ({test_profile.label}).")
+    audit_log_append(workspace=workspace, actor=actor, action="created", obj=test_profile)
+    return test_profile
+
+
+def test_profile_remove(*, test_profile: TestProfile, actor: User | None) -> None:
+    audit_log_append(workspace=test_profile.workspace, actor=actor, action="deleted", obj=test_profile)
+    test_profile.delete()
+
+
+def categories_problems(workspace: Workspace, categories: list[dict[str, Any]]) -> list[FieldProblem]:
+    """What is wrong with a new list of message categories: each needs a slug (unique) and a name, and
+    a category templates still use cannot go (their sends would no longer know their category)."""
+    problems: list[FieldProblem] = []
+    seen: set[str] = set()
+    for i, category in enumerate(categories):
+        slug, name = category.get("slug"), category.get("name")
+        if not isinstance(slug, str) or not slug or len(slug) > 64 or not all(c.isalnum() or c in "-_" for c in slug):
+            problems.append(FieldProblem(f"categories[{i}].slug", "must be 1–64 letters, digits, - or _"))
+        elif slug in seen:
+            problems.append(FieldProblem(f"categories[{i}].slug", f"{slug!r} is listed twice"))
+        else:
+            seen.add(slug)
+        if not isinstance(name, str) or not name.strip() or len(name) > 100:
+            problems.append(FieldProblem(f"categories[{i}].name", "must be 1–100 characters"))
+    if not categories:
+        problems.append(FieldProblem("categories", "keep at least one category"))
+    used = Counter(
+        Template.objects.filter(workspace=workspace).exclude(category__in=seen).values_list("category", flat=True)
+    )
+    for slug, count in sorted(used.items()):
+        problems.append(FieldProblem("categories", f"{slug!r} is used by {count} template(s): keep it or move them"))
+    return problems
+
+
+def categories_save(*, workspace: Workspace, actor: User | None, categories: list[dict[str, Any]]) -> MessagingPolicy:
+    """Replace the workspace's message categories; every problem reported at once, nothing saved."""
+    problems = categories_problems(workspace, categories)
+    if problems:
+        raise TemplateError(problems)
+    policy = policy_for(workspace.pk)
+    before = policy.categories
+    policy.categories = [
+        {"slug": c["slug"], "name": c["name"].strip(), "transactional": bool(c.get("transactional"))}
+        for c in categories
+    ]
+    policy.save(update_fields=["categories"])
+    audit_log_append(
+        workspace=workspace,
+        actor=actor,
+        action="changed",
+        obj=policy,
+        changes={"categories": [before, policy.categories]},
+    )
+    return policy
+
