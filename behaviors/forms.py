@@ -61,7 +61,8 @@ class BehaviorForm(forms.Form):
         required=False,
         max_length=200,
         widget=UnfoldAdminTextInputWidget(attrs={"class": "max-w-md", "placeholder": "made from the name"}),
-        help_text="Firing records behavior:<this> on the profile: journeys, segments and reports use it.",
+        help_text="Firing records “behavior:” and this on the profile, for journeys, segments and reports. "
+        "Empty: made from the name.",
     )
     description = forms.CharField(
         label="Description", required=False, max_length=2000, widget=UnfoldAdminTextareaWidget(attrs={"rows": 2})
