@@ -65,6 +65,7 @@ def profile_url(profile_pk: int) -> str | None:
 @admin.register(Segment, site=panel_site)
 class SegmentPanelAdmin(PanelModelAdmin):
     list_display = ["name_link", "kind_label", "size_now", "definition", "refreshed"]
+    list_display_links = None  # the name column links to the segment's page
     list_filter = ["kind", "builtin"]
     search_fields = ["name", "slug", "description"]
     ordering = ["name"]
