@@ -1,16 +1,19 @@
 """Behaviors in real headless chromium against gunicorn: the list with the five shipped behaviors in
 words; a marketer builds the abandoned-cart behavior in the form (a missing window named at its field
-first), starts it, and sees it fire in the simulator on typed events."""
+first), starts it, backfills the last week with the progress on the page, and sees it fire in the
+simulator on typed events."""
 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from activities.models import TrackedActivity
+from activities.models import Activity, Profile, TrackedActivity
+from behaviors.backfill import backfills_run
 from behaviors.models import Behavior
 from tests.panel.conftest import log_in, screenshot
 from workspaces.models import Role
@@ -33,6 +36,19 @@ def test_create_the_abandoned_cart_in_the_form_and_see_it_fire_in_the_simulator(
     for name, properties in (("update_cart", {"total": ["number"]}), ("purchase", {"price": ["number"]})):
         TrackedActivity.objects.create(
             workspace=acme.workspace, name=name, count=1, first_seen=now, last_seen=now, properties=properties
+        )
+    moment = timezone.now()
+    for user, days_ago in (("gus", 5), ("hal", 1)):  # gus's window closed two days ago; hal's is open
+        profile = Profile.objects.create(workspace=acme.workspace, user_id=user, first_seen=moment, last_seen=moment)
+        at = moment - timedelta(days=days_ago)
+        Activity.objects.create(
+            workspace=acme.workspace,
+            profile=profile,
+            name="update_cart",
+            properties={"total": 30},
+            timestamp=at,
+            received_at=at,
+            message_id=f"{user}-cart",
         )
     log_in(page, base, acme.members[Role.MARKETER].username)
 
@@ -66,6 +82,20 @@ def test_create_the_abandoned_cart_in_the_form_and_see_it_fire_in_the_simulator(
         "update_cart where total is greater than 20, not followed by purchase within 3 days"
     )
     expect(page.locator("[data-status]")).to_have_attribute("data-status", "live")
+
+    # Backfill the last week: the card shows its progress, then what it found (the backfill's batches run
+    # here rather than on a worker; the page polls as it would).
+    page.fill("#backfill input[name=days]", "7")
+    page.click("button[data-run-backfill]")
+    expect(page.locator("#backfill")).to_have_attribute("data-backfill", "running")
+    screenshot(page, "behaviors-backfill-running")
+    backfills_run(budget_seconds=10)
+    expect(page.locator("#backfill")).to_have_attribute("data-backfill", "done", timeout=20_000)
+    expect(page.locator("[data-number=opened]")).to_have_text("1")
+    expect(page.locator("[data-number=fired]")).to_have_text("1")
+    page.reload()
+    expect(page.locator("[data-matches]")).to_contain_text("hal")
+    expect(page.locator("[data-kpi=fired-30-days]")).to_have_text("1")
     screenshot(page, "behaviors-page")
 
     page.click("a[data-simulate]")
@@ -84,3 +114,7 @@ def test_create_the_abandoned_cart_in_the_form_and_see_it_fire_in_the_simulator(
     expect(page.locator("[data-profile=ann] [data-fired]")).to_contain_text("Fired")
     expect(page.locator("[data-profile=eve] [data-not-fired]")).to_be_visible()
     screenshot(page, "behaviors-simulator")
+
+    page.goto(f"{base}/behaviors/behavior/")
+    expect(page.locator("[data-fired-chart] canvas")).to_be_visible()
+    screenshot(page, "behaviors-list-firing")
