@@ -275,8 +275,8 @@ class TrackedActivityPanelAdmin(PanelModelAdmin):
         shown = list(rows.order_by("-timestamp", "-pk")[:STREAM_ROWS]) if rows is not None else []
         context = {
             **self.admin_site.each_context(request),
-            "opts": self.model._meta,
             "title": "Live stream",
+            "content_title": "Live stream",  # the header's crumb (no `opts`: it would name the model)
             "form": form,
             "zone": zone_of(workspace),
             "rows": [_stream_row(a) for a in shown],
@@ -640,13 +640,18 @@ def _what_is_deleted(profile: Profile) -> list[str]:
     merged = Profile.objects.filter(merged_into=profile).count()
     active = Enrollment.objects.filter(profile=profile, exit_at__isnull=True).count()
     items = [
-        f"{len(profile.traits)} trait(s), the email and phone, {len(profile.tags or [])} tag(s) and consent choices",
-        f"{profile.identities.count()} identit(ies): user id and anonymous ids",
-        f"{profile.push_devices.count()} device(s) with their push tokens",
-        f"{activities:,} activit(ies) on the timeline",
-        f"{Message.objects.filter(profile=profile).count()} message(s) in the message log",
-        f"{active} journey or behavior entr(ies) in progress — they stop",
+        f"{_count(len(profile.traits), 'trait', 'traits')}, the email and phone, "
+        f"{_count(len(profile.tags or []), 'tag', 'tags')} and the consent choices",
+        f"{_count(profile.identities.count(), 'identity', 'identities')}: the user id and anonymous ids",
+        f"{_count(profile.push_devices.count(), 'device', 'devices')} with their push tokens",
+        f"{_count(activities, 'activity', 'activities')} on the timeline",
+        f"{_count(Message.objects.filter(profile=profile).count(), 'message', 'messages')} in the message log",
+        f"{_count(active, 'journey or behavior in progress', 'journeys and behaviors in progress')}: they stop",
     ]
     if merged:
-        items.append(f"{merged} earlier anonymous profile(s) merged into this one")
+        items.append(f"{_count(merged, 'earlier anonymous profile', 'earlier anonymous profiles')} merged into it")
     return items
+
+
+def _count(number: int, one: str, many: str) -> str:
+    return f"{number:,} {one if number == 1 else many}"

@@ -400,7 +400,8 @@ def test_deletion_names_what_goes_and_a_wrong_confirmation_deletes_nothing(shop,
     asked = client.get(reverse("panel:activities_profile_delete", args=[ann.pk]))
     html = text(asked)
     assert asked.status_code == 200
-    assert f"{ann.activities.count()} activit(ies)" in html and "1 device(s)" in html and "1 message(s)" in html
+    assert f"{ann.activities.count()} activities on the timeline" in html
+    assert "1 device with" in html and "1 message in" in html and "2 journeys and behaviors in progress" in html
     before = (Activity.objects.count(), Identity.objects.count(), AuditLogEntry.objects.count())
     for typed in ("", "Ann", "bob"):
         answer = client.post(reverse("panel:activities_profile_delete", args=[ann.pk]), {"confirm": typed})
