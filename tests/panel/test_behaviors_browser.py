@@ -30,7 +30,7 @@ def _choose(page: Page, selector: str, value: str) -> None:
     page.wait_for_load_state("networkidle")
 
 
-def test_create_the_abandoned_cart_in_the_form_and_see_it_fire_in_the_simulator(page: Page, live_nudge: str, acme):
+def test_create_the_abandoned_cart_in_the_form_and_see_it_fire_in_the_simulator(live_nudge: str, acme, page: Page):
     base = live_nudge
     now = datetime(2026, 11, 1, tzinfo=UTC)
     for name, properties in (("update_cart", {"total": ["number"]}), ("purchase", {"price": ["number"]})):
@@ -118,3 +118,13 @@ def test_create_the_abandoned_cart_in_the_form_and_see_it_fire_in_the_simulator(
     page.goto(f"{base}/behaviors/behavior/")
     expect(page.locator("[data-fired-chart] canvas")).to_be_visible()
     screenshot(page, "behaviors-list-firing")
+
+    # A shipped one with an inactive step reads back into the form: no activity to choose, a duration "For".
+    page.click("a[data-behavior=slipping_away]")
+    page.click("a[data-edit]")
+    inactive = page.locator("[data-step='3']")
+    expect(inactive).to_have_attribute("data-kind", "inactive")
+    expect(inactive.locator("select[name=steps-3-activity]")).to_have_count(0)
+    expect(inactive.locator("input[name=steps-3-within_0]")).to_have_value("30")
+    expect(page.locator("select[name=steps-2-activity]")).to_have_value("*")
+    screenshot(page, "behaviors-form-slipping-away")
