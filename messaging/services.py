@@ -317,3 +317,147 @@ def categories_save(*, workspace: Workspace, actor: User | None, categories: lis
     )
     return policy
 
+
+# --- The workspace's messaging settings (the panel's Settings pages) ----------------------------------
+
+
+class SettingsProblems(ValueError):
+    """Messaging settings refused: each problem as (field, message), nothing saved."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{field}: {message}" for field, message in problems))
+        self.problems = problems
+
+
+@transaction.atomic
+def policy_update(
+    *,
+    workspace: Workspace,
+    actor: User | None,
+    quiet_hours_start: Any,
+    quiet_hours_end: Any,
+    frequency_caps: list[dict[str, Any]],
+) -> MessagingPolicy:
+    """Replace the workspace's quiet hours and frequency caps, checked whole: caps as delivery reads
+    them, each on a channel and a category the workspace has (categories are `categories_save`'s)."""
+    from messaging.pacing import caps_parse
+
+    policy = MessagingPolicy.objects.select_for_update().get(pk=policy_for(workspace.pk).pk)
+    slugs = [c.get("slug") for c in policy.categories if isinstance(c, dict)]
+    problems: list[tuple[str, str]] = []
+    if (quiet_hours_start is None) != (quiet_hours_end is None):
+        problems.append(("quiet_hours_end" if quiet_hours_end is None else "quiet_hours_start", "give both times"))
+    elif quiet_hours_start is not None and quiet_hours_start == quiet_hours_end:
+        problems.append(("quiet_hours_end", "must differ from the start"))
+    _, cap_problems = caps_parse(frequency_caps)
+    problems += cap_problems
+    for i, cap in enumerate(frequency_caps):
+        if cap.get("category", "*") not in ("*", *slugs):
+            problems.append((f"frequency_caps[{i}].category", "is not one of the workspace's categories"))
+        if cap.get("channel", "*") not in ("*", *Channel.values):
+            problems.append((f"frequency_caps[{i}].channel", "is not a channel"))
+    if problems:
+        raise SettingsProblems(problems)
+    before = {
+        "quiet_hours": [str(policy.quiet_hours_start or ""), str(policy.quiet_hours_end or "")],
+        "frequency_caps": policy.frequency_caps,
+    }
+    policy.frequency_caps = frequency_caps
+    policy.quiet_hours_start, policy.quiet_hours_end = quiet_hours_start, quiet_hours_end
+    policy.save(update_fields=["quiet_hours_start", "quiet_hours_end", "frequency_caps"])
+    after = {
+        "quiet_hours": [str(quiet_hours_start or ""), str(quiet_hours_end or "")],
+        "frequency_caps": frequency_caps,
+    }
+    changes = {key: [before[key], after[key]] for key in before if before[key] != after[key]}
+    if changes:
+        audit_log_append(workspace=workspace, actor=actor, action="changed", obj=policy, changes=changes)
+    return policy
+
+
+def provider_config_save(
+    *, workspace: Workspace, channel: str, kind: str, options: dict[str, Any], secret: str | None, actor: User | None
+) -> ProviderConfig:
+    """Set the channel's provider (a blank `secret` keeps the one stored, when the kind stays); refused
+    with every problem `provider_config_problems` names, nothing saved. The secret is never audited."""
+    if channel not in Channel.values:
+        raise SettingsProblems([("channel", "is not a channel")])
+    with transaction.atomic():
+        config = ProviderConfig.objects.select_for_update().filter(workspace=workspace, channel=channel).first()
+        kept = config.secret if config is not None and config.kind == kind else ""
+        secret = secret or kept
+        problems = provider_config_problems(kind=kind, options=options, secret=secret)
+        if problems:
+            raise SettingsProblems([("", problem) for problem in problems])
+        created = config is None
+        config = config or ProviderConfig(workspace=workspace, channel=channel)
+        changes = {"kind": kind, "settings": options, "secret": "changed" if secret != config.secret else "kept"}
+        config.kind, config.settings, config.secret = kind, options, secret
+        config.save()
+        audit_log_append(
+            workspace=workspace, actor=actor, action="created" if created else "changed", obj=config, changes=changes
+        )
+    return config
+
+
+def provider_config_delete(*, config: ProviderConfig, actor: User | None) -> None:
+    """The channel goes back to the deployment's default provider (or none)."""
+    audit_log_append(workspace=config.workspace, actor=actor, action="deleted", obj=config)
+    config.delete()
+
+
+@dataclass(frozen=True)
+class ProviderTestOutcome:
+    sent: bool
+    detail: str  # the provider's id for the message, or why it failed (secrets redacted)
+
+
+TEST_CONTENT: dict[str, dict[str, Any]] = {
+    "email": {"subject": "Nudge test message", "text": "Your email provider works.", "html": ""},
+    "sms": {"body": "Nudge test message: your SMS provider works."},
+    "push": {"title": "Nudge test", "body": "Your push provider works."},
+    "web_push": {"title": "Nudge test", "body": "Your web push provider works."},
+    "in_app": {"title": "Nudge test", "body": "Your in-app messages work."},
+}
+
+
+def provider_test_send(
+    *, workspace: Workspace, channel: str, to: str, profile: Profile | None, actor: User | None
+) -> ProviderTestOutcome:
+    """Send a fixed test message through the channel's provider now, to an address (email, phone) or a
+    test profile's address and devices, and say what happened. Nothing is queued or kept but the audit
+    entry; the provider's own outbound checks apply."""
+    from messaging.providers.base import Device, Outgoing, PermanentError, TransientError, provider_for, reason_clean
+
+    devices: tuple[Device, ...] = ()
+    if profile is not None:
+        rows = profile.push_devices.order_by("-updated_at")
+        rows = rows.filter(platform="web") if channel == "web_push" else rows.exclude(platform="web")
+        devices = tuple(Device(d.pk, d.token, d.platform, d.subscription) for d in rows[:10])
+        to = {"email": profile.email, "sms": profile.phone}.get(channel, ",".join(d.token for d in devices))
+    outcome: ProviderTestOutcome
+    if not to and channel != "in_app":
+        outcome = ProviderTestOutcome(False, "there is no address to send to for this channel")
+    else:
+        key = f"provider-test:{workspace.pk}:{channel}:{uuid.uuid4().hex[:12]}"
+        outgoing = Outgoing(
+            message_id=0,
+            idempotency_key=key,
+            workspace_id=workspace.pk,
+            channel=channel,
+            to=to,
+            content=TEST_CONTENT.get(channel, {}),
+            devices=devices,
+        )
+        try:
+            outcome = ProviderTestOutcome(True, provider_for(workspace.pk, channel).send(outgoing))
+        except (PermanentError, TransientError) as error:
+            outcome = ProviderTestOutcome(False, reason_clean(str(error)))
+    audit_log_append(
+        workspace=workspace,
+        actor=actor,
+        action="test_sent",
+        object_type="providerconfig",
+        changes={"channel": channel, "sent": outcome.sent, "detail": outcome.detail},
+    )
+    return outcome
