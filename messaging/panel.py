@@ -11,7 +11,7 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import Case, CharField, F, QuerySet, Value, When
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -70,7 +70,7 @@ def profile_url(profile_id: int) -> str | None:
 
 @admin.register(Template, site=panel_site)
 class TemplatePanelAdmin(PanelModelAdmin):
-    list_display = ["name_link", "channel_label", "category", "languages", "edited"]
+    list_display = ["name_link", "channel_label", "category_name", "languages", "edited"]
     list_filter = ["channel", "category"]
     search_fields = ["name"]
     ordering = ["name"]
@@ -88,6 +88,18 @@ class TemplatePanelAdmin(PanelModelAdmin):
     @display(description="Channel", ordering="channel", label=True)
     def channel_label(self, template: Template) -> str:
         return template.get_channel_display()
+
+    @display(description="Category", ordering="category")
+    def category_name(self, template: Template) -> str:
+        return str(template.category_label)  # type: ignore[attr-defined]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Template]:
+        categories = services.policy_for(self.membership(request).workspace_id).categories
+        names = [
+            When(category=c["slug"], then=Value(str(c.get("name") or c["slug"]))) for c in categories if c.get("slug")
+        ]
+        label = Case(*names, default=F("category"), output_field=CharField()) if names else F("category")
+        return super().get_queryset(request).annotate(category_label=label)
 
     @display(description="Languages")
     def languages(self, template: Template) -> str:
@@ -568,7 +580,6 @@ class MessagePanelAdmin(PanelModelAdmin):
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
             "title": f"{dict(Channel.choices).get(message.channel, message.channel)} message #{message.pk}",
-            "original": message,
             "message": message,
             "history": selectors.message_history(message),
             "template": template,

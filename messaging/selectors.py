@@ -65,6 +65,8 @@ def message_history(message: Message) -> list[HistoryStep]:
         steps.append(
             HistoryStep(message.updated_at, "Deferred" if reason.startswith("deferred") else "Retrying", reason)
         )
+    if message.status == MessageStatus.QUEUED and not reason:
+        steps.append(HistoryStep(message.send_after or message.created_at, "Queued", "waiting for a delivery worker"))
     if message.sent_at:
         steps.append(
             HistoryStep(

@@ -67,6 +67,7 @@ def test_the_list_shows_the_workspaces_templates_only(acme, globex):
     template(globex, name="globex-hello")
     page = browser(acme).get(LIST)
     assert b"acme-hello" in page.content and b"globex-hello" not in page.content
+    assert b"Promotional" in page.content  # the category's name, not its key
 
 
 def test_a_new_template_starts_with_its_channel(acme):
