@@ -15,9 +15,6 @@ from tests.conftest import ROOT
 
 CHROMIUM = os.environ.get("NUDGE_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = ROOT / "var" / "screenshots"
-# Playwright's sync API runs an event loop in the test's thread; the test's own ORM calls are still
-# synchronous and safe (Django's guard cannot tell them apart).
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
 @pytest.fixture(scope="session")
@@ -43,7 +40,10 @@ FAILED = pytest.StashKey[bool]()
 
 
 @pytest.fixture
-def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
+def page(browser: Browser, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Page]:
+    # Playwright's sync API runs an event loop in the test's thread; the test's own ORM calls are still
+    # synchronous and safe (Django's guard cannot tell them apart). Only for the browser tests.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     context = browser.new_context(viewport={"width": 1440, "height": 960}, locale="en-US")
     context.set_default_timeout(15_000)
     opened = context.new_page()
