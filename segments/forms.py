@@ -36,7 +36,15 @@ from segments.words import (
 MAX_ROWS = 30
 MAX_GROUPS = 5
 MAX_TAG = 100
-REFRESH = {"hx-post": "", "hx-trigger": "change", "hx-vals": '{"refresh": "1"}'}
+# A select that redraws the whole form (the rows inherit the estimate's target otherwise).
+REFRESH = {
+    "hx-post": "",
+    "hx-trigger": "change",
+    "hx-vals": '{"refresh": "1"}',
+    "hx-target": "#segment-form",
+    "hx-select": "#segment-form",
+    "hx-swap": "outerHTML",
+}
 
 
 def _select(choices: Sequence[tuple[str, str]] = (), **attrs: str) -> UnfoldAdminSelectWidget:
