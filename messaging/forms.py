@@ -58,6 +58,8 @@ HELP = {
     "from_email": "Leave empty to use the provider's sender.",
     "preheader": "The line mail apps show after the subject.",
 }
+# Shown folded under "More options": rarely needed, and the form stays short.
+ADVANCED = {"video_url", "sound", "category", "data", "android_priority", "android_channel"}
 TEXTAREAS = {"body": 4, "html": 14, "text": 6, "headers": 3, "data": 3}
 MONOSPACE = {"html", "headers", "data"}
 
@@ -208,7 +210,14 @@ class ContentForm(forms.Form):
         return [(self[f"buttons_{i}_label"], self[f"buttons_{i}_action"]) for i in range(MAX_BUTTONS)]
 
     def plain_fields(self) -> list[forms.BoundField]:
-        return [self[name] for name in self.fields if not name.startswith("buttons_")]
+        return [self[name] for name in self.fields if not name.startswith("buttons_") and name not in ADVANCED]
+
+    def advanced_fields(self) -> list[forms.BoundField]:
+        return [self[name] for name in self.fields if name in ADVANCED]
+
+    def advanced_open(self) -> bool:
+        """Unfolded when one of them holds a value or an error."""
+        return any(field.errors or field.value() for field in self.advanced_fields())
 
 
 class TemplateForm(forms.Form):

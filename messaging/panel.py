@@ -332,6 +332,8 @@ class TemplatePanelAdmin(PanelModelAdmin):
         shown = {**content, **(variants.get(preview.locale) or {})} if preview.locale in variants else content
         problems = []
         for problem in preview.problems:
+            if problem.message == "is required":
+                continue  # for saving; while writing, an empty field is no news
             name = problem.field.split(".")[1].split("[")[0] if "." in problem.field else problem.field
             line = LINE.search(problem.message)
             source = shown.get(name)
@@ -519,8 +521,14 @@ def _variant_used(locale: str, locales: list[str]) -> str:
 class MessagePanelAdmin(PanelModelAdmin):
     """The message log, read-only: delivery state is the workers'."""
 
-    list_display = ["created", "channel_label", "template_name", "person", "status_label", "status_reason"]
-    list_filter = ["status", "channel", "category", ("created_at", admin.DateFieldListFilter)]
+    list_display = ["created", "channel_label", "template_name", "person", "status_label", "reason"]
+    list_filter = [
+        "status",
+        "channel",
+        "category",
+        ("enrollment__journey", admin.RelatedOnlyFieldListFilter),  # the journeys of this workspace's messages
+        ("created_at", admin.DateFieldListFilter),
+    ]
     search_fields = ["template", "profile__user_id", "profile__email", "profile__phone"]
     list_select_related = ["profile"]
     ordering = ["-created_at", "-pk"]
@@ -561,6 +569,10 @@ class MessagePanelAdmin(PanelModelAdmin):
     @display(description="Status", ordering="status", label=STATUS_LABELS)
     def status_label(self, message: Message) -> str:
         return message.status
+
+    @display(description="Why (suppressed, deferred, failed)")
+    def reason(self, message: Message) -> str:
+        return message.status_reason or "—"
 
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict | None = None

@@ -338,7 +338,8 @@ def test_the_log_lists_filters_and_shows_why_a_message_was_suppressed(acme, glob
     page = analyst.get(LOG)
     assert page.status_code == 200 and b"opted out of promotional" in page.content and b"gus" not in page.content
     filtered = analyst.get(LOG + "?status__exact=sent")
-    assert b"opted out" not in filtered.content
+    assert filtered.status_code == 200 and b"opted out" not in filtered.content
+    assert b"opted out" not in analyst.get(LOG + "?channel__exact=email").content
     detail = analyst.get(reverse("panel:messaging_message_change", args=[suppressed.pk]))
     assert detail.status_code == 200
     assert b'data-step="Suppressed"' in detail.content and b"opted out of promotional" in detail.content

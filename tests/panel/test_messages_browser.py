@@ -106,6 +106,7 @@ def test_an_sms_template_previews_as_typed_then_a_test_goes_out(page: Page, live
     page.fill("input[name=c-title]", "{{ profile.first_name }}, 20% off today")
     page.fill("input[name=c-buttons_0_label]", "Shop now")
     _typed(page, "textarea[name=c-body]", "The shoes in your cart are on sale.")
+    expect(preview.locator("[data-push-body]")).to_have_text("The shoes in your cart are on sale.")
     expect(preview.locator("[data-push-title]")).to_have_text("Ayşe, 20% off today")
     screenshot(page, "messages-push-editor")
 
