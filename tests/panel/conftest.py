@@ -21,10 +21,21 @@ SCREENSHOTS = ROOT / "var" / "screenshots"
 def browser() -> Iterator[Browser]:
     if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
         pytest.fail("Debian's chromium is needed: `make test` installs it (scripts/ensure-chromium.sh)")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"], headless=True)
-        yield launched
-        launched.close()
+    # Playwright's sync API keeps an event loop running in the test's thread while the browser is up; the
+    # tests' own ORM calls are still synchronous and safe (Django's guard cannot tell them apart). Allowed
+    # while the browser lives, then as before (tests/test_settings.py strips it from deployment checks).
+    before = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"], headless=True)
+            yield launched
+            launched.close()
+    finally:
+        if before is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = before
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -40,10 +51,7 @@ FAILED = pytest.StashKey[bool]()
 
 
 @pytest.fixture
-def page(browser: Browser, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Page]:
-    # Playwright's sync API runs an event loop in the test's thread; the test's own ORM calls are still
-    # synchronous and safe (Django's guard cannot tell them apart). Only for the browser tests.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 1440, "height": 960}, locale="en-US")
     context.set_default_timeout(15_000)
     opened = context.new_page()
