@@ -59,6 +59,20 @@ def zone_of(workspace: Workspace) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
+def in_zone(zone: ZoneInfo, response: HttpResponse) -> HttpResponse:
+    """Render a changelist in the workspace's timezone: its columns are rendered with the response, after
+    the view returns (and a ModelAdmin is shared by every request, so it cannot hold the zone)."""
+    if isinstance(response, TemplateResponse) and not response.is_rendered:
+        with timezone.override(zone):
+            response.render()
+    return response
+
+
+def local_words(moment: datetime | None) -> str:
+    """A moment in the current (the workspace's) timezone, for list columns."""
+    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M") if moment else "—"
+
+
 def url_or_none(name: str, *args: Any) -> str | None:
     """A page another area of the panel may not have yet."""
     try:
@@ -129,7 +143,7 @@ class BoundedPaginator(Paginator):
 
     @cached_property
     def count(self) -> int:
-        return int(self.object_list[: self.LIMIT + 1].count())  # type: ignore[union-attr]
+        return int(self.object_list[: self.LIMIT + 1].count())  # type: ignore[attr-defined]
 
 
 def properties_words(properties: dict[str, list[str]]) -> str:
@@ -167,9 +181,8 @@ class TrackedActivityPanelAdmin(PanelModelAdmin):
         return False
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
-        context = {**(extra_context or {}), "zone": zone_of(self.membership(request).workspace)}
-        self._zone = context["zone"]
-        return super().changelist_view(request, context)
+        zone = zone_of(self.membership(request).workspace)
+        return in_zone(zone, super().changelist_view(request, {**(extra_context or {}), "zone": zone}))
 
     @display(description="Activity", ordering="name")
     def name_link(self, tracked: TrackedActivity) -> str:
@@ -195,8 +208,7 @@ class TrackedActivityPanelAdmin(PanelModelAdmin):
         return properties_words(tracked.properties or {})
 
     def _when(self, moment: datetime | None) -> str:
-        zone = getattr(self, "_zone", ZoneInfo("UTC"))
-        return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M") if moment else "—"
+        return local_words(moment)
 
     def get_urls(self) -> list[URLPattern]:
         view = self.admin_site.admin_view
@@ -360,7 +372,7 @@ def _daily_volume(workspace_id: int, name: str, since: Any, zone: ZoneInfo) -> d
 
 
 class KnownFilter(admin.SimpleListFilter):
-    title = "identified"
+    title = "identity"
     parameter_name = "known"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
@@ -402,9 +414,8 @@ class ProfilePanelAdmin(PanelModelAdmin):
         return False  # a profile's page is read here; tags are changed on the segments' pages
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
-        self._zone = zone_of(self.membership(request).workspace)
         context = {**(extra_context or {}), "limit": BoundedPaginator.LIMIT}
-        return super().changelist_view(request, context)
+        return in_zone(zone_of(self.membership(request).workspace), super().changelist_view(request, context))
 
     @display(description="Profile")
     def profile_link(self, profile: Profile) -> str:
@@ -421,8 +432,7 @@ class ProfilePanelAdmin(PanelModelAdmin):
 
     @display(description="Last seen", ordering="last_seen")
     def last_seen_column(self, profile: Profile) -> str:
-        zone = getattr(self, "_zone", ZoneInfo("UTC"))
-        return profile.last_seen.astimezone(zone).strftime("%Y-%m-%d %H:%M") if profile.last_seen else "—"
+        return local_words(profile.last_seen)
 
     def get_urls(self) -> list[URLPattern]:
         view = self.admin_site.admin_view
@@ -490,7 +500,7 @@ class ProfilePanelAdmin(PanelModelAdmin):
         }
         return TemplateResponse(request, "activities/_timeline_rows.html", context)
 
-    def export_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+    def export_view(self, request: HttpRequest, pk: int) -> StreamingHttpResponse:
         """Everything stored about the profile, as the API's export (owner only)."""
         profile = self.profile(request, pk, owner=True)
         response = StreamingHttpResponse(

@@ -9,6 +9,7 @@ import json
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.test import Client
@@ -460,3 +461,16 @@ def test_the_sidebar_links_activities_stream_and_people(shop):
     html = text(member(shop, Role.ANALYST).get(reverse("panel:index")))
     for name in ("activities_trackedactivity_changelist", "activities_stream", "activities_profile_changelist"):
         assert reverse(f"panel:{name}") in html
+
+
+def test_lists_show_times_in_the_workspaces_timezone(shop, globex):
+    shop.workspace.timezone = "Asia/Tokyo"
+    shop.workspace.save(update_fields=["timezone"])
+    ann = profile_of("ann")
+    tokyo = ann.last_seen.astimezone(ZoneInfo("Asia/Tokyo")).strftime("%Y-%m-%d %H:%M")
+    people = text(member(shop).get(reverse("panel:activities_profile_changelist")))
+    assert tokyo in people
+    tracked = TrackedActivity.objects.get(workspace=shop.workspace, name="purchase")
+    listing = text(member(shop).get(reverse("panel:activities_trackedactivity_changelist")))
+    assert tracked.last_seen.astimezone(ZoneInfo("Asia/Tokyo")).strftime("%Y-%m-%d %H:%M") in listing
+    assert "Times in Asia/Tokyo" in listing

@@ -30,7 +30,8 @@ def _send(write_key: str, base: str, calls: list[tuple[str, dict]]) -> None:
         batch_process(batch.pk)
 
 
-def test_tracked_activities_and_the_live_stream(page: Page, live_nudge: str, acme):
+def test_tracked_activities_and_the_live_stream(django_db_setup, page: Page, live_nudge: str, acme):
+    # django_db_setup first: the test database exists before chromium's event loop starts (run alone).
     base = live_nudge
     _send(
         acme.write_key,

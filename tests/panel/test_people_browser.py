@@ -10,6 +10,9 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from activities.models import Activity, Profile
+from behaviors.models import Behavior
+from behaviors.services import behavior_resume
+from messaging.models import Message
 from tests.panel.conftest import log_in, screenshot
 from tests.panel.test_activities_browser import _send
 from workspaces.models import AuditLogEntry, Role
@@ -17,7 +20,8 @@ from workspaces.models import AuditLogEntry, Role
 pytestmark = pytest.mark.slow
 
 
-def test_find_a_profile_open_its_timeline_and_delete_one(page: Page, live_nudge: str, acme):
+def test_find_a_profile_open_its_timeline_and_delete_one(django_db_setup, page: Page, live_nudge: str, acme):
+    # django_db_setup first: the test database exists before chromium's event loop starts (run alone).
     base = live_nudge
     now = datetime.now(UTC)
     calls: list[tuple[str, dict]] = [
@@ -45,7 +49,16 @@ def test_find_a_profile_open_its_timeline_and_delete_one(page: Page, live_nudge:
         )
         for i in range(30)
     ]
+    behavior_resume(behavior=Behavior.objects.get(workspace=acme.workspace, slug="abandoned_cart"), actor=acme.owner)
+    calls.append(("track", {"user_id": "ann", "event": "update_cart", "properties": {"sku": "A1"}}))
     _send(acme.write_key, base, calls)
+    Message.objects.create(
+        workspace=acme.workspace,
+        profile=Profile.objects.get(user_id="ann"),
+        channel="email",
+        template="welcome",
+        idempotency_key="ann-welcome",
+    )
     log_in(page, base, acme.members[Role.OWNER].username)
 
     page.click("a[href='/activities/profile/']")
@@ -60,11 +73,14 @@ def test_find_a_profile_open_its_timeline_and_delete_one(page: Page, live_nudge:
     expect(page.locator("[data-identities]")).to_contain_text("anon-ann")
     expect(page.locator("[data-devices]")).to_contain_text("ios")
     rows = page.locator("[data-timeline] .timeline-row")
+    expect(page.locator("[data-matches]")).to_contain_text("Abandoned cart")
+    expect(page.locator("[data-messages]")).to_contain_text("welcome")
     expect(rows).to_have_count(25)
-    expect(rows.first).to_have_attribute("data-name", "identify")  # newest first: it came last
-    expect(rows.nth(1)).to_contain_text("Screen 29")
+    expect(rows.first).to_have_attribute("data-name", "update_cart")  # newest first
+    expect(rows.nth(1)).to_have_attribute("data-name", "identify")
+    expect(rows.nth(2)).to_contain_text("Screen 29")
     page.click("button[data-older]")
-    expect(rows).to_have_count(31)  # 30 tracks and the identify, each once
+    expect(rows).to_have_count(32)  # 31 tracks and the identify, each once
     expect(rows.last).to_contain_text("Screen 0")
     expect(page.locator("button[data-older]")).to_have_count(0)
     screenshot(page, "people-profile")
