@@ -126,7 +126,10 @@ class ProviderSettingsAdmin(SettingsAdmin):
             None if refresh or request.method != "POST" else request.POST,
             channel=channel,
             kind=kind,
-            stored=stored if same_kind else {},
+            # A refresh keeps what was typed in the boxes both kinds have.
+            stored=(
+                {k: v for k, v in request.POST.items() if k != "secret"} if refresh else stored if same_kind else {}
+            ),
             secret_set=bool(config and config.secret and same_kind),
             initial={"kind": kind},
         )

@@ -124,8 +124,8 @@ class SettingsAdmin(PanelModelAdmin):
 
     def settings_context(self, request: HttpRequest, title: str, **extra: Any) -> dict[str, Any]:
         return {
+            # No `opts`: the header then names the page, not the model behind it.
             **self.admin_site.each_context(request),
-            "opts": self.model._meta,
             "title": title,
             "settings_tabs": settings_tabs(self.settings_key),
             **extra,
@@ -298,7 +298,12 @@ class SecretSettingsAdmin(SettingsAdmin):
         if request.method == "POST" and form.is_valid():
             made = self.create(request, membership, form.cleaned_data["name"])
             context = self.settings_context(
-                request, f"Your new {self.noun}", secret=made.raw, record=made.record, noun=self.noun
+                request,
+                f"Your new {self.noun}",
+                secret=made.raw,
+                record=made.record,
+                noun=self.noun,
+                back=reverse(f"panel:workspaces_{self.model._meta.model_name}_changelist"),
             )
             response = self.page(request, "workspaces/settings/secret.html", context)
             response["Cache-Control"] = "no-store"  # the secret exists only in this answer
