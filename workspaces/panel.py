@@ -607,7 +607,7 @@ class AuditLogSettingsAdmin(SettingsAdmin):
     """Read-only: nobody adds, changes or deletes an entry."""
 
     settings_key = "audit"
-    list_display = ["when", "actor_label", "action", "object_type", "object_repr", "changes_column"]
+    list_display = ["when", "who", "action", "object_type", "object_column", "changes_column"]
     list_filter = ["action", "object_type", ("actor", admin.RelatedOnlyFieldListFilter), WhenFilter]
     search_fields = ["actor_label", "object_repr", "object_id"]
     date_hierarchy = "created_at"
@@ -639,6 +639,14 @@ class AuditLogSettingsAdmin(SettingsAdmin):
     @display(description="When", ordering="created_at")
     def when(self, entry: AuditLogEntry) -> str:
         return local_time(entry.created_at, entry.workspace)
+
+    @display(description="Who", ordering="actor_label")
+    def who(self, entry: AuditLogEntry) -> str:
+        return entry.actor_label
+
+    @display(description="Object")
+    def object_column(self, entry: AuditLogEntry) -> str:
+        return entry.object_repr or entry.object_id
 
     @display(description="What changed")
     def changes_column(self, entry: AuditLogEntry) -> str:
