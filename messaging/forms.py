@@ -60,6 +60,12 @@ HELP = {
 }
 # Shown folded under "More options": rarely needed, and the form stays short.
 ADVANCED = {"video_url", "sound", "category", "data", "android_priority", "android_channel"}
+# A field named alike on another channel means something else there.
+BY_CHANNEL = {
+    ("webhook", "body"): ("Body", "The request's body; Liquid works here: {{ profile.user_id }}."),
+    ("webhook", "url"): ("URL", "Where the request goes (https://…); Liquid works here."),
+    ("web_push", "url"): ("Opens", "The page a click opens."),
+}
 TEXTAREAS = {"body": 4, "html": 14, "text": 6, "headers": 3, "data": 3}
 MONOSPACE = {"html", "headers", "data"}
 
@@ -120,10 +126,16 @@ class ContentForm(forms.Form):
                 self.fields[name] = self._field(name, spec)
 
     def _field(self, name: str, spec: Field) -> forms.Field:
-        label, help_text = LABELS.get(name, name.replace("_", " ").capitalize()), HELP.get(name, "")
+        label, help_text = BY_CHANNEL.get(
+            (self.channel, name), (LABELS.get(name, name.replace("_", " ").capitalize()), HELP.get(name, ""))
+        )
         required = spec.required and not self.variant
         if spec.kind == "choice":
-            choices = [("", "—"), *((c, c.capitalize() if c.islower() else c) for c in spec.choices)]
+            # A webhook's method is POST unless chosen; a layout, modal.
+            first = [] if name == "method" else [("", "—")]
+            choices = [*first, *((c, c.capitalize() if c.islower() else c) for c in spec.choices)]
+            if name == "method":
+                choices.sort(key=lambda choice: choice[0] != "POST")
             return forms.ChoiceField(
                 label=label, required=required, choices=choices, widget=_select(choices), help_text=help_text
             )

@@ -7,6 +7,7 @@ field."""
 from __future__ import annotations
 
 import re
+from collections import Counter
 from typing import Any
 
 from django.contrib import admin, messages
@@ -256,6 +257,8 @@ class TemplatePanelAdmin(PanelModelAdmin):
                     self.message_user(request, f"Saved {saved.name}.", messages.SUCCESS)
                     return HttpResponseRedirect(reverse("panel:messaging_template_change", args=[saved.pk]))
             status = 400
+            if not default.errors:  # open the first language whose fields have a problem
+                active = next((loc for loc, form in by_locale.items() if form.errors), active)
         elif posted is not None:  # a language added or removed: drawn again, nothing saved, no errors yet
             for drawn in (template_form, default, *by_locale.values()):
                 unvalidated(drawn)
@@ -273,7 +276,8 @@ class TemplatePanelAdmin(PanelModelAdmin):
             default=default,
             variants=list(by_locale.items()),
             locales=locales,
-            active=active,
+            # Tabs are told apart by number: a locale (from the API) is never put into a script.
+            active_tab=locales.index(active) + 1 if active in locales else 0,
             locale_error=locale_error,
             new_locale=posted.get("new_locale", "") if posted is not None and locale_error else "",
             left=left,
@@ -487,11 +491,10 @@ class TemplatePanelAdmin(PanelModelAdmin):
                     self.message_user(request, "Categories saved.", messages.SUCCESS)
                     return HttpResponseRedirect(reverse("panel:messaging_categories"))
             status = 400
-        used: dict[str, int] = {}
-        for slug in Template.objects.filter(workspace=workspace).values_list("category", flat=True):
-            used[slug] = used.get(slug, 0) + 1
+        used = Counter(Template.objects.filter(workspace=workspace).values_list("category", flat=True))
+        table = [(form, used.get(str(form["slug"].value() or ""), 0)) for form in formset]
         context = self.context(
-            request, "Message categories", formset=formset, problems=problems, can_change=can_change, used=used
+            request, "Message categories", formset=formset, rows=table, problems=problems, can_change=can_change
         )
         return TemplateResponse(request, "messaging/panel/categories.html", context, status=status)
 

@@ -5,6 +5,7 @@ the message log with each message's history; every page and action held to role 
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -138,7 +139,7 @@ def test_bad_sms_fields_are_named_at_their_field_and_nothing_is_saved(acme, fiel
 
 
 def test_webhook_and_email_problems_are_named_at_their_field(acme):
-    webhook = {"channel": "webhook", "name": "hook", "category": "promotional", "save": "1"}
+    webhook = {"channel": "webhook", "name": "hook", "category": "promotional", "save": "1", "c-method": "POST"}
     answer = browser(acme).post(ADD, webhook | {"c-url": "http://127.0.0.1/x", "c-headers": "no colon here"})
     errors = _errors(answer)
     assert "Line 1: write it as name: value" in errors["c-headers"]
@@ -167,6 +168,7 @@ def test_a_language_version_is_added_edited_and_removed(acme):
     assert b"language code" in bad.content and b'data-tab="t' not in bad.content
     answer = marketer.post(change_url(saved), EDITOR_SMS | {"locales": "tr", "v-tr-body": "Merhaba {{ x | nope }}"})
     assert answer.status_code == 400 and "unknown filter" in _errors(answer)["v-tr-body"]
+    assert b"{ tab: 1 }" in answer.content  # the tr tab is the one open
     answer = marketer.post(change_url(saved), EDITOR_SMS | {"locales": "tr", "v-tr-body": "Merhaba"})
     assert answer.status_code == 302
     saved.refresh_from_db()
@@ -298,8 +300,10 @@ def test_owners_edit_categories_and_others_read_them(acme):
     assert owner.post(CATEGORIES, _categories(rows))["Location"] == CATEGORIES
     policy = MessagingPolicy.objects.get(workspace=acme.workspace)
     assert policy.categories[2] == {"slug": "news", "name": "Newsletter", "transactional": False}
+    template(acme, category="news")
     page = browser(acme).get(CATEGORIES)
     assert page.status_code == 200 and b"Newsletter" in page.content and b"Save categories" not in page.content
+    assert b"data-templates>1<" in page.content
     assert browser(acme).post(CATEGORIES, _categories(rows[:2])).status_code == 403
     assert len(MessagingPolicy.objects.get(workspace=acme.workspace).categories) == 3
 
@@ -408,6 +412,15 @@ def test_another_workspaces_templates_are_not_found(acme, globex):
     assert b"gus" not in preview.content
     theirs.refresh_from_db()
     assert theirs.content == {"body": "Hi {{ profile.first_name }}"}
+
+
+def test_a_hostile_locale_from_the_api_never_reaches_a_script(acme):
+    saved = template(acme)
+    Template.objects.filter(pk=saved.pk).update(variants={"x'); alert(1); ('": {"body": "x"}})
+    page = browser(acme).get(change_url(saved)).content.decode()
+    scripts = re.findall(r'(?:x-data|@click|:class|x-show)="([^"]*)"', page)
+    assert '@click="tab = 1"' in page and scripts and not any("alert" in script for script in scripts)
+    assert "x&#x27;); alert(1); (&#x27;" in page  # shown, escaped
 
 
 def test_marketers_delete_a_template_with_an_audit_entry(acme):
