@@ -35,7 +35,7 @@ class ProfileViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     filterset_class = ProfileFilter
     queryset = Profile.objects.none()
     pagination_class = Pagination
-    action_roles = {"destroy": Role.OWNER, "export": Role.MARKETER, "partial_update": Role.MARKETER}
+    action_roles = {"destroy": Role.OWNER, "export": Role.OWNER, "partial_update": Role.MARKETER}
 
     def get_queryset(self):  # noqa: ANN201
         return selectors.profiles_for_workspace(request_token(self.request).workspace_id)
@@ -74,7 +74,7 @@ class ProfileViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     def export(self, request: Request, pk: str | None = None) -> StreamingHttpResponse:
         profile: Profile = self.get_object()
         response = StreamingHttpResponse(
-            _export_json(services.profile_export(profile)), content_type="application/json"
+            _export_json(services.profile_export(profile, actor=acting_user(request))), content_type="application/json"
         )
         response["Content-Disposition"] = f'attachment; filename="profile-{profile.pk}.json"'
         return response

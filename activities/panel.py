@@ -504,7 +504,7 @@ class ProfilePanelAdmin(PanelModelAdmin):
         """Everything stored about the profile, as the API's export (owner only)."""
         profile = self.profile(request, pk, owner=True)
         response = StreamingHttpResponse(
-            _export_json(services.profile_export(profile)), content_type="application/json"
+            _export_json(services.profile_export(profile, actor=acting_user(request))), content_type="application/json"
         )
         response["Content-Disposition"] = f'attachment; filename="profile-{profile.pk}.json"'
         return response

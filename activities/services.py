@@ -77,8 +77,14 @@ def profile_delete(*, profile: Profile, actor: User | None) -> None:
     )
 
 
-def profile_export(profile: Profile) -> Iterator[dict[str, Any]]:
-    """Everything stored about a profile, as JSON-ready parts: the profile first, then activities."""
+def profile_export(profile: Profile, *, actor: User | None) -> Iterator[dict[str, Any]]:
+    """Everything stored about a profile, as JSON-ready parts: the profile first, then activities. The
+    export of personal data is recorded in the audit log (who, when) before the first part is read."""
+    audit_log_append(workspace=profile.workspace, actor=actor, action="exported", obj=profile)
+    return _export_parts(profile)
+
+
+def _export_parts(profile: Profile) -> Iterator[dict[str, Any]]:
     yield {
         "profile": {
             "id": profile.pk,

@@ -147,9 +147,11 @@ def test_unknown_profile_is_404(client, acme):
 
 def test_export_returns_everything_stored_about_a_profile(client, acme, story):
     ann = Profile.objects.get(user_id="ann")
-    response = client.get(f"/api/v1/profiles/{ann.pk}/export/", **acme.auth(Role.MARKETER))
+    response = client.get(f"/api/v1/profiles/{ann.pk}/export/", **acme.auth(Role.OWNER))
     assert response.status_code == 200
     document = orjson.loads(b"".join(response.streaming_content))
+    exported = AuditLogEntry.objects.get(action="exported", object_type="profile")  # who took personal data
+    assert exported.actor == acme.owner and exported.object_id == str(ann.pk)
     assert document["profile"]["user_id"] == "ann"
     assert {"kind": "anonymous_id", "value": "anon-ann"} in document["profile"]["identities"]
     assert document["profile"]["push_devices"][0]["token"] == "t1"
@@ -178,7 +180,8 @@ def test_privacy_delete_removes_traits_addresses_identities_and_activities(clien
         (Role.ANALYST, "get", "export/", False),
         (Role.ANALYST, "patch", "", False),
         (Role.ANALYST, "delete", "", False),
-        (Role.MARKETER, "get", "export/", True),
+        (Role.MARKETER, "get", "export/", False),
+        (Role.OWNER, "get", "export/", True),
         (Role.MARKETER, "patch", "", True),
         (Role.MARKETER, "delete", "", False),
         (Role.OWNER, "delete", "", True),
