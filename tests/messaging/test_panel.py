@@ -273,6 +273,9 @@ def test_test_profiles_bad_input_is_named_and_removal_works(acme, globex):
         == 403
     )
     assert browser(acme, Role.ANALYST).post(TESTERS, {"who": "ayse"}).status_code == 403
+    read_only = browser(acme, Role.ANALYST).get(TESTERS)
+    assert read_only.status_code == 200 and b"Add a test profile" not in read_only.content
+    assert b"ayse" in read_only.content and b">Remove<" not in read_only.content
     marketer.post(reverse("panel:messaging_test_profile_remove", args=[tester.pk]))
     assert not workspace_models.TestProfile.objects.filter(workspace=acme.workspace).exists()
     assert workspace_models.TestProfile.objects.filter(pk=theirs.pk).exists()
@@ -425,6 +428,7 @@ def test_a_hostile_locale_from_the_api_never_reaches_a_script(acme):
 
 def test_marketers_delete_a_template_with_an_audit_entry(acme):
     saved = template(acme)
+    assert browser(acme).get(reverse("panel:messaging_template_delete", args=[saved.pk])).status_code == 200
     answer = browser(acme).post(reverse("panel:messaging_template_delete", args=[saved.pk]), {"post": "yes"})
     assert answer.status_code == 302 and not Template.objects.filter(pk=saved.pk).exists()
     assert AuditLogEntry.objects.filter(workspace=acme.workspace, action="deleted", object_type="template").exists()
