@@ -33,8 +33,8 @@ from behaviors.simulator import simulate_behavior
 from behaviors.words import behavior_words, step_words, waiting_words
 from journeys.services import TransitionError
 from journeys.simulator import SimulationError
-from journeys.wizard_views import unvalidated
 from panel.dashboard import chart
+from panel.forms import unvalidated
 from panel.model_admin import PanelModelAdmin
 from panel.sites import panel_site
 from segments.conditions import as_datetime

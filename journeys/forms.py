@@ -128,7 +128,7 @@ class FilterRowForm(forms.Form):
                 self.add_error("value", f"Enter a value for “{OPERATOR_WORDS[op]}”.")
                 return data
             try:
-                leaf["value"] = _operand(op, value)
+                leaf["value"] = operand_parse(op, value)
             except ValidationError as error:
                 self.add_error("value", error)
                 return data
@@ -142,7 +142,7 @@ class FilterRowForm(forms.Form):
         return data
 
 
-def _operand(op: str, text: str) -> Any:
+def operand_parse(op: str, text: str) -> Any:
     """What a marketer typed, as the condition's operand for this operator."""
     if op in {"gt", "gte", "lt", "lte"}:
         if as_number(text) is None:
@@ -167,7 +167,7 @@ def _operand(op: str, text: str) -> Any:
 
 
 def operand_text(op: str, value: Any) -> str:
-    """The operand as the value box shows it (the inverse of `_operand`)."""
+    """The operand as the value box shows it (the inverse of `operand_parse`)."""
     if value is None:
         return ""
     if op == "between" and isinstance(value, list):

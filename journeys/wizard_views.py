@@ -28,6 +28,7 @@ from journeys.document import DocumentError, Problem
 from journeys.flow import FlowCounts, Target, flow_layout, flow_svg
 from journeys.models import Journey, JourneyBacktest
 from messaging.models import Template
+from panel.forms import unvalidated
 from segments.models import Segment
 from segments.words import CHANNEL_WORDS, condition_words, event_words
 from workspaces.permissions import acting_user
@@ -91,18 +92,6 @@ def show_problems(form: django_forms.Form, problems: list[Problem], fields: Mapp
         name = field_for(problem.field, fields)
         message = problem.message[0].upper() + problem.message[1:] + "."
         form.add_error(name if name in form.fields else None, message)
-
-
-def unvalidated(form: Any) -> Any:
-    """A bound form redrawn without its errors (an htmx refresh after the marketer picked an event)."""
-    form.full_clean()
-    form._errors = ErrorDict()
-    for sub in getattr(form, "forms", []):
-        sub.full_clean()
-        sub._errors = ErrorDict()
-    if hasattr(form, "_non_form_errors"):
-        form._non_form_errors = form.error_class()
-    return form
 
 
 class Wizard:

@@ -19,7 +19,7 @@ from unfold.widgets import (
     UnfoldBooleanSwitchWidget,
 )
 
-from journeys.forms import DurationField, DurationWidgetValue, _operand, activity_choices, operand_text
+from journeys.forms import DurationField, DurationWidgetValue, activity_choices, operand_parse, operand_text
 from segments.conditions import ATTRIBUTES, ConditionError, parse_condition
 from segments.words import (
     ATTRIBUTE_OPERATORS,
@@ -185,7 +185,7 @@ class ConditionRowForm(forms.Form):
                     self.add_error("value", f"Enter a value for “{OPERATOR_WORDS.get(op, op)}”.")
                     return data
                 try:
-                    leaf["value"] = _operand(op, value)
+                    leaf["value"] = operand_parse(op, value)
                 except ValidationError as error:
                     self.add_error("value", error)
                     return data

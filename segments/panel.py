@@ -27,8 +27,8 @@ from unfold.decorators import action, display
 from activities.selectors import profiles_for_workspace, tracked_activities
 from journeys.models import Journey, JourneyStatus
 from journeys.panel import journey_url
-from journeys.wizard_views import unvalidated
 from panel.dashboard import chart
+from panel.forms import unvalidated
 from panel.model_admin import PanelModelAdmin
 from panel.sites import panel_site
 from segments import lists, selectors, services
