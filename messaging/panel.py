@@ -262,6 +262,10 @@ class TemplatePanelAdmin(PanelModelAdmin):
         elif posted is not None:  # a language added or removed: drawn again, nothing saved, no errors yet
             for drawn in (template_form, default, *by_locale.values()):
                 unvalidated(drawn)
+        if not can_change:  # read-only, yet still sent with the preview's requests (disabled ones are not)
+            for shown in (template_form, default, *by_locale.values()):
+                for field in shown.fields.values():
+                    field.widget.attrs["readonly"] = True
         preview_form = self._preview_form(request, locales, posted)
         preview = self._preview(request, channel, default, by_locale, preview_form)
         context = self.context(

@@ -391,6 +391,8 @@ def test_analysts_read_templates_but_change_nothing(acme):
     analyst = browser(acme, Role.ANALYST)
     page = analyst.get(change_url(saved))
     assert page.status_code == 200 and b"Save template" not in page.content and b"data-test-send" not in page.content
+    body = re.search(r'<textarea[^>]*name="c-body"[^>]*>', page.content.decode())
+    assert body is not None and "readonly" in body.group(0)
     assert b"New template" not in analyst.get(LIST).content
     assert analyst.post(change_url(saved), EDITOR_SMS | {"c-body": "Changed"}).status_code == 403
     assert analyst.get(ADD).status_code == 403 and analyst.post(ADD, EDITOR_SMS).status_code == 403
