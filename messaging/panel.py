@@ -22,10 +22,10 @@ from django.utils.html import format_html
 from unfold.decorators import action, display
 
 from activities.models import Profile
-from journeys.wizard_views import unvalidated
 from messaging import forms, selectors, services
 from messaging.channels import FIELDS
 from messaging.models import Channel, Message, MessageStatus, Template
+from panel.forms import unvalidated
 from panel.model_admin import PanelModelAdmin
 from panel.sites import panel_site
 from workspaces.models import Role, TestProfile
