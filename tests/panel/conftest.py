@@ -75,3 +75,13 @@ def log_in(page: Page, base: str, username: str, password: str = "pw") -> None:
     page.fill("input[name=password]", password)
     page.click("button[type=submit]")
     page.wait_for_url(f"{base}/")
+
+
+def choose(page: Page, selector: str, value: str) -> None:
+    """Pick an option in a select that redraws its form (htmx), and wait for the redraw's answer."""
+    page.wait_for_selector(f"{selector}[hx-post]", state="attached")
+    if page.input_value(selector) == value:
+        return  # already chosen: no change, no redraw
+    with page.expect_response(lambda r: r.request.method == "POST"):
+        page.select_option(selector, value)
+    page.wait_for_load_state("networkidle")

@@ -16,7 +16,7 @@ from playwright.sync_api import Page, expect
 from activities.models import Activity, Profile
 from journeys.models import Journey, JourneyStatus
 from messaging.models import Template
-from tests.panel.conftest import log_in, screenshot
+from tests.panel.conftest import choose, log_in, screenshot
 from tests.personas import tenant_create
 from workspaces.models import Role
 from workspaces.services import membership_set
@@ -94,8 +94,8 @@ def test_import_fix_backtest_simulate_and_pause(page: Page, live_nudge: str, cel
     expect(page.locator("g.add[data-from=trigger]")).to_be_visible()
     page.click("g.add[data-from=trigger]")
     page.click("a.kind-choice[data-kind=send]")
-    page.select_option("#node-panel select[name=channel]", "sms")
-    page.wait_for_load_state("networkidle")
+    expect(page.locator("#node-panel[data-mode=edit]")).to_be_visible()
+    choose(page, "#node-panel select[name=channel]", "sms")
     page.select_option("#node-panel select[name=template]", "post-purchase-survey")
     page.click("#node-panel button[name=save_node]")
     expect(page.locator("g.node.node-send")).to_have_count(1)

@@ -15,7 +15,7 @@ from segment.analytics import Client
 from activities.models import EvaluationBatch
 from activities.pipeline import batch_process
 from journeys.models import Journey, JourneyStatus
-from tests.panel.conftest import log_in, screenshot
+from tests.panel.conftest import choose, log_in, screenshot
 from workspaces.models import Role
 
 pytestmark = pytest.mark.slow
@@ -53,15 +53,6 @@ def _templates(base: str, token: str) -> None:
         assert answer.status_code == 201, answer.text
 
 
-def _choose(page: Page, selector: str, value: str) -> None:
-    """Pick an option in a select that redraws its form (htmx), and wait for the redraw."""
-    if page.input_value(selector) == value:
-        return  # already chosen: no change, no redraw
-    with page.expect_response(lambda r: r.request.method == "POST"):
-        page.select_option(selector, value)
-    page.wait_for_load_state("networkidle")
-
-
 def _fill_filter(page: Page, prefix: str, row: int, name: str, op: str, value: str) -> None:
     page.fill(f"input[name={prefix}-{row}-property]", name)
     page.select_option(f"select[name={prefix}-{row}-op]", op)
@@ -93,7 +84,7 @@ def test_a_marketer_builds_launches_and_watches_the_seed_journey(page: Page, liv
     page.wait_for_url(re.compile(r"/journeys/journey/\d+/setup/$"))
     page.fill("input[name=name]", SEED_NAME)
     page.fill("textarea[name=description]", "Engage users who look at discounts")
-    _choose(page, "select[name=conversion_event]", "purchase")
+    choose(page, "select[name=conversion_event]", "purchase")
     page.click("button[name=add_filter]")
     page.wait_for_selector("input[name=conversion-0-property]")
     _fill_filter(page, "conversion", 0, "price", "gt", "100")
@@ -105,7 +96,7 @@ def test_a_marketer_builds_launches_and_watches_the_seed_journey(page: Page, liv
 
     # 2. Entry Rules: Screen View whose screen_name contains "Discounts", the seed's entry schedule.
     page.wait_for_url(re.compile(r"/entry/$"))
-    _choose(page, "select[name=event]", "screen_view")
+    choose(page, "select[name=event]", "screen_view")
     page.click("button[name=add_filter]")
     page.wait_for_selector("input[name=trigger-0-property]")
     _fill_filter(page, "trigger", 0, "screen_name", "contains", "Discounts")
@@ -128,7 +119,7 @@ def test_a_marketer_builds_launches_and_watches_the_seed_journey(page: Page, liv
     page.wait_for_url(re.compile(r"/build/$"))
     page.click("g.add[data-from=trigger]")
     page.click("a.kind-choice[data-kind=wait_event]")
-    _choose(page, "#node-panel select[name=event]", "add_to_favorites")
+    choose(page, "#node-panel select[name=event]", "add_to_favorites")
     page.fill("#node-panel input[name=timeout_0]", "3")
     page.select_option("#node-panel select[name=timeout_1]", "days")
     page.click("#node-panel button[name=save_node]")
@@ -139,7 +130,7 @@ def test_a_marketer_builds_launches_and_watches_the_seed_journey(page: Page, liv
     ):
         page.click(f"g.add[data-from=state][data-key={key}]")
         page.click("a.kind-choice[data-kind=send]")
-        _choose(page, "#node-panel select[name=channel]", channel)
+        choose(page, "#node-panel select[name=channel]", channel)
         page.select_option("#node-panel select[name=template]", template)
         page.click("#node-panel button[name=save_node]")
         page.wait_for_selector(f"g.edge[data-from=state][data-key={key}][data-to]")

@@ -20,7 +20,8 @@ from messaging.models import MessagingPolicy, ProviderConfig
 from messaging.services import policy_for
 from tests.conftest import basic_auth
 from tests.personas import Tenant
-from workspaces.models import ApiToken, AuditLogEntry, Membership, Role, TestProfile, WriteKey
+from workspaces.models import ApiToken, AuditLogEntry, Membership, Role, WriteKey
+from workspaces.models import TestProfile as ProfileForTests  # a Test* name pytest would try to collect
 from workspaces.services import write_key_create
 
 pytestmark = pytest.mark.django_db
@@ -441,7 +442,7 @@ def test_send_test_through_the_file_outbox(acme: Tenant, settings: Any, tmp_path
 def test_send_test_to_a_test_profile_and_its_failure_shown(acme: Tenant, settings: Any) -> None:
     settings.NUDGE_DEFAULT_PROVIDER = ""
     profile = Profile.objects.create(workspace=acme.workspace, user_id="tester", phone="+15550009")
-    TestProfile.objects.create(workspace=acme.workspace, profile=profile, label="My phone")
+    ProfileForTests.objects.create(workspace=acme.workspace, profile=profile, label="My phone")
     client = browser(acme)
     page = client.get(u("messaging_provider_test", "sms")).content.decode()
     assert "My phone" in page
@@ -458,7 +459,7 @@ def test_send_test_bad_input(acme: Tenant, globex: Tenant) -> None:
     response = client.post(u("messaging_provider_test", "email"), {"to": ""})
     assert response.status_code == 400
     other = Profile.objects.create(workspace=globex.workspace, user_id="g")
-    TestProfile.objects.create(workspace=globex.workspace, profile=other, label="Globex phone")
+    ProfileForTests.objects.create(workspace=globex.workspace, profile=other, label="Globex phone")
     response = client.post(u("messaging_provider_test", "sms"), {"test_profile": str(other.pk)})
     assert response.status_code == 400 and response.context["form"].errors["test_profile"]
     assert client.get(u("messaging_provider_test", "webhook")).status_code == 404
