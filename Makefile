@@ -6,7 +6,7 @@ SDK := tests/sdk
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format typecheck pytest services chromium bench bench-full clean
+.PHONY: run test lint format typecheck pytest services chromium wrk bench bench-full clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,8 +54,12 @@ pytest: $(VENV)/.dev services chromium $(SDK)/node_modules/.installed
 
 ## bench: the benchmarks of BENCH.md at --scale small (SCALE=full for the README figures).
 SCALE ?= small
-bench: $(VENV)/.dev services
+bench: $(VENV)/.dev services wrk
 	$(BIN)/python -m bench --scale $(SCALE)
+
+# Debian's wrk, the load generator of ingest_track.
+wrk:
+	@bash scripts/ensure-wrk.sh
 
 clean:
 	rm -rf $(VENV) var $(SDK)/node_modules

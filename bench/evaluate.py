@@ -3,8 +3,10 @@ advanced, conversions) and 20 live behaviors (matches started, restarted, advanc
 its same-run ceiling: the same batches with no journey live (the pipeline's other consumers only: seen
 times and the tracked-activities registry).
 
-Set-up: activities are stored through the ingestion code (100 per batch, as /v1/batch stores them), then
-every batch is processed in this process exactly as a worker's task does (`pipeline.batch_process`).
+Set-up: activities are stored through the ingestion code (100 per batch, as /v1/batch stores them) and
+ANALYZEd, then every pending batch is processed in this process exactly as a worker's task does
+(`pipeline.batch_process`) — including the batches the evaluation itself writes (what behaviors record),
+until none is left; the rate counts the stored activities only.
 The 100 journeys trigger on 20 event names (5 each) and wait for or convert on the others, so an
 activity typically enters some journeys, advances others and converts some. The 20 behaviors start on
 each of the 20 names and go on with the kinds of §7: performed within a window, not performed, inactive.
@@ -12,7 +14,9 @@ Backfill: one more behavior, backfilled over the stored batches, against a bare 
 Latency: with the same journeys live plus a probe journey (entered on `probe`, whose first step sends),
 1,000 events/s (then 200, under capacity) are offered to `POST /v1/batch` (gunicorn, 2 workers) in requests of 50,
 open loop; a Celery worker (2 processes) runs the pipeline. One event in ten is a probe carrying its
-send time; its outbox row's creation time minus that is the event → outbox latency.
+send time; its outbox row's creation time minus that is the event → outbox latency. The run waits for
+the pipeline to drain (no batch pending, polled every 0.1 s) and fails, saying which batches are left,
+if it stalls or outlasts its deadline: no batch is left behind for the next phase to trip on.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import random
 import time
 from datetime import UTC, datetime, timedelta
 
-from bench.harness import Row, bench_env, celery_worker, database_reset, gunicorn, manage, report
+from bench.harness import Row, bench_env, celery_worker, database_reset, gunicorn, manage, report, tables_analyze
 from bench.loadgen import post_paced
 
 SCALES = {"small": (40, 1_000), "full": (300, 10_000)}  # (batches of 100 activities, profiles)
@@ -37,6 +41,8 @@ PROBE = {
     "nodes": {"send": {"type": "send", "channel": "push", "template": "probe", "next": None}},
 }
 NAMES = [f"event_{i}" for i in range(20)]
+DRAIN_FLOOR = 20  # events/s: a drain slower than this fails (the deadline), as does one that stalls
+DRAIN_STALL = 30.0  # seconds without a batch processed while some are pending
 
 
 def _journey(index: int) -> dict:
@@ -78,8 +84,7 @@ def _behavior(index: int) -> dict:
     return {**document, "max_once_per": "P1D"} if index % 4 == 3 else document
 
 
-def _store(workspace_id: int, batches: int, profiles: int) -> list[int]:
-    from activities.models import EvaluationBatch
+def _store(workspace_id: int, batches: int, profiles: int) -> None:
     from activities.segment_spec import parse_batch
     from activities.store import messages_store
 
@@ -102,16 +107,70 @@ def _store(workspace_id: int, batches: int, profiles: int) -> list[int]:
             messages=parse_batch({"batch": events}, received_at=now, max_event_bytes=32 * 1024, size=0).messages,
             received_at=now,
         )
-    return list(EvaluationBatch.objects.order_by("pk").values_list("pk", flat=True))
+    tables_analyze("activities_activity", "activities_profile", "activities_identity", "activities_evaluationbatch")
 
 
-def _process(batch_ids: list[int]) -> float:
+def _pending() -> str:
+    """What is left in the pipeline, for a failure message."""
+    from activities.models import EvaluationBatch
+
+    rows = list(EvaluationBatch.objects.order_by("pk").values_list("pk", "attempts", "created_at")[:10])
+    return ", ".join(f"#{pk} (attempts {attempts}, created {created:%H:%M:%S})" for pk, attempts, created in rows)
+
+
+def _process() -> tuple[float, int]:
+    """Every pending batch processed here as a worker's task does, then those the processing wrote, until
+    none is left: (stored activities/s, batches processed)."""
+    from activities.models import EvaluationBatch
     from activities.pipeline import batch_process
 
+    stored = sum(len(ids) for ids in EvaluationBatch.objects.values_list("activity_ids", flat=True))
+    processed = 0
     started = time.perf_counter()
-    for batch_id in batch_ids:
-        assert batch_process(batch_id)
-    return len(batch_ids) * 100 / (time.perf_counter() - started)
+    while batch_ids := list(EvaluationBatch.objects.order_by("pk").values_list("pk", flat=True)):
+        for batch_id in batch_ids:
+            if not batch_process(batch_id):
+                raise SystemExit(f"evaluate: batch #{batch_id} is held by another process; pending: {_pending()}")
+        processed += len(batch_ids)
+    return stored / (time.perf_counter() - started), processed
+
+
+def drain(events: int) -> float:
+    """Wait until the worker has processed every pending batch (those the evaluation writes too); the
+    seconds it took. Fails with what is left if nothing moves for DRAIN_STALL s or the drain is slower
+    than DRAIN_FLOOR events/s."""
+    from django.db.models import Count, Min
+
+    from activities.models import EvaluationBatch
+
+    def state() -> tuple[int, int | None]:  # (pending, oldest): either changes when a batch is processed
+        row = EvaluationBatch.objects.aggregate(left=Count("pk"), oldest=Min("pk"))
+        return row["left"], row["oldest"]
+
+    started = time.monotonic()
+    deadline = started + max(60.0, events / DRAIN_FLOOR)
+    last, moved = state(), started
+    while last[0]:
+        time.sleep(0.1)
+        now, current = time.monotonic(), state()
+        if current != last:
+            last, moved = current, now
+        if now - moved > DRAIN_STALL:
+            why = f"no batch processed for {now - moved:.0f} s"
+        elif now > deadline:
+            why = f"still pending after {now - started:.0f} s"
+        else:
+            continue
+        raise SystemExit(f"pipeline drain: {last[0]} batches {why} ({events:,} events offered); pending: {_pending()}")
+    return time.monotonic() - started
+
+
+def nothing_pending(phase: str) -> None:
+    """A batch left over would be processed (or trip the drain) in a later phase it does not belong to."""
+    from activities.models import EvaluationBatch
+
+    if EvaluationBatch.objects.exists():
+        raise SystemExit(f"evaluate: batches orphaned before {phase}: {_pending()}")
 
 
 def _latency(workspace, seconds: int, profiles: int, rate: int) -> tuple[float, float, int]:
@@ -120,7 +179,6 @@ def _latency(workspace, seconds: int, profiles: int, rate: int) -> tuple[float, 
 
     import orjson
 
-    from activities.models import EvaluationBatch
     from messaging.models import Message
     from workspaces.services import write_key_create
 
@@ -148,12 +206,11 @@ def _latency(workspace, seconds: int, profiles: int, rate: int) -> tuple[float, 
         return raw.replace(b'"value":', b'"sent_at":' + repr(time.time()).encode() + b',"value":')
 
     headers = {"Authorization": auth, "Content-Type": "application/json"}
+    nothing_pending(f"the latency run at {rate:,}/s")  # the worker's broker starts empty
     with gunicorn() as base, celery_worker():
         bodies = [body(i) for i in range(requests)]
         result = post_paced(f"{base}/v1/batch", bodies, headers, 50 / rate, prepare=stamp)
-        deadline = time.monotonic() + 300
-        while EvaluationBatch.objects.filter(workspace_id=workspace.pk).exists() and time.monotonic() < deadline:
-            time.sleep(0.2)
+        drain(requests * 50)
     assert result.statuses == {200: requests}, result.statuses
     latencies = sorted(
         m.created_at.timestamp() - float(m.payload["event"]["sent_at"])
@@ -213,7 +270,8 @@ def run(scale: str) -> None:
     from workspaces.models import Workspace
 
     batches, profiles = SCALES[scale]
-    ceiling = _process(_store(_workspace(), batches, profiles))
+    _store(_workspace(), batches, profiles)
+    ceiling, _ = _process()
 
     workspace = Workspace.objects.get(pk=_workspace())
     Template.objects.bulk_create(
@@ -224,11 +282,13 @@ def run(scale: str) -> None:
         journey_publish(journey=journey_create(workspace=workspace, actor=None, document=_journey(index)), actor=None)
     for index in range(20):
         behavior_create(workspace=workspace, actor=None, document=_behavior(index))
-    rate = _process(_store(workspace.pk, batches, profiles))
+    _store(workspace.pk, batches, profiles)
+    rate, processed = _process()
     journeys = Enrollment.objects.filter(journey__behavior__isnull=True)
     entries, messages = journeys.count(), Message.objects.count()
     converted = journeys.filter(converted_at__isnull=False).count()
     matches = Enrollment.objects.filter(journey__behavior__isnull=False).count()
+    nothing_pending("the backfill")
     replayed, bare, window, opened, fired = _backfill(workspace)
     journey_publish(journey=journey_create(workspace=workspace, actor=None, document=PROBE), actor=None)
     p50, p99, probes = _latency(workspace, OFFER_SECONDS[scale], profiles, 1_000)
@@ -243,7 +303,8 @@ def run(scale: str) -> None:
     ]
     notes = [
         f"{batches * 100:,} activities over {profiles:,} profiles: {entries:,} entries, {converted:,} conversions, "
-        f"{messages:,} outbox messages; {matches:,} behavior matches started.",
+        f"{messages:,} outbox messages; {matches:,} behavior matches started; {processed:,} batches processed "
+        f"({processed - batches:,} of them written by the evaluation: what behaviors recorded).",
         "ceiling: the same batches through the pipeline with no journey live.",
         f"backfill: a behavior (event_0, then inactive 2 h) over the last day's {window:,} stored activities "
         f"({opened:,} matches opened, {fired:,} firings recorded); ceiling: a bare read of the same rows.",

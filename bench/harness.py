@@ -1,5 +1,10 @@
 """What every benchmark shares: a fresh PostgreSQL database with production settings, gunicorn with
-two workers, the result table and its JSON file."""
+two workers, the result table and its JSON file.
+
+The database (dropped and recreated by every benchmark) and the broker's Redis database are
+BENCH_DATABASE_URL and BENCH_REDIS_URL, so that benchmarks running side by side (or beside the test
+suite) do not share them; never point BENCH_DATABASE_URL at a database you want to keep.
+"""
 
 from __future__ import annotations
 
@@ -16,14 +21,21 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psycopg
+from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
-DB_NAME = "nudge_bench"
-ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
-DB_DSN = f"postgresql://postgres@127.0.0.1:5432/{DB_NAME}"
+DB_DSN = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/nudge_bench").replace(
+    "postgres://", "postgresql://", 1
+)
+DB_NAME = urlsplit(DB_DSN).path.lstrip("/")
+ADMIN_DSN = urlsplit(DB_DSN)._replace(path="/postgres").geturl()
+BROKER_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
+if not DB_NAME or DB_NAME == "postgres":
+    raise SystemExit(f"BENCH_DATABASE_URL must name a database of its own (it is dropped); got {DB_DSN!r}")
 
 
 def bench_env(**extra: str) -> dict[str, str]:
@@ -31,7 +43,7 @@ def bench_env(**extra: str) -> dict[str, str]:
     env.update(
         DJANGO_SETTINGS_MODULE="bench.settings",
         DATABASE_URL=DB_DSN.replace("postgresql://", "postgres://"),
-        CELERY_BROKER_URL="redis://127.0.0.1:6379/13",
+        CELERY_BROKER_URL=BROKER_URL,
         SECRET_KEY="benchmark-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz-0123456789",
         DEBUG="0",
         SECURE_SSL_REDIRECT="0",
@@ -46,11 +58,19 @@ def bench_env(**extra: str) -> dict[str, str]:
 def database_reset() -> None:
     """Drop and recreate the benchmark database, then migrate it."""
     with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DB_NAME}")
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DB_NAME)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DB_NAME)))
     subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=bench_env(), check=True)
     if "journeys.live" in sys.modules:  # ids start again in the new database: cached documents are stale
         sys.modules["journeys.live"].caches_clear()
+
+
+def tables_analyze(*tables: str) -> None:
+    """ANALYZE what a benchmark has just loaded, before it measures: autovacuum would get to it only
+    later, and until then the planner picks plans for empty tables that production never runs."""
+    with psycopg.connect(DB_DSN, autocommit=True) as conn:
+        for table in tables:
+            conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(table)))
 
 
 def profiles_copy(conn: psycopg.Connection, workspace_id: int, count: int, *, addresses: bool = False) -> int:
