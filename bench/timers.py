@@ -7,22 +7,31 @@ open matches wait at "no purchase within 3 days" and, when that window closes, r
 `behavior:abandoned_cart` through ingestion's store (an activity and a pipeline batch per firing).
 Waiting enrollments and their timers are written with COPY; the sweep runs in this process
 (`journeys.runtime.timers_fire`, batches of 500) against PostgreSQL.
-Not measured here yet: lateness under beat (needs the worker topology) — see the README.
+Lateness: timers coming due at a steady rate (half the fired/s just measured) over a window, and the
+real sweep task (`journeys.tasks.fire_timers`) run in this process at the cadence beat gives it
+(config/schedule.py); a timer's lateness is the end of the sweep call that fired it minus its due time.
+The sweep fires oldest first, so the running total after each call says which call fired which timer;
+the call's end bounds its commit from above. Celery's own dispatch (a few ms) is not included.
 What bounds it: per timer the sweep locks the enrollment, saves its state, writes the outbox message
 (get-or-create on the idempotency key) and deletes the timer — a few statements each.
 """
 
 from __future__ import annotations
 
+import bisect
 import json
 import os
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from bench.harness import DB_DSN, Row, bench_env, database_reset, manage, profiles_copy, report
+from bench.harness import DB_DSN, Row, bench_env, database_reset, manage, profiles_copy, report, tables_analyze
 
 # (timers due, small crowd waiting, large crowd waiting)
 SCALES: dict[str, tuple[int, int, int]] = {"small": (2_000, 10_000, 50_000), "full": (10_000, 10_000, 1_000_000)}
+LATENESS_SECONDS = {"small": 15, "full": 60}  # the window over which timers come due
+WAIT = timedelta(days=3)  # the discounts journey's wait at "fav"
+LOAD_ROWS_PER_SECOND = 10_000  # a conservative COPY rate, to start the lateness window after the load
 
 
 def _setup_django() -> None:
@@ -32,19 +41,19 @@ def _setup_django() -> None:
     django.setup()
 
 
-def _populate(workspace_id: int, journey_id: int, version_id: int, node: str, waiting: int, due: int) -> None:
-    """`waiting` enrollments resting at `node`, of which `due` have timers in the past."""
+def _populate(workspace_id: int, journey_id: int, version_id: int, node: str, starts: Sequence[datetime]) -> int:
+    """An enrollment resting at `node` for each wait start (its timer is due `WAIT` later), then ANALYZE;
+    returns the first profile id (profile ids follow the order of `starts`)."""
     import psycopg
 
-    now = datetime.now(UTC)
+    waiting = len(starts)
     with psycopg.connect(DB_DSN) as conn:
         first = profiles_copy(conn, workspace_id, waiting)
         with conn.cursor().copy(
             "COPY journeys_enrollment (workspace_id, journey_id, version_id, profile_id, "
             "entered_at, trigger, node, wait_started, due_at, path, exit_reason) FROM STDIN"
         ) as copy:
-            for i in range(waiting):
-                started = now - timedelta(days=3, minutes=1) if i < due else now
+            for i, started in enumerate(starts):
                 copy.write_row(
                     (
                         workspace_id,
@@ -55,7 +64,7 @@ def _populate(workspace_id: int, journey_id: int, version_id: int, node: str, wa
                         "{}",
                         node,
                         started,
-                        started + timedelta(days=3),
+                        started + WAIT,
                         "[]",
                         "",
                     )
@@ -67,22 +76,20 @@ def _populate(workspace_id: int, journey_id: int, version_id: int, node: str, wa
             (journey_id, first),
         )
         conn.commit()
-        conn.execute("ANALYZE")
+    tables_analyze("activities_profile", "activities_identity", "journeys_enrollment", "journeys_timer")
+    return first
 
 
-def _one_run(crowd: int, due: int, *, behavior: bool = False) -> tuple[float, float, float]:
-    """(fired/s, sweep seconds, ceiling/s) with `crowd` waiting of which `due` are due: journey timers,
-    or the open matches of a behavior."""
+def _journey_setup(*, behavior: bool) -> tuple[int, int, int, str]:
+    """A fresh database with the discounts journey live (or the abandoned-cart behavior resumed):
+    (workspace id, journey id, version id, the node its enrollments wait at)."""
     database_reset()
     created = json.loads(manage("workspace_create", "Bench", "--owner", "bench@example.com"))
     from django.db import connection
 
-    from activities.models import Activity
     from behaviors.examples import EXAMPLES
     from behaviors.models import Behavior
     from behaviors.services import behavior_resume
-    from journeys.models import Journey
-    from journeys.runtime import timers_fire
     from journeys.services import journey_create, journey_publish
     from messaging.models import Template
     from tests.journeys.documents import discounts
@@ -107,16 +114,71 @@ def _one_run(crowd: int, due: int, *, behavior: bool = False) -> tuple[float, fl
     else:
         journey = journey_create(workspace=workspace, actor=None, document=discounts(schedule={}, reentry={}))
         version, node = journey_publish(journey=journey, actor=None), "fav"
-    _populate(workspace.pk, journey.pk, version.pk, node, crowd, due)
-    ceiling_db = _bare_update_ceiling_copy(journey.pk, due)
+    return workspace.pk, journey.pk, version.pk, node
+
+
+def _one_run(crowd: int, due: int, *, behavior: bool = False) -> tuple[float, float, float]:
+    """(fired/s, sweep seconds, ceiling/s) with `crowd` waiting of which `due` are due: journey timers,
+    or the open matches of a behavior."""
+    from activities.models import Activity
+    from journeys.models import Journey
+    from journeys.runtime import timers_fire
+
+    workspace_id, journey_id, version_id, node = _journey_setup(behavior=behavior)
+    now = datetime.now(UTC)
+    past = now - WAIT - timedelta(minutes=1)
+    _populate(workspace_id, journey_id, version_id, node, [past] * due + [now] * (crowd - due))
+    ceiling_db = _bare_update_ceiling_copy(journey_id, due)
     started = time.perf_counter()
     fired = timers_fire()
     elapsed = time.perf_counter() - started
     assert fired == due, f"fired {fired} of {due} due timers"
-    assert Journey.objects.get(pk=journey.pk).enrollments.filter(exit_reason="completed").count() == due
+    assert Journey.objects.get(pk=journey_id).enrollments.filter(exit_reason="completed").count() == due
     if behavior:
         assert Activity.objects.filter(name="behavior:abandoned_cart").count() == due
     return fired / elapsed, elapsed, ceiling_db
+
+
+def _lateness(rate: float, seconds: int) -> tuple[float, float, float, int, float]:
+    """(p50, p99, max lateness in s, timers, sweep interval s): `rate × seconds` journey timers come due
+    evenly over `seconds`, fired by the sweep task every beat interval."""
+    from config.schedule import BEAT_SCHEDULE
+    from journeys.models import Enrollment
+    from journeys.tasks import fire_timers
+
+    interval = BEAT_SCHEDULE["journeys-fire-timers"]["schedule"]
+    assert isinstance(interval, float | int), interval
+    count = max(1, int(rate * seconds))
+    workspace_id, journey_id, version_id, node = _journey_setup(behavior=False)
+    # The window opens once the load (profiles, identities, enrollments, timers: ~4 rows each) is done.
+    lead = 5 + 4 * count / LOAD_ROWS_PER_SECOND
+    opens = datetime.now(UTC) + timedelta(seconds=lead)
+    dues = [opens + timedelta(seconds=i * seconds / count) for i in range(count)]
+    _populate(workspace_id, journey_id, version_id, node, [due - WAIT for due in dues])
+    if datetime.now(UTC) >= opens:
+        raise SystemExit(f"timers: loading {count:,} timers outlasted its {lead:.0f} s lead; lateness not measured")
+    # The sweep claims oldest first, so the first `fired` (by due time) are done after each call: timer i
+    # was fired by the first call whose running total exceeds i.
+    ends: list[datetime] = []
+    totals: list[int] = []
+    fired = 0
+    tick = time.monotonic()
+    deadline = tick + lead + seconds + 120
+    while fired < count:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timers: {count - fired:,} of {count:,} timers not fired 120 s after the window closed")
+        fired += fire_timers()
+        ends.append(datetime.now(UTC))
+        totals.append(fired)
+        tick += interval
+        time.sleep(max(0.0, tick - time.monotonic()))
+    completed = Enrollment.objects.filter(journey_id=journey_id, exit_reason="completed").count()
+    if fired != count or completed != count:
+        raise SystemExit(f"timers: {fired:,} fired and {completed:,} enrollments completed for {count:,} timers due")
+    late = [(ends[bisect.bisect_right(totals, i)] - due).total_seconds() for i, due in enumerate(dues)]
+    late.sort()
+    pick = lambda p: late[min(len(late) - 1, int(len(late) * p))]  # noqa: E731
+    return pick(0.5), pick(0.99), late[-1], count, interval
 
 
 def _bare_update_ceiling_copy(journey_id: int, due: int) -> float:
@@ -150,6 +212,7 @@ def run(scale: str) -> None:
     rate_large, sweep_large, _ = _one_run(large, due)
     b_small, b_sweep_small, b_ceiling = _one_run(small, due, behavior=True)
     b_large, b_sweep_large, _ = _one_run(large, due, behavior=True)
+    late50, late99, late_max, late_count, interval = _lateness(rate_small / 2, LATENESS_SECONDS[scale])
     rows = [
         Row(f"due timers fired/s ({small:,} waiting)", rate_small, ceiling, "≥ 10,000/s"),
         Row(f"due timers fired/s ({large:,} waiting)", rate_large, ceiling, "≥ 10,000/s"),
@@ -157,11 +220,16 @@ def run(scale: str) -> None:
         Row(f"behavior timers fired/s ({small:,} open matches)", b_small, b_ceiling, "≥ 10,000/s"),
         Row(f"behavior timers fired/s ({large:,} open matches)", b_large, b_ceiling, "≥ 10,000/s"),
         Row(f"behavior sweep seconds, {large:,} vs {small:,} open", b_sweep_large, b_sweep_small, "ratio ≤ 1.2"),
+        Row("timer lateness p50 s (fired − due)", late50, None, "—"),
+        Row("timer lateness p99 s (fired − due)", late99, None, "≤ 2 s"),
     ]
     notes = [
         f"{due:,} timers due in each run; every one fired exactly once (checked), and each behavior timer "
         "recorded exactly one behavior:abandoned_cart activity (checked).",
         "ceiling: UPDATE of the same enrollment rows, 500 per statement, rolled back.",
         "the sweep-time row's 'ceiling' column is the small-crowd sweep; its ratio is large ÷ small.",
+        f"lateness: {late_count:,} timers due evenly over {LATENESS_SECONDS[scale]} s (half the fired/s above), "
+        f"the sweep task every {interval:g} s as beat runs it; max {late_max:.2f} s. A timer is late by at "
+        "least the wait for the next sweep, so p99 cannot fall below ~the interval.",
     ]
     report("timers", scale, rows, notes)
