@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
-BENCHMARKS = ["ingest_batch", "ingest_track", "evaluate", "timers", "segments", "send"]
+BENCHMARKS = ["ingest_batch", "ingest_track", "evaluate", "timers", "segments", "send", "memory"]
 
 
 def main() -> None:

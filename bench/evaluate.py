@@ -173,33 +173,41 @@ def nothing_pending(phase: str) -> None:
         raise SystemExit(f"evaluate: batches orphaned before {phase}: {_pending()}")
 
 
-def _latency(workspace, seconds: int, profiles: int, rate: int) -> tuple[float, float, int]:
-    """(p50, p99, probes) of event → outbox row, with `rate` events/s offered through the real path."""
-    import base64
-
+def batch_body(rng: random.Random, profiles: int, key: str) -> bytes:
+    """A /v1/batch body of 50 track events over `profiles` users, one in ten a `probe`."""
     import orjson
 
-    from messaging.models import Message
+    events = [
+        {
+            "type": "track",
+            "userId": f"user-{rng.randrange(profiles)}",
+            "event": "probe" if j % 10 == 0 else rng.choice(NAMES),
+            "messageId": f"{key}-{j}",
+            "properties": {"value": rng.randrange(100)},
+        }
+        for j in range(50)
+    ]
+    return orjson.dumps({"batch": events})
+
+
+def write_auth(workspace, name: str) -> str:
+    """The Authorization header of a new write key of `workspace`."""
+    import base64
+
     from workspaces.services import write_key_create
 
-    key = write_key_create(workspace=workspace, name="latency", actor=None).raw
-    auth = "Basic " + base64.b64encode(f"{key}:".encode()).decode()
+    key = write_key_create(workspace=workspace, name=name, actor=None).raw
+    return "Basic " + base64.b64encode(f"{key}:".encode()).decode()
+
+
+def _latency(workspace, seconds: int, profiles: int, rate: int) -> tuple[float, float, int]:
+    """(p50, p99, probes) of event → outbox row, with `rate` events/s offered through the real path."""
+    from messaging.models import Message
+
+    auth = write_auth(workspace, "latency")
     rng = random.Random(11)
     requests = seconds * rate // 50  # requests of 50 events, evenly spaced
     Message.objects.filter(template="probe").delete()
-
-    def body(i: int) -> bytes:
-        events = [
-            {
-                "type": "track",
-                "userId": f"user-{rng.randrange(profiles)}",
-                "event": "probe" if j % 10 == 0 else rng.choice(NAMES),
-                "messageId": f"lat-{rate}-{i}-{j}",
-                "properties": {"value": rng.randrange(100)},
-            }
-            for j in range(50)
-        ]
-        return orjson.dumps({"batch": events})
 
     def stamp(raw: bytes) -> bytes:
         """The send time goes into every event as its request leaves, so the figure includes queueing."""
@@ -208,7 +216,7 @@ def _latency(workspace, seconds: int, profiles: int, rate: int) -> tuple[float, 
     headers = {"Authorization": auth, "Content-Type": "application/json"}
     nothing_pending(f"the latency run at {rate:,}/s")  # the worker's broker starts empty
     with gunicorn() as base, celery_worker():
-        bodies = [body(i) for i in range(requests)]
+        bodies = [batch_body(rng, profiles, f"lat-{rate}-{i}") for i in range(requests)]
         result = post_paced(f"{base}/v1/batch", bodies, headers, 50 / rate, prepare=stamp)
         drain(requests * 50)
     assert result.statuses == {200: requests}, result.statuses
@@ -250,6 +258,25 @@ def _backfill(workspace) -> tuple[float, float, int, int, int]:
     return replayed, bare, len(rows), backfill.opened, backfill.fired
 
 
+def workload_publish():
+    """A fresh database whose workspace has the 100 journeys live and the 20 behaviors; the workspace."""
+    from behaviors.services import behavior_create
+    from journeys.services import journey_create, journey_publish
+    from messaging.models import Template
+    from workspaces.models import Workspace
+
+    workspace = Workspace.objects.get(pk=_workspace())
+    Template.objects.bulk_create(
+        [Template(workspace=workspace, channel="push", name=f"t{i}", content=PUSH) for i in range(100)]
+        + [Template(workspace=workspace, channel="push", name="probe", content=PUSH)]
+    )
+    for index in range(100):
+        journey_publish(journey=journey_create(workspace=workspace, actor=None, document=_journey(index)), actor=None)
+    for index in range(20):
+        behavior_create(workspace=workspace, actor=None, document=_behavior(index))
+    return workspace
+
+
 def _workspace() -> int:
     from django.db import connection
 
@@ -263,25 +290,15 @@ def run(scale: str) -> None:
     import django
 
     django.setup()
-    from behaviors.services import behavior_create
     from journeys.models import Enrollment
     from journeys.services import journey_create, journey_publish
-    from messaging.models import Message, Template
-    from workspaces.models import Workspace
+    from messaging.models import Message
 
     batches, profiles = SCALES[scale]
     _store(_workspace(), batches, profiles)
     ceiling, _ = _process()
 
-    workspace = Workspace.objects.get(pk=_workspace())
-    Template.objects.bulk_create(
-        [Template(workspace=workspace, channel="push", name=f"t{i}", content=PUSH) for i in range(100)]
-        + [Template(workspace=workspace, channel="push", name="probe", content=PUSH)]
-    )
-    for index in range(100):
-        journey_publish(journey=journey_create(workspace=workspace, actor=None, document=_journey(index)), actor=None)
-    for index in range(20):
-        behavior_create(workspace=workspace, actor=None, document=_behavior(index))
+    workspace = workload_publish()
     _store(workspace.pk, batches, profiles)
     rate, processed = _process()
     journeys = Enrollment.objects.filter(journey__behavior__isnull=True)

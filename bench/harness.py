@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -50,6 +51,7 @@ def bench_env(**extra: str) -> dict[str, str]:
         ALLOWED_HOSTS="127.0.0.1,localhost",
         LOG_LEVEL="WARNING",
         PYTHONPATH=str(ROOT),
+        NUDGE_VAR_DIR=str(ROOT / "var" / f"bench-{DB_NAME}"),  # collected static files, apart from `make run`'s
     )
     env.update(extra)
     return env
@@ -110,9 +112,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@cache
+def static_collect() -> None:
+    """collectstatic, once a run: a production web process refuses to start without it."""
+    manage("collectstatic", "--noinput", "-v", "0")
+
+
 @contextmanager
 def gunicorn(workers: int = 2, threads: int = 4) -> Iterator[str]:
     """Production web process: `workers` processes of `threads` threads (gthread), as the README shows."""
+    static_collect()
     port = free_port()
     process = subprocess.Popen(
         [
