@@ -356,6 +356,14 @@ NUDGE_SEND_MAX_ATTEMPTS = env_int("NUDGE_SEND_MAX_ATTEMPTS", 8, minimum=1)
 NUDGE_SEND_BACKOFF_SECONDS = env_int("NUDGE_SEND_BACKOFF_SECONDS", 30, minimum=1)
 NUDGE_SEND_BACKOFF_MAX_SECONDS = env_int("NUDGE_SEND_BACKOFF_MAX_SECONDS", 6 * 3600, minimum=1)
 
+# GET /metrics answers only with `Authorization: Bearer <this>`; empty: /metrics is off (404).
+NUDGE_METRICS_TOKEN = env_str("NUDGE_METRICS_TOKEN", "")
+if NUDGE_METRICS_TOKEN and (len(NUDGE_METRICS_TOKEN) < 32 or NUDGE_METRICS_TOKEN.strip() != NUDGE_METRICS_TOKEN):
+    raise ImproperlyConfigured(
+        "NUDGE_METRICS_TOKEN must be at least 32 characters without surrounding spaces "
+        "(python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+    )
+
 # Segments: rule segments' members are recomputed when older than this (the beat task looks every
 # minute); one refresh may run this long before it is given up (and retried on the next pass).
 NUDGE_SEGMENT_REFRESH_SECONDS = env_int("NUDGE_SEGMENT_REFRESH_SECONDS", 300, minimum=30)

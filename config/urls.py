@@ -10,7 +10,7 @@ from rest_framework.routers import SimpleRouter
 from activities import api as activities_api
 from activities import ingestion
 from behaviors import api as behaviors_api
-from config import health
+from config import health, metrics
 from journeys import api as journeys_api
 from messaging import api as messaging_api
 from messaging import inbound as messaging_inbound
@@ -74,6 +74,7 @@ urlpatterns = [
     path("m/c/<str:token>", messaging_views.message_clicked, name="message-clicked"),
     path("m/u/<str:token>", messaging_views.unsubscribe, name="message-unsubscribe"),
     path("health", health.health, name="health"),
+    path("metrics", metrics.metrics, name="metrics"),
     path("admin/", admin.site.urls),
     path("", panel_site.urls),
 ]

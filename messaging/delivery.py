@@ -34,7 +34,7 @@ from activities.models import Profile, PushDevice
 from config.sql import update_columns
 from journeys.live import document_for
 from messaging.channels import render_content, variant_for
-from messaging.counters import messages_counted
+from messaging.counters import messages_counted, sends_counted
 from messaging.models import Message, MessageStatus, MessagingPolicy, Template
 from messaging.pacing import caps_parse, opt_out, quiet_until, zone_of
 from messaging.providers.base import (
@@ -372,6 +372,13 @@ def _results_write(attempts: list[_Attempt]) -> int:
         }
         outcomes = [(a.item.message, row[1]) for a, row in zip(attempts, rows, strict=True) if row[0] in written]
         messages_counted([(m, status) for m, status in outcomes if status != MessageStatus.QUEUED])
+        sends_counted(
+            [
+                (a.item.message.workspace_id, a.item.message.channel, a.outcome)
+                for a in attempts
+                if a.item.message.pk in written
+            ]
+        )
     return sum(1 for _, status in outcomes if status == MessageStatus.SENT)
 
 

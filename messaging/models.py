@@ -59,6 +59,8 @@ class Message(models.Model):
             # What delivery takes next: cost O(due), like the timer sweep.
             models.Index(fields=["send_after"], condition=models.Q(status="queued"), name="message_due"),
             models.Index(fields=["lease_until"], condition=models.Q(status="sending"), name="message_leased"),
+            # Messages of paused journeys, by channel (resuming and /metrics find them without a scan).
+            models.Index(fields=["channel"], condition=models.Q(status="held"), name="message_held"),
             # Delivery reports name the provider's id.
             models.Index(
                 fields=["workspace", "provider_message_id"],
@@ -73,6 +75,31 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel} {self.template} → {self.profile_id} ({self.status})"
+
+
+class DeliveryCount(models.Model):
+    """Provider calls by outcome since the start, per channel and provider kind: the `/metrics` counter,
+    added to by delivery as it records outcomes, so it is exact across processes, machines and restarts.
+    A writer adds to the row of its shard (its process id modulo SHARDS): concurrent batches rarely wait
+    on one row."""
+
+    SHARDS = 8
+
+    channel = models.CharField(max_length=16)
+    provider = models.CharField(max_length=32, help_text="The provider's kind: smtp, twilio, fcm, … or none")
+    outcome = models.CharField(max_length=16, help_text="sent, permanent, transient or crashed")
+    shard = models.PositiveSmallIntegerField(default=0)
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["channel", "provider", "outcome", "shard"], name="delivery_count_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel} via {self.provider}: {self.outcome} × {self.count}"
 
 
 class Channel(models.TextChoices):
