@@ -170,7 +170,7 @@ def nothing_pending(phase: str) -> None:
     from activities.models import EvaluationBatch
 
     if EvaluationBatch.objects.exists():
-        raise SystemExit(f"evaluate: batches orphaned before {phase}: {_pending()}")
+        raise SystemExit(f"pipeline: batches orphaned before {phase}: {_pending()}")
 
 
 def batch_body(rng: random.Random, profiles: int, key: str) -> bytes:

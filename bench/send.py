@@ -23,7 +23,18 @@ from datetime import UTC, datetime
 
 import psycopg
 
-from bench.harness import DB_DSN, ROOT, Row, bench_env, database_reset, free_port, manage, profiles_copy, report
+from bench.harness import (
+    DB_DSN,
+    ROOT,
+    Row,
+    bench_env,
+    database_reset,
+    free_port,
+    manage,
+    profiles_copy,
+    report,
+    tables_analyze,
+)
 
 SCALES = {"small": (2_000, 300), "full": (20_000, 2_000)}  # (SMS, emails)
 
@@ -59,7 +70,7 @@ def _populate(workspace_id: int, count: int, channel: str, template: str) -> Non
                         now,
                     )
                 )
-        conn.execute("ANALYZE")
+    tables_analyze("activities_profile", "activities_identity", "messaging_message")
 
 
 def _sent(channel: str) -> int:
