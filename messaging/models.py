@@ -93,9 +93,7 @@ class DeliveryCount(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(
-                fields=["channel", "provider", "outcome", "shard"], name="delivery_count_unique"
-            )
+            models.UniqueConstraint(fields=["channel", "provider", "outcome", "shard"], name="delivery_count_unique")
         ]
 
     def __str__(self) -> str:
