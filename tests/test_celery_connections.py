@@ -31,11 +31,13 @@ def _worker_backends(database: str, ours: int) -> set[tuple[int, str]]:
 
 
 def _queue_drained(broker: redis.Redis) -> bool:
-    return broker.llen("celery") == 0 and broker.hlen("unacked") == 0
+    """Nothing waiting in either queue (sends travel on `deliver`) and nothing in flight."""
+    return broker.llen("celery") == 0 and broker.llen("deliver") == 0 and broker.hlen("unacked") == 0
 
 
 @pytest.mark.slow
 def test_a_worker_runs_many_tasks_on_one_connection(celery_worker_process):
+    """(The tasks are sends, on their own queue: a worker started without -Q takes it.)"""
     broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
     database, ours = connection.settings_dict["NAME"], connection.connection.info.backend_pid
     deliver.delay()
@@ -70,3 +72,10 @@ def test_a_task_run_inside_a_transaction_keeps_its_callers_connection():
         inside = connection.connection
         database_connections_check(sender=deliver)
         assert connection.connection is inside
+
+
+def test_sends_have_a_queue_of_their_own_that_every_worker_takes_by_default():
+    route = app.amqp.router.route({}, "messaging.deliver")
+    assert route["queue"].name == "deliver"
+    assert app.amqp.router.route({}, "activities.process_batch")["queue"].name == "celery"
+    assert {queue.name for queue in app.amqp.queues.values()} == {"celery", "deliver"}  # a plain worker's -Q
