@@ -39,6 +39,7 @@ def _queue_drained(broker: redis.Redis) -> bool:
 def test_a_worker_runs_many_tasks_on_one_connection(celery_worker_process):
     """(The tasks are sends, on their own queue: a worker started without -Q takes it.)"""
     broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    connection.ensure_connection()
     database, ours = connection.settings_dict["NAME"], connection.connection.info.backend_pid
     deliver.delay()
     deadline = time.monotonic() + 60
