@@ -69,14 +69,8 @@ def _populate(workspace_id: int, journey_id: int, version_id: int, node: str, st
                         "",
                     )
                 )
-        conn.execute(
-            "INSERT INTO journeys_timer (workspace_id, enrollment_id, due_at, held) "
-            "SELECT workspace_id, id, due_at, false FROM journeys_enrollment WHERE journey_id = %s "
-            "AND profile_id >= %s",
-            (journey_id, first),
-        )
         conn.commit()
-    tables_analyze("activities_profile", "activities_identity", "journeys_enrollment", "journeys_timer")
+    tables_analyze("activities_profile", "activities_identity", "journeys_enrollment")
     return first
 
 
@@ -190,13 +184,13 @@ def _bare_update_ceiling_copy(journey_id: int, due: int) -> float:
         ids = [
             r[0]
             for r in conn.execute(
-                "SELECT enrollment_id FROM journeys_timer WHERE due_at <= now() ORDER BY due_at LIMIT %s", (due,)
+                "SELECT id FROM journeys_enrollment WHERE due_at <= now() ORDER BY due_at LIMIT %s", (due,)
             )
         ]
         started = time.perf_counter()
         for start in range(0, len(ids), 500):
             conn.execute(
-                "UPDATE journeys_enrollment SET node = NULL, exit_at = now(), exit_reason = 'completed' "
+                "UPDATE journeys_enrollment SET node = NULL, due_at = NULL, exit_at = now(), exit_reason = 'completed' "
                 "WHERE id = ANY(%s)",
                 (ids[start : start + 500],),
             )

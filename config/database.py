@@ -1,14 +1,26 @@
-"""What every PostgreSQL connection Django opens is given: aware date-times travel in UTC. PostgreSQL
-refuses an offset beyond ±15:59 that ISO 8601 (and Python) allow — `?since=…T00:00-22:00` was a 500 —
-and UTC is what is stored anyway. A moment whose UTC falls outside Python's years is clamped to the
-first or last representable one (as a bound of a filter it selects the same rows)."""
+"""What every PostgreSQL connection Django opens is given:
+
+- Aware date-times travel in UTC. PostgreSQL refuses an offset beyond ±15:59 that ISO 8601 (and Python)
+  allow — `?since=…T00:00-22:00` was a 500 — and UTC is what is stored anyway. A moment whose UTC falls
+  outside Python's years is clamped to the first or last representable one (as a bound of a filter it
+  selects the same rows).
+- `timestamptz` values are read by psycopg's C loader. Django's own loader subclasses the pure-Python
+  one (to attach its time zone), which parses every value in Python: ~6x slower, and the largest single
+  cost of reading enrollments and timers on the hot paths. The session's TimeZone is UTC (Django sets
+  it), so the C loader's values are what Django's would be: aware, in UTC.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
+import psycopg
+from psycopg.adapt import Loader
+from psycopg.pq import Format
 from psycopg.types.datetime import DatetimeDumper
+
+_C_TIMESTAMPTZ = cast(type[Loader], psycopg.adapters.get_loader(psycopg.postgres.types["timestamptz"].oid, Format.TEXT))
 
 
 class UtcDatetimeDumper(DatetimeDumper):
@@ -21,7 +33,24 @@ class UtcDatetimeDumper(DatetimeDumper):
         return super().dump(obj)
 
 
+class UtcTimestamptzLoader(Loader):
+    """psycopg's C loader behind the `timezone` attribute Django's cursors check (a C class cannot be
+    subclassed, so it is held)."""
+
+    timezone = UTC
+
+    def __init__(self, oid: int, context: Any = None) -> None:
+        super().__init__(oid, context)
+        self._loader = _C_TIMESTAMPTZ(oid, context)
+
+    def load(self, data: Any) -> datetime:
+        return self._loader.load(data)
+
+
 def on_connection(sender: Any, connection: Any, **kwargs: Any) -> None:
     """Django's `connection_created`: the one hook for every new database connection."""
     if connection.vendor == "postgresql":
-        connection.connection.adapters.register_dumper(datetime, UtcDatetimeDumper)
+        adapters = connection.connection.adapters
+        adapters.register_dumper(datetime, UtcDatetimeDumper)
+        if connection.timezone == UTC and connection.connection.info.parameter_status("TimeZone") == "UTC":
+            adapters.register_loader("timestamptz", UtcTimestamptzLoader)

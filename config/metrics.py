@@ -73,10 +73,12 @@ def _pipeline(now: datetime) -> Iterator[Metric]:
 
 
 def _timers(now: datetime) -> Iterator[Metric]:
-    from journeys.models import Timer
+    from journeys.models import Enrollment
 
-    # Behaviors compile onto journeys: their timers are rows of the same table.
-    overdue = Timer.objects.filter(held=False, due_at__lte=now).aggregate(n=Count("pk"), oldest=Min("due_at"))
+    # Behaviors compile onto journeys: their timers are enrollments' too (the sweep's partial index).
+    overdue = Enrollment.objects.filter(timer_held=False, due_at__lte=now).aggregate(
+        n=Count("pk"), oldest=Min("due_at")
+    )
     yield GaugeMetricFamily(
         "nudge_timers_overdue",
         "Journey and behavior timers due and not yet fired (paused journeys' excluded)",

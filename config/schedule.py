@@ -5,10 +5,13 @@ downtime runs once, not once per missed tick."""
 from celery.schedules import crontab
 
 BEAT_SCHEDULE = {
+    # Every second: a timer is late by at most the wait for the next sweep plus the sweep itself. A
+    # sweep that outlasts the second overlaps the next one on another worker process; they claim
+    # with SKIP LOCKED, so they share the backlog rather than repeat it.
     "journeys-fire-timers": {
         "task": "journeys.fire_timers",
-        "schedule": 5.0,
-        "options": {"expires": 4},
+        "schedule": 1.0,
+        "options": {"expires": 1},
     },
     "journeys-enter-scheduled": {
         "task": "journeys.enter_scheduled",

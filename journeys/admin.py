@@ -16,7 +16,7 @@ from unfold.admin import TabularInline
 
 from journeys import services
 from journeys.document import DocumentError, Problem
-from journeys.models import Enrollment, Journey, JourneyStatus, JourneyVersion, Timer
+from journeys.models import Enrollment, Journey, JourneyStatus, JourneyVersion
 from workspaces.admin_scope import ReadOnlyScopedAdmin, WorkspaceScopedAdmin
 from workspaces.models import Workspace
 from workspaces.permissions import acting_user
@@ -226,16 +226,19 @@ class JourneyVersionAdmin(ReadOnlyScopedAdmin):
 
 @admin.register(Enrollment)
 class EnrollmentAdmin(ReadOnlyScopedAdmin):
-    list_display = ["profile", "journey", "version", "entered_at", "node", "due_at", "exit_reason", "converted_at"]
-    list_filter = ["workspace", "exit_reason"]
+    list_display = [
+        "profile",
+        "journey",
+        "version",
+        "entered_at",
+        "node",
+        "due_at",
+        "timer_held",
+        "exit_reason",
+        "converted_at",
+    ]
+    list_filter = ["workspace", "exit_reason", "timer_held"]
     search_fields = ["profile__user_id", "journey__name"]
     list_select_related = ["profile", "journey", "version"]
     raw_id_fields = ["profile"]
-    show_full_result_count = False
-
-
-@admin.register(Timer)
-class TimerAdmin(ReadOnlyScopedAdmin):
-    list_display = ["enrollment", "due_at", "held"]
-    list_filter = ["held"]
     show_full_result_count = False

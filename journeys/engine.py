@@ -319,6 +319,17 @@ def on_timer(journey: Journey, instance: Instance, *, now: datetime, ctx: Contex
     return effects
 
 
+def reads_profile(journey: Journey) -> bool:
+    """Whether running a version's nodes can ask anything of the profile beyond its key: a branch's
+    condition (traits, tags, segments, history), a profile update, a delay until a local time of day
+    (the profile's time zone). Only these read `Context.subject`, `timezone` or `on_profile_change`;
+    for any other version a timer fires without the profile being read (or locked)."""
+    return any(
+        isinstance(node, (Branch, UpdateProfile)) or (isinstance(node, Delay) and node.until_time is not None)
+        for node in journey.nodes.values()
+    )
+
+
 def stop(instance: Instance, *, at: datetime, reason: str) -> list[Effect]:
     """End an instance from outside: the journey stopped, the profile was deleted."""
     if not instance.active:

@@ -28,8 +28,8 @@ from activities.models import Activity, Profile
 from journeys.engine import ActivityInput, Instance, PastEntry, blocks_restart, enter, entry_refusal, on_activity
 from journeys.engine import stop as engine_stop
 from journeys.live import LiveIndex, LiveJourney, document_for, live_index
-from journeys.models import Enrollment, JourneyStatus
-from journeys.runtime import Writes, apply_effects, context_for, instance_of, instance_store
+from journeys.models import Enrollment
+from journeys.runtime import EnrollmentRow, Writes, apply_effects, context_for, instance_of, instance_store, rows_locked
 from segments.selectors import memberships
 
 
@@ -47,18 +47,27 @@ class _ProfileState:
     """One locked profile's journeys while its activities run."""
 
     profile: Profile
-    movable: list[Enrollment]
+    movable: list[EnrollmentRow]
     past: dict[int, list[_Past]] = field(default_factory=dict)  # journey → entries the batch cannot move
     segments: dict[str, bool] = field(default_factory=dict)  # audience segments, answered for the batch
     instances: dict[int, Instance] = field(default_factory=dict)  # id(enrollment) → engine state
 
     def __post_init__(self) -> None:
         self.instances = {id(e): instance_of(e) for e in self.movable}
+        self.by_journey: dict[int, list[EnrollmentRow]] = {}
+        for e in self.movable:
+            self.by_journey.setdefault(e.journey_id, []).append(e)
+        # (journey, activity) pairs that entered already: a batch evaluated again enters nothing twice
+        self.entered = {(e.journey_id, e.entry_activity_id) for e in self.movable}
+        self.entered |= {(journey, p.entry_activity_id) for journey, pasts in self.past.items() for p in pasts}
 
     def run(self, activity: Activity, index: LiveIndex, writes: Writes) -> None:
         given = ActivityInput(activity.name, activity.properties, activity.timestamp)
         kept: set[int] = set()  # journeys this activity moved on (in restart mode, it does not restart them)
+        moved = index.versions_moved_by(activity.name)  # no other version reacts to this activity
         for enrollment in list(self.movable):
+            if enrollment.version_id not in moved:
+                continue
             instance = self.instances[id(enrollment)]
             attributable = instance.exit_reason == "completed" and instance.converted_at is None
             if not (instance.active or attributable):
@@ -70,19 +79,18 @@ class _ProfileState:
                 kept.add(enrollment.journey_id)
             if effects:
                 instance_store(enrollment, instance)
-                paused = enrollment.journey.status == JourneyStatus.PAUSED
+                paused = enrollment.journey_id in index.paused
                 apply_effects(enrollment, effects, paused=paused, writes=writes, event=dict(activity.properties))
         for live in index.triggered_by(activity.name):
             if live.journey_id not in kept:
                 self._try_enter(activity, given, live, writes)
 
     def _try_enter(self, activity: Activity, given: ActivityInput, live: LiveJourney, writes: Writes) -> None:
-        past = self.past.get(live.journey_id, [])
-        mine = [e for e in self.movable if e.journey_id == live.journey_id]
-        if any(p.entry_activity_id == activity.pk for p in past) or any(
-            e.entry_activity_id == activity.pk for e in mine
-        ):
+        activity_id, journey_id = activity.pk, live.journey_id
+        if (journey_id, activity_id) in self.entered:
             return  # this activity already entered (a batch evaluated again)
+        past = self.past.get(journey_id, [])
+        mine = self.by_journey.get(journey_id, [])
         entries = [PastEntry(p.entered_at, p.active) for p in past] + [
             PastEntry(self.instances[id(e)].entered_at, self.instances[id(e)].active) for e in mine
         ]
@@ -98,18 +106,21 @@ class _ProfileState:
                 instance_store(enrollment, instance)
                 apply_effects(enrollment, stopped, paused=False, writes=writes)
         instance, effects = enter(live.document, at=given.timestamp, trigger=given.properties, ctx=ctx)
-        enrollment = Enrollment(
+        enrollment = EnrollmentRow(
+            pk=0,
             workspace_id=self.profile.workspace_id,
-            journey=live.row,
+            journey_id=live.journey_id,
             version_id=live.version_id,
-            profile=self.profile,
-            entry_activity_id=activity.pk,
+            profile_id=self.profile.pk,
+            entry_activity_id=activity_id,
             entered_at=instance.entered_at,
             trigger=dict(instance.trigger),
         )
         instance_store(enrollment, instance)
         self.instances[id(enrollment)] = instance
         self.movable.append(enrollment)
+        self.by_journey.setdefault(journey_id, []).append(enrollment)
+        self.entered.add((journey_id, activity_id))
         writes.enroll(enrollment)
         apply_effects(enrollment, effects, paused=False, writes=writes)
 
@@ -211,18 +222,15 @@ def _lock_profiles(profile_ids: list[int]) -> dict[int, Profile]:
     return {profile.pk: profile for profile in rows}
 
 
-def _enrollments(movable: _Movable, profile_ids: Iterable[int]) -> dict[int, list[Enrollment]]:
+def _enrollments(movable: _Movable, profile_ids: Iterable[int]) -> dict[int, list[EnrollmentRow]]:
     """The movable enrollments of the locked profiles, locked, by profile. With the profiles locked no
     evaluation or sweep can add to or move them, so the light read finds them all; a stop may still
     end one before it is locked, which the check on the locked row sees."""
     keys = [pk for pks in _movable_keys(movable, profile_ids).values() for pk in pks]
     if not keys:
         return {}
-    rows = Enrollment.objects.filter(pk__in=keys).select_related("journey").order_by("pk")
-    if connection.features.has_select_for_update:
-        rows = rows.select_for_update(no_key=True, of=("self",))
-    found: dict[int, list[Enrollment]] = {}
-    for e in rows:
+    found: dict[int, list[EnrollmentRow]] = {}
+    for e in rows_locked(Enrollment.objects.filter(pk__in=keys).order_by("pk")):
         if movable.keeps(e.profile_id, e.version_id, e.exit_at is None, e.entered_at):
             found.setdefault(e.profile_id, []).append(e)
     return found

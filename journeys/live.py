@@ -17,6 +17,7 @@ from django.db.models import F
 
 from activities.names import counts_as_any
 from journeys.document import Journey, WaitEvent, WaitInactive, parse_journey
+from journeys.engine import reads_profile
 from journeys.models import Journey as JourneyRow
 from journeys.models import JourneyStatus, JourneyVersion
 from segments.durations import Duration
@@ -34,10 +35,10 @@ class LiveJourney:
     row: JourneyRow
     version_id: int
     document: Journey
+    journey_id: int = field(init=False)  # the row's key, asked thousands of times a batch
 
-    @property
-    def journey_id(self) -> int:
-        return self.row.pk
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "journey_id", self.row.pk)
 
     def entries_since(self, earliest: datetime) -> datetime | None:
         """How far back past entries can refuse an entry at `earliest` or later (once, lock, cap);
@@ -56,12 +57,21 @@ class LiveIndex:
     moved_by: dict[str, frozenset[int]] = field(default_factory=dict)  # activity name → versions it may move
     moved_by_any: frozenset[int] = frozenset()  # versions with a wait_inactive: any activity moves them
     conversion: dict[int, tuple[str, Duration]] = field(default_factory=dict)  # version → (event, window)
+    paused: frozenset[int] = frozenset()  # journeys paused: their steps' timers and sends are held
+    _moved_by_name: dict[str, frozenset[int]] = field(default_factory=dict, compare=False, repr=False)
 
     def versions_moved(self, names: Iterable[str]) -> set[int]:
         names = list(names)
         moved = set().union(*(self.moved_by.get(name, frozenset()) for name in names))
         if any(counts_as_any(name) for name in names):  # `*` waits, inactive waits
             moved |= self.moved_by_any | self.moved_by.get("*", frozenset())
+        return moved
+
+    def versions_moved_by(self, name: str) -> frozenset[int]:
+        """`versions_moved` of one name, worked out once per index."""
+        moved = self._moved_by_name.get(name)
+        if moved is None:
+            moved = self._moved_by_name[name] = frozenset(self.versions_moved([name]))
         return moved
 
     def triggered_by(self, name: str) -> list[LiveJourney]:
@@ -75,6 +85,7 @@ class LiveIndex:
 
 
 _documents: dict[int, Journey] = {}
+_reads_profile: dict[int, bool] = {}
 _indexes: dict[int, tuple[int, LiveIndex]] = {}
 
 
@@ -92,6 +103,14 @@ def document_for(version_id: int) -> Journey:
     if document is None:
         document = version_document(JourneyVersion.objects.get(pk=version_id))
     return document
+
+
+def version_reads_profile(version_id: int) -> bool:
+    """`engine.reads_profile` of a version, worked out once per worker."""
+    reads = _reads_profile.get(version_id)
+    if reads is None:
+        reads = _reads_profile[version_id] = reads_profile(document_for(version_id))
+    return reads
 
 
 def live_index(workspace_id: int) -> LiveIndex:
@@ -134,9 +153,13 @@ def _build(workspace_id: int) -> LiveIndex:
             moved_by_any.add(version.pk)
         if version.journey_id in restarting:  # its entry event may restart an instance of any version
             moved_by.setdefault(restarting[version.journey_id], set()).add(version.pk)
+    statuses = dict(
+        JourneyRow.objects.filter(workspace_id=workspace_id, status__in=RUNNING).values_list("pk", "status")
+    )
     return LiveIndex(
         triggers=triggers,
-        running=JourneyRow.objects.filter(workspace_id=workspace_id, status__in=RUNNING).exists(),
+        running=bool(statuses),
+        paused=frozenset(pk for pk, status in statuses.items() if status == JourneyStatus.PAUSED),
         moved_by={name: frozenset(ids) for name, ids in moved_by.items()},
         moved_by_any=frozenset(moved_by_any),
         conversion=conversion,

@@ -1,8 +1,10 @@
-"""Journeys, their published versions, enrollments (one profile's entry into one version) and the
-durable timers that wake enrollments up.
+"""Journeys, their published versions and enrollments (one profile's entry into one version), which
+carry the durable timer that wakes them up.
 
-A timer is a row with a due time; the sweep finds due rows through a partial index on unheld timers,
-so its cost follows the number due, not the number waiting. Pausing a journey holds its timers.
+An enrollment's timer is its `due_at` (the end of the wait or delay it rests at); the sweep claims due
+enrollments through a partial index on unheld due times, so its cost follows the number due, not the
+number waiting, and firing a timer is one update of the row it moves. Pausing a journey holds its
+enrollments' timers (`timer_held`).
 """
 
 from __future__ import annotations
@@ -70,15 +72,18 @@ class Enrollment(models.Model):
     """One profile's entry into one journey version, with where it rests and the path it took."""
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
-    journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="enrollments")
-    version = models.ForeignKey(JourneyVersion, on_delete=models.PROTECT, related_name="enrollments")
+    # No index of their own: every query by journey leads with it in `enrollment_history`, and versions
+    # are read through journeys (a version is never deleted while it has enrollments).
+    journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="enrollments", db_index=False)
+    version = models.ForeignKey(JourneyVersion, on_delete=models.PROTECT, related_name="enrollments", db_index=False)
     profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="enrollments")
     entry_activity_id = models.BigIntegerField(null=True, blank=True, help_text="The activity that entered it")
     entered_at = models.DateTimeField()
     trigger = JSONField(default=dict, blank=True, help_text="The entry activity's properties")
     node = models.CharField(max_length=64, null=True, blank=True)
     wait_started = models.DateTimeField(null=True, blank=True)
-    due_at = models.DateTimeField(null=True, blank=True)
+    due_at = models.DateTimeField(null=True, blank=True, help_text="When its timer fires")
+    timer_held = models.BooleanField(default=False, help_text="Its journey is paused: the timer waits for resume")
     path = JSONField(default=list, blank=True)
     converted_at = models.DateTimeField(null=True, blank=True)
     exit_at = models.DateTimeField(null=True, blank=True)
@@ -101,25 +106,12 @@ class Enrollment(models.Model):
             models.Index(fields=["journey", "profile", "entered_at"], name="enrollment_history"),
             # "Waiting now" per node, for reports and the drawn flow.
             models.Index(fields=["journey", "node"], condition=Q(exit_at__isnull=True), name="enrollment_waiting"),
+            # The timer sweep: due, unheld timers, oldest first.
+            models.Index(fields=["due_at"], condition=Q(due_at__isnull=False, timer_held=False), name="enrollment_due"),
         ]
 
     def __str__(self) -> str:
         return f"{self.profile_id} in {self.journey_id} since {self.entered_at:%Y-%m-%d %H:%M}"
-
-
-class Timer(models.Model):
-    """When an enrollment must be woken (a wait's timeout, a delay's end). At most one each."""
-
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_constraint=False)
-    enrollment = models.OneToOneField(Enrollment, on_delete=models.CASCADE, related_name="timer")
-    due_at = models.DateTimeField()
-    held = models.BooleanField(default=False, help_text="Its journey is paused")
-
-    class Meta:
-        indexes = [models.Index(fields=["due_at"], condition=Q(held=False), name="timer_due")]
-
-    def __str__(self) -> str:
-        return f"timer {self.enrollment_id} at {self.due_at:%Y-%m-%d %H:%M:%S}"
 
 
 class JourneyStat(models.Model):

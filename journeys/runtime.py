@@ -11,11 +11,13 @@ never waits in a cycle with the evaluation path; a skipped timer fires on the ne
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
 from django.db import connection, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from activities.identity import profiles_addressed
@@ -41,20 +43,63 @@ from journeys.engine import (
     on_timer,
 )
 from journeys.engine import stop as engine_stop
-from journeys.live import document_for
-from journeys.models import Enrollment, JourneyStatus, Timer
+from journeys.live import document_for, version_reads_profile
+from journeys.models import Enrollment, JourneyStatus
 from journeys.models import Journey as JourneyRow
 from journeys.stats import StatKey, stats_add
 from journeys.subject import ProfileSubject
 from messaging.models import Message, MessageStatus
 from messaging.tasks import deliver_soon
 
+# --- Enrollments as the hot paths hold them ---------------------------------------------------------
+
+
+@dataclass(slots=True, eq=False)
+class EnrollmentRow:
+    """An enrollment's columns without a model: what the evaluation and the sweep read, create and
+    write, thousands per batch (a model costs ten times as much to build and to read). Attribute names
+    are the model's, so everything that takes an `Enrollment` takes a row too."""
+
+    pk: int  # 0 until the flush that inserts it gives it its key
+    workspace_id: int
+    journey_id: int
+    version_id: int
+    profile_id: int
+    entry_activity_id: int | None
+    entered_at: datetime
+    trigger: dict[str, Any]
+    node: str | None = None
+    wait_started: datetime | None = None
+    due_at: datetime | None = None
+    timer_held: bool = False
+    path: list[dict[str, Any]] = field(default_factory=list)
+    converted_at: datetime | None = None
+    exit_at: datetime | None = None
+    exit_reason: str = ""
+
+    def model(self) -> Enrollment:
+        """The model of the row (unsaved and keyless if the row is new)."""
+        values = {name: getattr(self, name) for name in ROW_FIELDS}
+        return Enrollment(**{**values, "pk": self.pk or None})
+
+
+ROW_FIELDS = tuple(f.name for f in fields(EnrollmentRow))  # pk first: the column order `rows_locked` reads
+EnrollmentLike = Enrollment | EnrollmentRow
+
+
+def rows_locked(queryset: QuerySet[Enrollment], *, skip_locked: bool = False) -> list[EnrollmentRow]:
+    """The queryset's enrollments as rows, locked (FOR NO KEY UPDATE) where the database can."""
+    if connection.features.has_select_for_update:
+        queryset = queryset.select_for_update(no_key=True, skip_locked=skip_locked)
+    return [EnrollmentRow(*values) for values in queryset.values_list(*ROW_FIELDS)]
+
+
 # --- Writes, gathered per transaction and made at its end -----------------------------------------
 
 
 class Writes:
     """Everything one transaction of the runtime writes: new enrollments, counter increments, outbox
-    messages, timer changes and enrollment state. Gathered while the engine runs and written at the end
+    messages and enrollment state (its timer included). Gathered while the engine runs and written at the end
     with a handful of set-based statements, whatever the batch size (rows in key order, so concurrent
     flushes lock in the same order). New enrollments get their keys at flush, so everything that refers
     to an enrollment is held by the object until then."""
@@ -64,31 +109,32 @@ class Writes:
 
     def _clear(self) -> None:
         self.counts: dict[StatKey, int] = {}
-        self.new: list[Enrollment] = []
-        self.changed_rows: dict[int, Enrollment] = {}  # by id(): new enrollments have no key yet
-        self.messages: list[tuple[Enrollment, str, str, str, dict[str, Any], bool]] = []
-        self.timers: dict[int, tuple[Enrollment, tuple[datetime, bool] | None]] = {}  # set, or cleared
-        self.recorded: list[tuple[Enrollment, Recorded]] = []  # activities to store on the profile
+        self.new: list[EnrollmentLike] = []
+        self.changed_rows: dict[int, EnrollmentLike] = {}  # by id(): new enrollments have no key yet
+        self.messages: list[tuple[EnrollmentLike, str, str, str, dict[str, Any], bool]] = []
+        self.recorded: list[tuple[EnrollmentLike, Recorded]] = []  # activities to store on the profile
 
-    def count(self, enrollment: Enrollment, at: datetime, metric: str, node: str = "", outcome: str = "") -> None:
+    def count(self, enrollment: EnrollmentLike, at: datetime, metric: str, node: str = "", outcome: str = "") -> None:
         key = (enrollment.journey_id, enrollment.version_id, at.date().isoformat(), metric, node, outcome)
         self.counts[key] = self.counts.get(key, 0) + 1
 
-    def enroll(self, enrollment: Enrollment) -> None:
+    def enroll(self, enrollment: EnrollmentLike) -> None:
         """A new enrollment, inserted (with its state as it stands at flush) before what refers to it."""
         self.new.append(enrollment)
         self.count(enrollment, enrollment.entered_at, "entered")
 
-    def changed(self, enrollment: Enrollment) -> None:
+    def changed(self, enrollment: EnrollmentLike) -> None:
         self.changed_rows[id(enrollment)] = enrollment
 
-    def timer(self, enrollment: Enrollment, due: tuple[datetime, bool] | None) -> None:
-        self.timers[id(enrollment)] = (enrollment, due)
+    def timer(self, enrollment: EnrollmentLike, due: tuple[datetime, bool] | None) -> None:
+        """The enrollment's timer, set (due time, held because its journey is paused) or cleared; it is
+        written with the enrollment's state."""
+        enrollment.due_at, enrollment.timer_held = due if due is not None else (None, False)
+        self.changed(enrollment)
 
     def flush(self) -> None:
         self._update()  # first: a restarted instance must have left before its successor comes in
         self._insert()
-        self._timers()
         self._messages()
         self._counts()
         self._record()
@@ -108,7 +154,10 @@ class Writes:
         if not self.new:
             return
         if connection.vendor != "postgresql":
-            Enrollment.objects.bulk_create(self.new)
+            models = [e if isinstance(e, Enrollment) else e.model() for e in self.new]
+            Enrollment.objects.bulk_create(models)
+            for enrollment, model in zip(self.new, models, strict=True):
+                enrollment.pk = model.pk
             return
         ids = execute(
             "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
@@ -126,20 +175,6 @@ class Writes:
         inserted = {id(e) for e in self.new}
         rows = sorted((e for key, e in self.changed_rows.items() if key not in inserted), key=lambda e: e.pk)
         update_columns(Enrollment._meta.db_table, "id", ENROLLMENT_STATE, [(e.pk, *_state(e)) for e in rows])
-
-    def _timers(self) -> None:
-        if not self.timers:
-            return
-        settled = sorted(((e.pk, e.workspace_id, due) for e, due in self.timers.values()), key=lambda t: t[0])
-        cleared = [pk for pk, _, due in settled if due is None]
-        if cleared:
-            Timer.objects.filter(enrollment_id__in=cleared).delete()
-        insert_columns(
-            Timer._meta.db_table,
-            {"enrollment_id": "bigint", "workspace_id": "bigint", "due_at": "timestamptz", "held": "boolean"},
-            [(pk, workspace_id, *due) for pk, workspace_id, due in settled if due is not None],
-            conflict="ON CONFLICT (enrollment_id) DO UPDATE SET due_at = excluded.due_at, held = excluded.held",
-        )
 
     def _messages(self) -> None:
         """One message per step: the idempotency key is unique, so a replayed step adds nothing."""
@@ -189,6 +224,7 @@ ENROLLMENT_STATE = {
     "node": "text",
     "wait_started": "timestamptz",
     "due_at": "timestamptz",
+    "timer_held": "boolean",
     "path": "jsonb",
     "converted_at": "timestamptz",
     "exit_at": "timestamptz",
@@ -215,12 +251,12 @@ MESSAGE_COLUMNS = {
 }
 
 
-def _fixed(e: Enrollment) -> tuple:
+def _fixed(e: EnrollmentLike) -> tuple:
     return (e.workspace_id, e.journey_id, e.version_id, e.profile_id, e.entry_activity_id, e.entered_at, e.trigger)
 
 
-def _state(e: Enrollment) -> tuple:
-    return (e.node, e.wait_started, e.due_at, e.path, e.converted_at, e.exit_at, e.exit_reason)
+def _state(e: EnrollmentLike) -> tuple:
+    return (e.node, e.wait_started, e.due_at, e.timer_held, e.path, e.converted_at, e.exit_at, e.exit_reason)
 
 
 def recorded_store(
@@ -257,7 +293,7 @@ def recorded_store(
 # --- Enrollment state <-> engine instance ----------------------------------------------------------
 
 
-def instance_of(enrollment: Enrollment) -> Instance:
+def instance_of(enrollment: EnrollmentLike) -> Instance:
     return Instance(
         entered_at=enrollment.entered_at,
         trigger=enrollment.trigger,
@@ -271,7 +307,7 @@ def instance_of(enrollment: Enrollment) -> Instance:
     )
 
 
-def instance_store(enrollment: Enrollment, instance: Instance) -> None:
+def instance_store(enrollment: EnrollmentLike, instance: Instance) -> None:
     enrollment.node, enrollment.wait_started, enrollment.due_at = instance.node, instance.wait_started, instance.due_at
     enrollment.path = [{"at": s.at.isoformat(), "node": s.node, "outcome": s.outcome} for s in instance.path]
     enrollment.converted_at, enrollment.exit_at = instance.converted_at, instance.exit_at
@@ -294,7 +330,7 @@ def context_for(profile: Profile, journey_id: int, *, segments: Mapping[str, boo
 
 
 def apply_effects(
-    enrollment: Enrollment,
+    enrollment: EnrollmentLike,
     effects: list[Effect],
     *,
     paused: bool,
@@ -331,7 +367,7 @@ def apply_effects(
                 writes.count(enrollment, at, "message", node)
 
 
-def effect_count(writes: Writes, enrollment: Enrollment, effect: Effect) -> bool:
+def effect_count(writes: Writes, enrollment: EnrollmentLike, effect: Effect) -> bool:
     """Count an effect that is only a counter (a node entered, an edge taken, a conversion, an exit)."""
     match effect:
         case NodeEntered(node, at):
@@ -362,21 +398,21 @@ def timers_fire(*, now: datetime | None = None, batch_size: int = 500, max_batch
 
 
 def _fire_batch(now: datetime, batch_size: int) -> tuple[int, int]:
-    """(timers claimed, timers that moved an enrollment) for one bounded batch, in one transaction."""
+    """(timers claimed, timers that moved an enrollment) for one bounded batch, in one transaction.
+
+    A handful of statements whatever the batch size: claim (lock) the due enrollments, read which of
+    their journeys are paused, lock only the profiles a version reads (`engine.reads_profile`: a branch,
+    a profile update, a delay until a local time); then one flush, whose enrollment update is also what
+    spends the timers. Most journeys' timers (a wait times out, a message goes, the entry ends) never
+    touch the profile row."""
     with transaction.atomic():
-        claim = Timer.objects.filter(held=False, due_at__lte=now).order_by("due_at", "pk")
-        if connection.features.has_select_for_update:
-            claim = claim.select_for_update(skip_locked=True)
-        timers = list(claim.values_list("enrollment_id", flat=True)[:batch_size])
-        rows = Enrollment.objects.filter(pk__in=timers).order_by("pk")
-        if connection.features.has_select_for_update:
-            # An enrollment (or profile) an evaluation holds is skipped; its timer stays for the next
-            # pass. The profile is locked too because a step may change it (update_profile); waiting
-            # for it here, holding the enrollment, could deadlock with an evaluation. Two statements,
-            # not a join: each stays an index lookup by key whatever the size of the tables.
-            rows = rows.select_for_update(skip_locked=True, no_key=True)
-        enrollments = list(rows)
-        profiles = _profiles_claim({e.profile_id for e in enrollments})
+        # An enrollment (or profile) an evaluation holds is skipped; it stays due for the next pass.
+        # Waiting for it here, holding others, could deadlock with an evaluation (which locks profiles,
+        # then enrollments).
+        due = Enrollment.objects.filter(due_at__lte=now, timer_held=False).order_by("due_at")[:batch_size]
+        enrollments = rows_locked(due, skip_locked=True)
+        reading = {e.profile_id for e in enrollments if version_reads_profile(e.version_id)}
+        profiles = _profiles_claim(reading)
         held = set(
             JourneyRow.objects.filter(
                 pk__in={e.journey_id for e in enrollments}, status=JourneyStatus.PAUSED
@@ -387,12 +423,16 @@ def _fire_batch(now: datetime, batch_size: int) -> tuple[int, int]:
             if enrollment.journey_id in held:
                 paused.append(enrollment.pk)
                 continue
-            profile = profiles.get(enrollment.profile_id)
-            if profile is None:
-                continue
-            enrollment.profile = profile
+            if enrollment.profile_id in reading:
+                profile = profiles.get(enrollment.profile_id)
+                if profile is None:
+                    continue  # held by an evaluation: the next pass
+                ctx = context_for(profile, enrollment.journey_id)
+            else:
+                ctx = Context(
+                    subject=UNREAD, profile_key=str(enrollment.profile_id), journey_key=str(enrollment.journey_id)
+                )
             instance = instance_of(enrollment)
-            ctx = context_for(enrollment.profile, enrollment.journey_id)
             effects = on_timer(document_for(enrollment.version_id), instance, now=now, ctx=ctx)
             writes.timer(enrollment, None)  # this timer is spent, whatever it did
             if effects:
@@ -400,12 +440,25 @@ def _fire_batch(now: datetime, batch_size: int) -> tuple[int, int]:
                 apply_effects(enrollment, effects, paused=False, writes=writes)
                 fired += 1
         if paused:
-            Timer.objects.filter(enrollment_id__in=paused).update(held=True)
+            Enrollment.objects.filter(pk__in=paused).update(timer_held=True)
         writes.flush()
-        return len(timers), fired
+        return len(enrollments), fired
+
+
+class _Unread:
+    """The subject of a version that never reads its profile (`engine.reads_profile`): asking it is a
+    bug, never a wrong answer."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"a version that does not read the profile asked for {name!r}")
+
+
+UNREAD: Any = _Unread()
 
 
 def _profiles_claim(profile_ids: set[int]) -> dict[int, Profile]:
+    if not profile_ids:
+        return {}
     rows = Profile.objects.select_related("workspace").filter(pk__in=profile_ids).order_by("pk")
     if connection.features.has_select_for_update:
         rows = rows.select_for_update(skip_locked=True, no_key=True, of=("self",))
@@ -414,17 +467,17 @@ def _profiles_claim(profile_ids: set[int]) -> dict[int, Profile]:
 
 def timers_release(journey: JourneyRow) -> int:
     """On resume: held timers fire again (in due order, by the sweep's ordering)."""
-    return Timer.objects.filter(enrollment__journey=journey, held=True).update(held=False)
+    return Enrollment.objects.filter(journey=journey, due_at__isnull=False, timer_held=True).update(timer_held=False)
 
 
 def timers_hold(journey: JourneyRow) -> int:
-    return Timer.objects.filter(enrollment__journey=journey, held=False).update(held=True)
+    return Enrollment.objects.filter(journey=journey, due_at__isnull=False, timer_held=False).update(timer_held=True)
 
 
 # --- Profiles leaving: deleted (privacy) or merged into another --------------------------------------
 
 
-def enrollments_end(enrollments: list[Enrollment], *, reason: str, at: datetime, writes: Writes) -> int:
+def enrollments_end(enrollments: Sequence[EnrollmentLike], *, reason: str, at: datetime, writes: Writes) -> int:
     """Exit active enrollments from outside the engine (journey stopped, profile deleted)."""
     for enrollment in enrollments:
         instance = instance_of(enrollment)

@@ -15,7 +15,7 @@ from journeys import live, runtime
 from journeys.document import DocumentError, Problem, parse_journey
 from journeys.document import Journey as Document
 from journeys.document import Webhook as WebhookNode
-from journeys.models import Enrollment, Journey, JourneyStatus, JourneyVersion, Timer
+from journeys.models import Enrollment, Journey, JourneyStatus, JourneyVersion
 from messaging.models import Message, MessageStatus, Template
 from messaging.outbound import url_problem
 from segments import selectors
@@ -195,7 +195,6 @@ def journey_stop(*, journey: Journey, actor: User | None) -> int:
     active = list(Enrollment.objects.filter(journey=journey, exit_at__isnull=True).select_for_update())
     exited = runtime.enrollments_end(active, reason="journey_stopped", at=timezone.now(), writes=writes)
     writes.flush()
-    Timer.objects.filter(enrollment__journey=journey).delete()
     Message.objects.filter(enrollment__journey=journey, status=MessageStatus.HELD).update(
         status=MessageStatus.SUPPRESSED, status_reason="journey stopped"
     )

@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from activities.models import EvaluationBatch, Profile
 from config import metrics
-from journeys.models import Enrollment, JourneyVersion, Timer
+from journeys.models import Enrollment, JourneyVersion
 from journeys.services import journey_create
 from messaging.delivery import messages_deliver
 from messaging.models import Channel, Message, MessageStatus
@@ -52,7 +52,7 @@ def _profile(tenant: Tenant, user_id: str, **fields: Any) -> Profile:
 
 
 def _timer(tenant: Tenant, version: JourneyVersion, n: int, due_at: datetime, held: bool = False) -> None:
-    enrollment = Enrollment.objects.create(
+    Enrollment.objects.create(
         workspace=tenant.workspace,
         journey=version.journey,
         version=version,
@@ -60,8 +60,8 @@ def _timer(tenant: Tenant, version: JourneyVersion, n: int, due_at: datetime, he
         entered_at=NOW - timedelta(hours=1),
         node="wait",
         due_at=due_at,
+        timer_held=held,
     )
-    Timer.objects.create(workspace=tenant.workspace, enrollment=enrollment, due_at=due_at, held=held)
 
 
 def _message(tenant: Tenant, profile: Profile, channel: str, status: str, n: int, **fields: Any) -> Message:

@@ -15,7 +15,7 @@ from behaviors.compiler import compile_behavior
 from behaviors.examples import EXAMPLES
 from behaviors.models import Behavior
 from behaviors.services import behavior_resume
-from journeys.models import Timer
+from journeys.models import Enrollment
 from journeys.runtime import timers_fire
 from journeys.services import journey_create, journey_publish
 from messaging.models import Message, Template
@@ -52,7 +52,12 @@ def _drain() -> None:
 
 
 def _fire_until(moment: datetime) -> None:
-    while (due := Timer.objects.order_by("due_at").values_list("due_at", flat=True).first()) and due <= moment:
+    while (
+        due := Enrollment.objects.filter(due_at__isnull=False)
+        .order_by("due_at")
+        .values_list("due_at", flat=True)
+        .first()
+    ) and due <= moment:
         with time_machine.travel(due, tick=False):
             timers_fire()
             _drain()  # what the sweep recorded goes through the pipeline, as a worker would

@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from journeys.document import parse_journey
+from journeys.engine import ActivityInput, Context, enter, on_activity, on_timer, reads_profile
 from journeys.simulator import simulate
 
 EVENTS = ["open", "view", "buy"]
@@ -111,3 +112,53 @@ def test_random_journeys_always_end(document: dict[str, Any], stream: list[tuple
             assert entry["entered_at"] <= entry["exit"]["at"]
         for refusal in person["not_entered"]:
             assert refusal["reason"] in ("filters", "audience", "schedule", "once", "lock", "cap", "active")
+
+
+class _Unread:
+    """A subject that must not be asked: the engine was told the version never reads the profile."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"the profile was read ({name}) by a version that does not read it")
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(document=journeys(), stream=streams)
+def test_versions_that_do_not_read_the_profile_never_ask_it(document: dict[str, Any], stream: list):
+    """`reads_profile` is what lets the timer sweep skip reading profiles: for a version it answers
+    False for, entries and every timer run on a context whose subject and time zone cannot be read."""
+    journey = parse_journey(document)
+    if reads_profile(journey):
+        return
+    ctx = Context(subject=_Unread(), profile_key="p1", journey_key="j", timezone="Invalid/Unread")
+    instance, _ = enter(journey, at=T0, trigger={}, ctx=ctx)
+    for user, name, minute in stream:
+        at = T0 + timedelta(minutes=minute)
+        if user == "p1" and instance.active:
+            on_activity(journey, instance, ActivityInput(name, {}, at), ctx)
+    for _ in range(50):
+        if instance.due_at is None:
+            break
+        on_timer(journey, instance, now=instance.due_at, ctx=ctx)
+    assert not instance.active
+
+
+def test_reads_profile_names_the_nodes_that_do() -> None:
+    def one(node: dict[str, Any]) -> bool:
+        return reads_profile(
+            parse_journey(
+                {"name": "n", "entry": {"type": "event", "event": "open"}, "start": "a", "nodes": {"a": node}}
+            )
+        )
+
+    assert one({"type": "branch", "branches": [{"if": {"tag": "t"}, "next": None}], "else": None})
+    assert one({"type": "update_profile", "add_tags": ["t"], "next": None})
+    assert one({"type": "delay", "until": "09:30", "next": None})
+    assert not one({"type": "delay", "duration": "PT6H", "next": None})
+    assert not one({"type": "wait_event", "event": "buy", "timeout": "P1D", "on_performed": None, "on_timeout": None})
+    assert not one({"type": "send", "channel": "push", "template": "t", "next": None})
+    assert not one(
+        {
+            "type": "split",
+            "arms": [{"name": "a", "percent": 60, "next": None}, {"name": "b", "percent": 40, "next": None}],
+        }
+    )

@@ -13,7 +13,8 @@ from django.utils import timezone
 
 from activities.models import EvaluationBatch, Profile
 from activities.pipeline import batch_process
-from journeys.models import Enrollment, Timer
+from journeys.examples import DISCOUNTS
+from journeys.models import Enrollment
 from journeys.runtime import timers_fire
 from journeys.services import journey_create, journey_publish
 from messaging.models import Message
@@ -60,22 +61,30 @@ def test_two_sweepers_fire_each_due_timer_exactly_once(acme):
         )
     for batch in EvaluationBatch.objects.order_by("pk"):
         batch_process(batch.pk)
-    assert Timer.objects.count() == 60
-    Timer.objects.update(due_at=timezone.now() - timedelta(minutes=1))
+    assert Enrollment.objects.filter(due_at__isnull=False).count() == 60
+    Enrollment.objects.filter(due_at__isnull=False).update(due_at=timezone.now() - timedelta(minutes=1))
     Enrollment.objects.update(due_at=timezone.now() - timedelta(minutes=1))
     fired = in_parallel(2, lambda i: timers_fire(batch_size=7))
     assert sum(fired) == 60
-    assert not Timer.objects.exists()
+    assert not Enrollment.objects.filter(due_at__isnull=False).exists()
     assert Message.objects.filter(enrollment__journey=journey, template="liked-this-item").count() == 60
     for enrollment in Enrollment.objects.filter(journey=journey):
         assert [step["outcome"] for step in enrollment.path] == ["on_timeout", "next"]
         assert enrollment.exit_reason == "completed"
 
 
+# The timeout path changes the profile (update_profile), so its timers lock the profile row.
+UPDATING = {
+    **DISCOUNTS["nodes"],
+    "fav": {**DISCOUNTS["nodes"]["fav"], "on_timeout": "tag"},
+    "tag": {"type": "update_profile", "add_tags": ["nudged"], "next": "nudge"},
+}
+
+
 def test_sweep_skips_a_profile_an_evaluation_holds_and_fires_it_next_pass(acme):
     """A step may change the profile, so the sweep must not wait for one an evaluation has locked
     (it holds the enrollment meanwhile: a deadlock). It skips it; the next pass fires it."""
-    journey = _live(acme)
+    journey = _live(acme, nodes=UPDATING)
     segment = SegmentClient(Client(), acme.write_key)
     for user in ("held", "free"):
         segment.post(
@@ -84,8 +93,7 @@ def test_sweep_skips_a_profile_an_evaluation_holds_and_fires_it_next_pass(acme):
     for batch in EvaluationBatch.objects.order_by("pk"):
         batch_process(batch.pk)
     past = timezone.now() - timedelta(minutes=1)
-    Timer.objects.update(due_at=past)
-    Enrollment.objects.update(due_at=past)
+    Enrollment.objects.filter(due_at__isnull=False).update(due_at=past)
     held = Enrollment.objects.get(journey=journey, profile__identities__value="held").profile_id
     locked, release = threading.Event(), threading.Event()
 
@@ -101,9 +109,44 @@ def test_sweep_skips_a_profile_an_evaluation_holds_and_fires_it_next_pass(acme):
     try:
         assert locked.wait(10)
         assert timers_fire() == 1
-        assert list(Timer.objects.values_list("enrollment__profile_id", flat=True)) == [held]
+        assert list(Enrollment.objects.filter(due_at__isnull=False).values_list("profile_id", flat=True)) == [held]
     finally:
         release.set()
         holder.join()
     assert timers_fire() == 1
-    assert not Timer.objects.exists()
+    assert not Enrollment.objects.filter(due_at__isnull=False).exists()
+
+
+def test_a_timer_that_never_reads_the_profile_fires_while_an_evaluation_holds_it(acme):
+    """The §8.1 journey's timeout only sends and ends (`engine.reads_profile` is false), so its timer
+    neither reads nor locks the profile: it fires at once, and the evaluation holding the profile then
+    finds the entry ended."""
+    journey = _live(acme)
+    segment = SegmentClient(Client(), acme.write_key)
+    segment.post(
+        "/v1/track", {"userId": "held", "event": "screen_view", "properties": {"screen_name": "Spring Discounts"}}
+    )
+    for batch in EvaluationBatch.objects.order_by("pk"):
+        batch_process(batch.pk)
+    Enrollment.objects.filter(due_at__isnull=False).update(due_at=timezone.now() - timedelta(minutes=1))
+    enrollment = Enrollment.objects.get(journey=journey)
+    locked, release, seen = threading.Event(), threading.Event(), []
+
+    def evaluation_holding_the_profile() -> None:
+        with transaction.atomic():
+            Profile.objects.select_for_update(no_key=True).filter(pk=enrollment.profile_id).get()
+            locked.set()
+            release.wait(10)
+            seen.append(Enrollment.objects.select_for_update(no_key=True).get(pk=enrollment.pk).exit_reason)
+        connection.close()
+
+    holder = threading.Thread(target=evaluation_holding_the_profile)
+    holder.start()
+    try:
+        assert locked.wait(10)
+        assert timers_fire() == 1
+    finally:
+        release.set()
+        holder.join()
+    assert seen == ["completed"]
+    assert Message.objects.filter(enrollment=enrollment, channel="push").count() == 1

@@ -11,7 +11,7 @@ from django.utils import timezone
 from activities.models import EvaluationBatch
 from activities.pipeline import batch_process
 from journeys.document import DocumentError
-from journeys.models import Enrollment, JourneyStatus, Timer
+from journeys.models import Enrollment, JourneyStatus
 from journeys.runtime import timers_fire
 from journeys.services import (
     TransitionError,
@@ -51,7 +51,7 @@ def live(acme, **changes):
 
 
 def time_out_everyone() -> int:
-    Timer.objects.update(due_at=timezone.now() - timedelta(seconds=1))
+    Enrollment.objects.filter(due_at__isnull=False).update(due_at=timezone.now() - timedelta(seconds=1))
     Enrollment.objects.filter(due_at__isnull=False).update(due_at=timezone.now() - timedelta(seconds=1))
     return timers_fire()
 
@@ -114,7 +114,7 @@ def test_stop_exits_everyone(acme, send):
     assert journey_stop(journey=journey, actor=acme.owner) == 1
     enrollment = Enrollment.objects.get()
     assert (enrollment.exit_reason, enrollment.node) == ("journey_stopped", None)
-    assert not Timer.objects.exists()
+    assert not Enrollment.objects.filter(due_at__isnull=False).exists()
     send("bob", "screen_view", screen_name="Spring Discounts")
     assert Enrollment.objects.count() == 1
 
@@ -141,7 +141,7 @@ def test_conversion_exits_a_waiting_profile_and_clears_its_timer(acme, send):
     send("ann", "purchase", price=150)
     enrollment = Enrollment.objects.get()
     assert enrollment.exit_reason == "converted" and enrollment.converted_at is not None
-    assert not Timer.objects.exists() and not Message.objects.exists()
+    assert not Enrollment.objects.filter(due_at__isnull=False).exists() and not Message.objects.exists()
 
 
 def test_deleting_a_profile_exits_its_journeys_as_profile_deleted(acme, send, client):
@@ -149,7 +149,7 @@ def test_deleting_a_profile_exits_its_journeys_as_profile_deleted(acme, send, cl
     send("ann", "screen_view", screen_name="Spring Discounts")
     ann = Enrollment.objects.get().profile
     assert client.delete(f"/api/v1/profiles/{ann.pk}/", **acme.auth("owner")).status_code == 204
-    assert not Enrollment.objects.exists() and not Timer.objects.exists()
+    assert not Enrollment.objects.exists() and not Enrollment.objects.filter(due_at__isnull=False).exists()
     analytics = client.get(f"/api/v1/journeys/{journey.pk}/analytics", **acme.auth()).json()
     assert analytics["totals"]["exits"] == {"profile_deleted": 1}
 

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from activities.models import EvaluationBatch
 from activities.pipeline import batch_process
-from journeys.models import Enrollment, Timer
+from journeys.models import Enrollment
 from journeys.runtime import timers_fire
 from journeys.services import journey_create, journey_publish
 from messaging.models import Message
@@ -45,7 +45,7 @@ def test_a_killed_sweep_fires_every_timer_exactly_once(acme):
     for pending in EvaluationBatch.objects.order_by("pk"):
         batch_process(pending.pk)
     past = timezone.now() - timedelta(seconds=1)
-    Timer.objects.update(due_at=past)
+    Enrollment.objects.filter(due_at__isnull=False).update(due_at=past)
     Enrollment.objects.update(due_at=past)
 
     sweeper = subprocess.Popen(
@@ -55,16 +55,16 @@ def test_a_killed_sweep_fires_every_timer_exactly_once(acme):
         stdout=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 60
-    while Timer.objects.count() == PROFILES:  # wait for the first committed batch …
+    while Enrollment.objects.filter(due_at__isnull=False).count() == PROFILES:  # wait for the first committed batch …
         assert time.monotonic() < deadline and sweeper.poll() is None, "the sweep never committed a batch"
         time.sleep(0.01)
     sweeper.send_signal(signal.SIGKILL)  # … then kill it in the middle of the next ones
     sweeper.wait(timeout=10)
-    left = Timer.objects.count()
+    left = Enrollment.objects.filter(due_at__isnull=False).count()
     assert 0 < left < PROFILES, f"the kill did not land mid-sweep ({left} timers left)"
 
     assert timers_fire() == left
-    assert not Timer.objects.exists()
+    assert not Enrollment.objects.filter(due_at__isnull=False).exists()
     assert Message.objects.count() == PROFILES
     for enrollment in Enrollment.objects.all():
         assert [step["outcome"] for step in enrollment.path] == ["on_timeout", "next"]

@@ -12,7 +12,7 @@ import time_machine
 from activities.models import EvaluationBatch, Profile
 from activities.pipeline import batch_process
 from journeys.document import parse_journey
-from journeys.models import Journey, JourneyStatus, Timer
+from journeys.models import Enrollment, Journey, JourneyStatus
 from journeys.runtime import timers_fire
 from journeys.selectors import enrollments_report
 from journeys.services import journey_create, journey_publish
@@ -35,7 +35,10 @@ def _at(text: str) -> datetime:
 def _fire_until(moment: datetime) -> None:
     """The sweep, run at every due time up to `moment` (as beat would, every few seconds)."""
     while (
-        due := Timer.objects.filter(held=False).order_by("due_at").values_list("due_at", flat=True).first()
+        due := Enrollment.objects.filter(due_at__isnull=False, timer_held=False)
+        .order_by("due_at")
+        .values_list("due_at", flat=True)
+        .first()
     ) and due <= moment:
         with time_machine.travel(due, tick=False):
             assert timers_fire() >= 0
@@ -75,7 +78,7 @@ def test_timeline_1_live_equals_the_simulator(acme, segment: SegmentClient):
         assert enrollments_report(journey_id=journey.pk, profile_id=profile.pk) == simulated[user_id]["entries"], (
             user_id
         )
-    assert not Timer.objects.filter(enrollment__journey=journey, enrollment__exit_at__isnull=False).exists()
+    assert not Enrollment.objects.filter(journey=journey, exit_at__isnull=False, due_at__isnull=False).exists()
 
 
 def test_timeline_1_analytics(acme, segment: SegmentClient, client):
