@@ -5,7 +5,10 @@
    workers cannot both take the last slot of a cap); suppressed and deferred rows are settled there. The
    rest become `sending` with a lease and one more attempt, and count against caps from that moment.
 2. **Send** (no transaction held): render the template for the profile's locale and hand it to the
-   workspace's provider with the message's idempotency key.
+   workspace's provider with the message's idempotency key. The calls of a batch are in flight together
+   on one event loop per delivery run: HTTP providers (SMS, push, webhooks) send through httpx's async
+   client, at most NUDGE_SEND_CONCURRENCY at once; providers without an async send (SMTP and ESPs
+   through Django's email backends, web push through requests, the file outbox) run on a few threads.
 3. **Record**: `sent`, or back to `queued` after an exponential backoff with jitter (transient), or
    `failed` with the provider's reason (permanent, or attempts exhausted). Guarded on `sending`, so a
    late worker cannot overwrite a newer outcome.
@@ -17,13 +20,17 @@ servers standing in for them) dedupe on. So a crash may repeat a call, never a d
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import time
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -33,11 +40,13 @@ from django.utils import timezone
 from activities.models import Profile, PushDevice
 from config.sql import update_columns
 from journeys.live import document_for
+from messaging import outbound
 from messaging.channels import render_content, variant_for
 from messaging.counters import messages_counted, sends_counted
 from messaging.models import Message, MessageStatus, MessagingPolicy, Template
 from messaging.pacing import caps_parse, opt_out, quiet_until, zone_of
 from messaging.providers.base import (
+    AsyncProvider,
     Device,
     Outgoing,
     PermanentError,
@@ -75,11 +84,12 @@ def messages_deliver(
     sent."""
     started = time.monotonic()
     sent = 0
-    for _ in range(max_batches):
-        claimed = messages_claim(now=now or timezone.now(), batch_size=batch_size)
-        sent += messages_send(claimed)
-        if len(claimed) < batch_size or time.monotonic() - started > budget_seconds:
-            break
+    with _event_loop() as loop:
+        for _ in range(max_batches):
+            claimed = messages_claim(now=now or timezone.now(), batch_size=batch_size)
+            sent += messages_send(claimed, loop=loop)
+            if len(claimed) < batch_size or time.monotonic() - started > budget_seconds:
+                break
     return sent
 
 
@@ -109,12 +119,13 @@ def messages_claim(*, now: datetime, batch_size: int) -> list[Claimed]:
             for p in MessagingPolicy.objects.filter(workspace_id__in={m.workspace_id for m in messages})
         }
         claimed: list[Claimed] = []
+        taken: defaultdict[int, list[Message]] = defaultdict(list)  # claimed above, by profile
         held_back: list[tuple[Message, str]] = []
         for message in messages:
             template = templates.get((message.workspace_id, message.channel, message.template))
             profile = profiles.get(message.profile_id)
-            taken = [c.message for c in claimed if c.message.profile_id == message.profile_id]
-            verdict = _verdict(message, template, profile, policies.get(message.workspace_id), now, taken)
+            profile_taken = taken[message.profile_id]
+            verdict = _verdict(message, template, profile, policies.get(message.workspace_id), now, profile_taken)
             if verdict is None:
                 message.status, message.lease_until = MessageStatus.SENDING, now + _lease()
                 message.attempts += 1
@@ -122,6 +133,7 @@ def messages_claim(*, now: datetime, batch_size: int) -> list[Claimed]:
                 message.updated_at = now
                 assert profile is not None
                 claimed.append(Claimed(message, template, profile))
+                profile_taken.append(message)
             else:
                 held_back.append((message, "deferred" if message.status == MessageStatus.QUEUED else message.status))
         # One upsert of the counters per transaction: several, in different orders, deadlock with a
@@ -248,21 +260,24 @@ class _Attempt:
     item: Claimed
     outgoing: Outgoing | None = None
     provider: Provider | None = None
+    on_loop: bool = False  # the provider sends on the event loop (else on a thread)
     outcome: str = ""  # sent, permanent, transient, crashed
     detail: str = ""  # the provider's id when sent, else the reason
 
 
-def messages_send(claimed: list[Claimed]) -> int:
+def messages_send(claimed: list[Claimed], *, loop: asyncio.Runner | None = None) -> int:
     """Send claimed messages; returns how many were sent. Rendering and every database read and write
-    happen here; the provider calls themselves run on a pool of threads (they wait on the network), so
-    a batch takes about as long as its slowest calls, not their sum."""
+    happen here, outside the event loop; the provider calls themselves are all in flight at once on
+    `loop` (a delivery run's, else one of their own), at most NUDGE_SEND_CONCURRENCY together, so a
+    batch takes about as long as its slowest calls, not their sum."""
     providers: dict[tuple[int, str], Provider | PermanentError] = {}
     attempts = [_prepare(item, providers) for item in claimed]
     ready = [a for a in attempts if a.provider is not None]
-    if len(ready) == 1:
-        _call(ready[0])
+    if ready and loop is not None:
+        loop.run(_calls(ready))
     elif ready:
-        list(_pool().map(_call, ready))
+        with _event_loop() as own:
+            own.run(_calls(ready))
     sent = _results_write(attempts)
     gone = [pk for a in attempts if a.outgoing is not None for pk in a.outgoing.gone]
     if gone:
@@ -270,13 +285,31 @@ def messages_send(claimed: list[Claimed]) -> int:
     return sent
 
 
+@contextmanager
+def _event_loop() -> Iterator[asyncio.Runner]:
+    """A delivery run's event loop; its HTTP clients (and their kept-alive connections) last as long as
+    it does. Between its `run`s no loop is running, so the ORM works as anywhere else."""
+    with asyncio.Runner() as runner:
+        try:
+            yield runner
+        finally:
+            runner.run(outbound.async_clients_close())
+
+
+async def _calls(attempts: list[_Attempt]) -> None:
+    limit = asyncio.Semaphore(settings.NUDGE_SEND_CONCURRENCY)
+    await asyncio.gather(*(_call(attempt, limit) for attempt in attempts))
+
+
+BLOCKING_THREADS = 16  # at most, for providers without an async send (email, web push, the file outbox)
 _executor: ThreadPoolExecutor | None = None
 
 
 def _pool() -> ThreadPoolExecutor:
     global _executor
     if _executor is None:
-        _executor = ThreadPoolExecutor(max_workers=settings.NUDGE_SEND_CONCURRENCY, thread_name_prefix="nudge-send")
+        threads = min(settings.NUDGE_SEND_CONCURRENCY, BLOCKING_THREADS)
+        _executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="nudge-send")
     return _executor
 
 
@@ -295,16 +328,23 @@ def _prepare(item: Claimed, providers: dict[tuple[int, str], Provider | Permanen
             raise provider
         attempt.outgoing = _outgoing(message, item.template, item.profile)
         attempt.provider = provider
+        attempt.on_loop = hasattr(provider, "asend")  # AsyncProvider (a Protocol check costs more)
     except (PermanentError, RenderError) as error:
         attempt.outcome, attempt.detail = "permanent", str(error)
     return attempt
 
 
-def _call(attempt: _Attempt) -> None:
-    """The provider call (on a sender thread: no database here)."""
-    assert attempt.provider is not None and attempt.outgoing is not None
+async def _call(attempt: _Attempt, limit: asyncio.Semaphore) -> None:
+    """The provider call, on the event loop or, for a provider without `asend`, a sender thread (no
+    database here)."""
+    provider, outgoing = attempt.provider, attempt.outgoing
+    assert provider is not None and outgoing is not None
     try:
-        attempt.detail = attempt.provider.send(attempt.outgoing)
+        async with limit:
+            if attempt.on_loop:
+                attempt.detail = await cast(AsyncProvider, provider).asend(outgoing)
+            else:
+                attempt.detail = await asyncio.get_running_loop().run_in_executor(_pool(), provider.send, outgoing)
         attempt.outcome = "sent"
     except PermanentError as error:
         attempt.outcome, attempt.detail = "permanent", str(error)

@@ -11,12 +11,17 @@ its webhooks (only) reach loopback and private networks — never link-local or 
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
+import select
 import smtplib
 import socket
+import ssl
 import threading
-from collections.abc import Iterable
-from functools import lru_cache
+import weakref
+from collections import defaultdict
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from functools import lru_cache, partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -243,17 +248,30 @@ class _CheckedBackend(httpcore.SyncBackend):
 
 class OutboundTransport(httpx.HTTPTransport):
     def __init__(self, *, allow_private: bool = False, http2: bool = False, limits: httpx.Limits) -> None:
-        super().__init__(http2=http2, limits=limits, trust_env=False)
+        super().__init__(verify=_ssl_context(http2), http2=http2, limits=limits, trust_env=False)
         # httpx has no parameter for httpcore's network backend; the pool is rebuilt with ours.
         self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(),
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            http1=True,
-            http2=http2,
-            network_backend=_CheckedBackend(allow_private),
+            **_pool_options(limits, http2), network_backend=_CheckedBackend(allow_private)
         )
+
+
+@lru_cache(maxsize=2)
+def _ssl_context(http2: bool) -> ssl.SSLContext:
+    """Certificates verified as httpx verifies them, the CA bundle loaded once per process (it takes tens
+    of milliseconds, and a delivery run's async clients are new each run); one per ALPN choice, which
+    httpcore sets on the context."""
+    return httpx.create_ssl_context()
+
+
+def _pool_options(limits: httpx.Limits, http2: bool) -> dict[str, Any]:
+    return {
+        "ssl_context": _ssl_context(http2),
+        "max_connections": limits.max_connections,
+        "max_keepalive_connections": limits.max_keepalive_connections,
+        "keepalive_expiry": limits.keepalive_expiry,
+        "http1": True,
+        "http2": http2,
+    }
 
 
 _clients: dict[tuple[bool, bool], httpx.Client] = {}
@@ -270,6 +288,259 @@ def http_client(*, allow_private: bool = False, http2: bool = False) -> httpx.Cl
             transport = OutboundTransport(allow_private=allow_private, http2=http2, limits=limits)
             _clients[key] = httpx.Client(transport=transport, follow_redirects=False, trust_env=False)
         return _clients[key]
+
+
+# --- HTTP through httpx's async API (delivery's provider calls) -------------------------------------
+#
+# The same policy for `httpx.AsyncClient`: httpcore's connect goes through `_AsyncCheckedBackend`, which
+# resolves once, checks every address and connects to a checked one, on plain asyncio streams. HTTP/1.1
+# connections are pooled by `_Idle`, not httpcore's AsyncConnectionPool: that pool rescans every
+# connection (and polls each socket) on every request, quadratic in the connections (encode/httpx#3215,
+# encode/httpcore#924), which at a hundred in flight cost more than the requests themselves.
+
+
+class _AsyncStream(httpcore.AsyncNetworkStream):
+    """httpcore's network stream over an asyncio stream pair, its errors mapped as httpcore's own
+    backends map them."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._reader, self._writer = reader, writer
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        try:
+            async with asyncio.timeout(timeout):
+                return await self._reader.read(max_bytes)
+        except TimeoutError as error:
+            raise httpcore.ReadTimeout(str(error) or "read timed out") from error
+        except OSError as error:
+            raise httpcore.ReadError(str(error)) from error
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        if not buffer:
+            return
+        try:
+            if self._writer.is_closing():
+                raise ConnectionResetError("the connection is closed")
+            self._writer.write(buffer)
+            async with asyncio.timeout(timeout):
+                await self._writer.drain()
+        except TimeoutError as error:
+            raise httpcore.WriteTimeout(str(error) or "write timed out") from error
+        except OSError as error:
+            raise httpcore.WriteError(str(error)) from error
+
+    async def aclose(self) -> None:
+        self._writer.close()
+
+    async def start_tls(
+        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.AsyncNetworkStream:
+        try:
+            async with asyncio.timeout(timeout):
+                await self._writer.start_tls(ssl_context, server_hostname=server_hostname)
+        except TimeoutError as error:
+            self._writer.close()
+            raise httpcore.ConnectTimeout(str(error) or "TLS handshake timed out") from error
+        except OSError as error:  # ssl.SSLError included
+            self._writer.close()
+            raise httpcore.ConnectError(str(error)) from error
+        return self
+
+    def get_extra_info(self, info: str) -> Any:
+        if info == "is_readable":  # idle, yet the server spoke or hung up (seen by the loop, or not yet)
+            sock = self._writer.get_extra_info("socket")
+            return self._reader.at_eof() or self._writer.is_closing() or sock is None or _readable(sock.fileno())
+        name = {"server_addr": "peername", "client_addr": "sockname"}.get(info, info)
+        return self._writer.get_extra_info(name) if name in ("ssl_object", "socket", "peername", "sockname") else None
+
+
+def _readable(fd: int) -> bool:
+    if fd < 0:
+        return True
+    poll = select.poll()
+    poll.register(fd, select.POLLIN)
+    return bool(poll.poll(0))
+
+
+class _AsyncCheckedBackend(httpcore.AsyncNetworkBackend):
+    """`_CheckedBackend` for the event loop: the name resolved once (in a thread, a literal address in
+    place), every address checked, the connection made to a checked one; TLS and the Host header still
+    name the host."""
+
+    def __init__(self, allow_private: bool) -> None:
+        self.allow_private = allow_private
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        check = partial(addresses, host, port, allow_private=self.allow_private)
+        try:
+            infos = check() if _ip(host) is not None else await asyncio.get_running_loop().run_in_executor(None, check)
+        except (OSError, UnicodeError) as error:
+            raise httpcore.ConnectError(f"cannot resolve {host}: {error}") from error
+        failure: httpcore.ConnectError | httpcore.ConnectTimeout | None = None
+        for family, kind, proto, _, sockaddr in infos:
+            try:
+                return await self._connect(family, kind, proto, sockaddr, timeout, local_address, socket_options)
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as error:
+                failure = error
+        raise failure or httpcore.ConnectError(f"{host} has no address")
+
+    @staticmethod
+    async def _connect(
+        family: int,
+        kind: int,
+        proto: int,
+        sockaddr: Any,
+        timeout: float | None,
+        local_address: str | None,
+        socket_options: Iterable[Any] | None,
+    ) -> _AsyncStream:
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.setblocking(False)
+            for option in socket_options or ():
+                sock.setsockopt(*option)
+            if local_address:
+                sock.bind((local_address, 0))
+            async with asyncio.timeout(timeout):
+                await asyncio.get_running_loop().sock_connect(sock, sockaddr)
+            reader, writer = await asyncio.open_connection(sock=sock)
+        except TimeoutError as error:
+            sock.close()
+            raise httpcore.ConnectTimeout(f"connecting to {sockaddr[0]} timed out") from error
+        except OSError as error:
+            sock.close()
+            raise httpcore.ConnectError(str(error)) from error
+        except BaseException:
+            sock.close()
+            raise
+        return _AsyncStream(reader, writer)
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+class _Idle:
+    """A pool of HTTP/1.1 connections: idle ones kept per origin, taken most recent first (an expired or
+    hung-up one is closed instead), a new one opened when none is idle. How many are open at once is
+    the caller's to bound (delivery's semaphore)."""
+
+    def __init__(self, backend: httpcore.AsyncNetworkBackend, keepalive_expiry: float | None, keep: int) -> None:
+        self._backend, self._expiry, self._keep = backend, keepalive_expiry, keep
+        self._ssl_context = _ssl_context(False)
+        self._idle: defaultdict[tuple[bytes, bytes, int | None], list[httpcore.AsyncHTTPConnection]] = defaultdict(list)
+
+    async def handle_async_request(self, request: httpcore.Request) -> httpcore.Response:
+        origin = request.url.origin
+        idle = self._idle[(origin.scheme, origin.host, origin.port)]
+        while True:
+            connection: httpcore.AsyncHTTPConnection | None = None
+            while idle and connection is None:
+                connection = idle.pop()
+                if connection.has_expired():
+                    await connection.aclose()
+                    connection = None
+            if connection is None:
+                connection = httpcore.AsyncHTTPConnection(
+                    origin, ssl_context=self._ssl_context, keepalive_expiry=self._expiry, network_backend=self._backend
+                )
+            try:
+                response = await connection.handle_async_request(request)
+            except httpcore.ConnectionNotAvailable:
+                continue  # it went away between the check and the request: another one
+            stream = response.stream
+            assert isinstance(stream, AsyncIterable)
+            return httpcore.Response(
+                status=response.status,
+                headers=response.headers,
+                content=_Returned(stream, connection, idle, self._keep),
+                extensions=response.extensions,
+            )
+
+    async def aclose(self) -> None:
+        connections = [c for idle in self._idle.values() for c in idle]
+        self._idle.clear()
+        for connection in connections:
+            await connection.aclose()
+
+    async def __aenter__(self) -> _Idle:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+
+class _Returned:
+    """A response's body; once it is closed, its connection goes back to the idle ones (if it can take
+    another request)."""
+
+    def __init__(
+        self,
+        stream: AsyncIterable[bytes],
+        connection: httpcore.AsyncHTTPConnection,
+        idle: list[httpcore.AsyncHTTPConnection],
+        keep: int,
+    ) -> None:
+        self._stream, self._connection, self._idle, self._keep = stream, connection, idle, keep
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._stream:
+            yield chunk
+
+    async def aclose(self) -> None:
+        close = getattr(self._stream, "aclose", None)
+        if close is not None:
+            await close()
+        if self._connection.is_idle() and len(self._idle) < self._keep:
+            self._idle.append(self._connection)
+        elif not self._connection.is_closed():
+            await self._connection.aclose()
+
+
+class AsyncOutboundTransport(httpx.AsyncHTTPTransport):
+    def __init__(self, *, allow_private: bool = False, http2: bool = False, limits: httpx.Limits) -> None:
+        super().__init__(verify=_ssl_context(http2), http2=http2, limits=limits, trust_env=False)
+        backend = _AsyncCheckedBackend(allow_private)
+        if http2:  # multiplexed: few connections, where httpcore's pool costs little
+            self._pool = httpcore.AsyncConnectionPool(**_pool_options(limits, http2), network_backend=backend)
+        else:
+            self._pool = _Idle(backend, limits.keepalive_expiry, limits.max_keepalive_connections or 0)  # type: ignore[assignment]
+
+
+_async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[bool, bool], httpx.AsyncClient]]
+_async_clients = weakref.WeakKeyDictionary()
+
+
+def async_http_client(*, allow_private: bool = False, http2: bool = False) -> httpx.AsyncClient:
+    """`http_client` for the running event loop (an async client's connections belong to one loop): one
+    per loop and policy, kept until `async_clients_close`. As many connections are kept alive as
+    delivery keeps calls in flight (NUDGE_SEND_CONCURRENCY)."""
+    loop, key = asyncio.get_running_loop(), (allow_private, http2)
+    client = _async_clients.get(loop, {}).get(key)
+    if client is not None:
+        return client
+    with _clients_lock:  # loops of other threads (a thread-pool worker's tasks) may be adding theirs
+        clients = _async_clients.setdefault(loop, {})
+        if key not in clients:
+            concurrency = settings.NUDGE_SEND_CONCURRENCY
+            limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+            transport = AsyncOutboundTransport(allow_private=allow_private, http2=http2, limits=limits)
+            clients[key] = httpx.AsyncClient(transport=transport, follow_redirects=False, trust_env=False)
+        return clients[key]
+
+
+async def async_clients_close() -> None:
+    """Close the running loop's clients and their connections (at the end of a delivery run)."""
+    with _clients_lock:
+        clients = _async_clients.pop(asyncio.get_running_loop(), {})
+    for client in clients.values():
+        await client.aclose()
 
 
 # --- HTTP through requests (django-anymail's ESPs, pywebpush) ----------------------------------------

@@ -1,2 +1,3 @@
 """Providers: one module per way of reaching people, all behind `base.Provider` (send one message, or
-raise `TransientError` / `PermanentError`). `provider_for` picks a workspace's provider for a channel."""
+raise `TransientError` / `PermanentError`); the HTTP ones (`base.HttpProvider`) also send on delivery's
+event loop (`asend`). `provider_for` picks a workspace's provider for a channel."""

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast, runtime_checkable
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
@@ -55,8 +56,16 @@ class Provider(Protocol):
 
     def send(self, outgoing: Outgoing) -> str:
         """Deliver one message; the provider's id for it (may be empty). Called from delivery's sender
-        threads: no database access here."""
+        threads (and from a workspace's test send): no database access here."""
         ...
+
+
+@runtime_checkable
+class AsyncProvider(Provider, Protocol):
+    """A provider that can also send on delivery's event loop (its HTTP calls through httpx's async
+    client); one without `asend` is run on delivery's threads."""
+
+    async def asend(self, outgoing: Outgoing) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -95,8 +104,9 @@ KINDS: dict[str, str] = {
 }
 
 
-def each_device(outgoing: Outgoing, send: Callable[[Device], str]) -> str:
-    """Send to every device: success if any device took it (the provider id of the first), a
+def each_device(outgoing: Outgoing, send: Callable[[Device], Exchange | str]) -> Exchange:
+    """Send to every device, one after the other (`send` gives the device's exchange, or its result when
+    it calls out by other means): success if any device took it (the provider id of the first), a
     transient error if none did and one might later, else permanent. Devices the provider says are
     gone are noted in `outgoing.gone` for delivery to remove (providers never touch the database)."""
     if not outgoing.devices:
@@ -106,7 +116,8 @@ def each_device(outgoing: Outgoing, send: Callable[[Device], str]) -> str:
     permanent: list[str] = []
     for device in outgoing.devices:
         try:
-            ids.append(send(device))
+            sent = send(device)
+            ids.append(sent if isinstance(sent, str) else (yield from sent))
         except GoneDevice as error:
             outgoing.gone.append(device.pk)
             permanent.append(str(error))
@@ -141,7 +152,8 @@ def provider_for(workspace_id: int, channel: str) -> Provider:
     if path is None:
         raise PermanentError(f"unknown provider kind {kind!r}")
     factory: ProviderFactory = import_string(path)
-    return _Redacting(factory(options, secret), secret)
+    provider = factory(options, secret)
+    return _AsyncRedacting(provider, secret) if isinstance(provider, AsyncProvider) else _Redacting(provider, secret)
 
 
 # --- HTTP providers share this -----------------------------------------------------------------------
@@ -152,10 +164,28 @@ def http_call(
 ) -> httpx.Response:
     """One HTTP call through the outbound policy (`messaging.outbound`): refused addresses and redirects
     are permanent failures, timeouts and connection errors transient; any other answer is returned."""
-    try:
+    with _call_errors():
         response = outbound.http_client(allow_private=allow_private, http2=http2).request(
             method, url, timeout=timeout, **kwargs
         )
+    return _not_redirected(response)
+
+
+async def ahttp_call(
+    method: str, url: str, *, allow_private: bool = False, http2: bool = False, timeout: float = 10.0, **kwargs: Any
+) -> httpx.Response:
+    """`http_call` through the running event loop's async client."""
+    with _call_errors():
+        response = await outbound.async_http_client(allow_private=allow_private, http2=http2).request(
+            method, url, timeout=timeout, **kwargs
+        )
+    return _not_redirected(response)
+
+
+@contextmanager
+def _call_errors() -> Iterator[None]:
+    try:
+        yield
     except outbound.OutboundRefused as error:
         raise PermanentError(str(error)) from error
     except (httpx.InvalidURL, httpx.UnsupportedProtocol) as error:
@@ -164,6 +194,9 @@ def http_call(
         raise TransientError(f"timed out: {error}") from error
     except httpx.HTTPError as error:
         raise TransientError(f"{type(error).__name__}: {error}") from error
+
+
+def _not_redirected(response: httpx.Response) -> httpx.Response:
     if 300 <= response.status_code < 400:
         where = outbound.location_host(response.headers)
         raise PermanentError(f"HTTP {response.status_code}: redirected to {where}; redirects are not followed")
@@ -173,12 +206,93 @@ def http_call(
 def http_send(method: str, url: str, **kwargs: Any) -> httpx.Response:
     """`http_call`, its answers sorted: 429 and 5xx are transient; other 4xx are permanent, with the
     start of the answer as the reason."""
-    response = http_call(method, url, **kwargs)
+    return _sorted(http_call(method, url, **kwargs))
+
+
+async def ahttp_send(method: str, url: str, **kwargs: Any) -> httpx.Response:
+    """`http_send` through the running event loop's async client."""
+    return _sorted(await ahttp_call(method, url, **kwargs))
+
+
+def _sorted(response: httpx.Response) -> httpx.Response:
     if response.status_code == 429 or response.status_code >= 500:
         raise TransientError(f"HTTP {response.status_code}: {response.text[:ANSWER_MAX]}")
     if response.status_code >= 400:
         raise PermanentError(f"HTTP {response.status_code}: {response.text[:ANSWER_MAX]}")
     return response
+
+
+@dataclass(frozen=True)
+class HttpCall:
+    """One request a provider makes, whichever client carries it: `http_send`'s arguments (or
+    `http_call`'s, answers unsorted, when `sort` is off)."""
+
+    method: str
+    url: str
+    options: Mapping[str, Any] = field(default_factory=dict)  # httpx's: data, json, content, headers, auth
+    allow_private: bool = False
+    http2: bool = False
+    timeout: float = 10.0
+    sort: bool = True
+
+    def _arguments(self) -> dict[str, Any]:
+        return {"allow_private": self.allow_private, "http2": self.http2, "timeout": self.timeout, **self.options}
+
+    def send(self) -> httpx.Response:
+        return (http_send if self.sort else http_call)(self.method, self.url, **self._arguments())
+
+    async def asend(self) -> httpx.Response:
+        return await (ahttp_send if self.sort else ahttp_call)(self.method, self.url, **self._arguments())
+
+
+# A provider's side of sending one message: a generator that yields each request it makes, is handed
+# back the answer (or the error the call raised, where it yielded), and returns the provider's id.
+Exchange = Generator[HttpCall, httpx.Response, str]
+
+
+def exchange_send(exchange: Exchange) -> str:
+    """Carry an exchange's requests on the blocking client."""
+    try:
+        call = next(exchange)
+        while True:
+            try:
+                response = call.send()
+            except Exception as error:  # handed to the provider, as if it had made the call itself
+                call = exchange.throw(error)
+            else:
+                call = exchange.send(response)
+    except StopIteration as done:
+        return cast(str, done.value)
+
+
+async def exchange_asend(exchange: Exchange) -> str:
+    """Carry an exchange's requests on the running event loop's async client."""
+    try:
+        call = next(exchange)
+        while True:
+            try:
+                response = await call.asend()
+            except Exception as error:  # handed to the provider, as if it had made the call itself
+                call = exchange.throw(error)
+            else:
+                call = exchange.send(response)
+    except StopIteration as done:
+        return cast(str, done.value)
+
+
+class HttpProvider:
+    """A provider whose every call is an httpx request says which in `exchange`; sending it on the
+    blocking client (`send`: test sends, threads) and on delivery's event loop (`asend`) differ only in
+    the client that carries the requests."""
+
+    def exchange(self, outgoing: Outgoing) -> Exchange:
+        raise NotImplementedError
+
+    def send(self, outgoing: Outgoing) -> str:
+        return exchange_send(self.exchange(outgoing))
+
+    async def asend(self, outgoing: Outgoing) -> str:
+        return await exchange_asend(self.exchange(outgoing))
 
 
 # --- What a failure may say ------------------------------------------------------------------------------
@@ -230,8 +344,13 @@ class _Redacting:
         self.secrets = _secret_parts(secret) if secret else []
 
     def send(self, outgoing: Outgoing) -> str:
-        try:
+        with self._cleaned(outgoing):
             return self.provider.send(outgoing)
+
+    @contextmanager
+    def _cleaned(self, outgoing: Outgoing) -> Iterator[None]:
+        try:
+            yield
         except outbound.OutboundRefused as error:
             raise PermanentError(reason_clean(str(error), self._secrets(outgoing))) from error
         except (PermanentError, TransientError) as error:
@@ -247,3 +366,11 @@ class _Redacting:
             extra += [url, parts.path, parts.path + (f"?{parts.query}" if parts.query else "")]
             extra += [value for _, value in parse_qsl(parts.query) if len(value) >= 6]
         return self.secrets + [e for e in extra if len(e) >= 6 and e != "/"]
+
+
+class _AsyncRedacting(_Redacting):
+    provider: AsyncProvider
+
+    async def asend(self, outgoing: Outgoing) -> str:
+        with self._cleaned(outgoing):
+            return await self.provider.asend(outgoing)

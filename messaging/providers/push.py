@@ -23,13 +23,14 @@ from messaging.providers.base import (
     ANSWER_MAX,
     Destination,
     Device,
+    Exchange,
     GoneDevice,
+    HttpCall,
+    HttpProvider,
     Outgoing,
     PermanentError,
     TransientError,
     each_device,
-    http_call,
-    http_send,
     url_destination,
 )
 
@@ -42,7 +43,7 @@ def _strings(data: Any) -> dict[str, str]:
     return {str(k): str(v) for k, v in (data or {}).items()}
 
 
-class FcmProvider:
+class FcmProvider(HttpProvider):
     def __init__(self, options: Mapping[str, Any], secret: str) -> None:
         try:
             self.account = json.loads(secret)
@@ -58,10 +59,10 @@ class FcmProvider:
             url_destination("secret.token_uri", str(self.account["token_uri"])),
         ]
 
-    def send(self, outgoing: Outgoing) -> str:
+    def exchange(self, outgoing: Outgoing) -> Exchange:
         return each_device(outgoing, lambda device: self._one(outgoing, device))
 
-    def _one(self, outgoing: Outgoing, device: Device) -> str:
+    def _one(self, outgoing: Outgoing, device: Device) -> Exchange:
         content = outgoing.content
         notification = {"title": content.get("title", ""), "body": content.get("body", "")}
         if content.get("image_url"):
@@ -76,11 +77,11 @@ class FcmProvider:
         if isinstance(platform, dict):
             message.update({k: v for k, v in platform.items() if k in ("android", "apns", "webpush")})
         try:
-            response = http_send(
+            token = yield from self._access_token()
+            response = yield HttpCall(
                 "POST",
                 f"{self.base_url}/v1/projects/{self.project}/messages:send",
-                json={"message": message},
-                headers={"Authorization": f"Bearer {self._access_token()}"},
+                {"json": {"message": message}, "headers": {"Authorization": f"Bearer {token}"}},
             )
         except PermanentError as error:
             if "UNREGISTERED" in str(error) or "HTTP 404" in str(error):
@@ -88,7 +89,7 @@ class FcmProvider:
             raise
         return str(response.json().get("name", ""))
 
-    def _access_token(self) -> str:
+    def _access_token(self) -> Exchange:
         email = self.account["client_email"]
         with _lock:
             cached = _tokens.get(email)
@@ -100,10 +101,10 @@ class FcmProvider:
             assertion = jwt.encode(claims, self.account["private_key"], algorithm="RS256")
         except (ValueError, TypeError, jwt.PyJWTError) as error:
             raise PermanentError(f"the service-account private key is unusable: {error}") from error
-        response = http_send(
+        response = yield HttpCall(
             "POST",
             self.account["token_uri"],
-            data={"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": assertion},
+            {"data": {"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": assertion}},
         )
         body = response.json()
         token = body.get("access_token")
@@ -114,7 +115,7 @@ class FcmProvider:
         return str(token)
 
 
-class ApnsProvider:
+class ApnsProvider(HttpProvider):
     def __init__(self, options: Mapping[str, Any], secret: str) -> None:
         self.team_id, self.key_id = str(options.get("team_id") or ""), str(options.get("key_id") or "")
         self.topic = str(options.get("bundle_id") or "")
@@ -124,15 +125,15 @@ class ApnsProvider:
         self.base_url = str(options.get("base_url") or "https://api.push.apple.com").rstrip("/")
         self.destinations: list[Destination] = [url_destination("base_url", self.base_url)]
 
-    def send(self, outgoing: Outgoing) -> str:
+    def exchange(self, outgoing: Outgoing) -> Exchange:
         ios = tuple(d for d in outgoing.devices if d.platform in ("ios", "ipados", "macos", "unknown"))
         only_ios = replace(outgoing, devices=ios, gone=[])
         try:
-            return each_device(only_ios, lambda device: self._one(outgoing, device))
+            return (yield from each_device(only_ios, lambda device: self._one(outgoing, device)))
         finally:
             outgoing.gone.extend(only_ios.gone)
 
-    def _one(self, outgoing: Outgoing, device: Device) -> str:
+    def _one(self, outgoing: Outgoing, device: Device) -> Exchange:
         content = outgoing.content
         aps: dict[str, Any] = {"alert": {"title": content.get("title", ""), "body": content.get("body", "")}}
         if content.get("sound"):
@@ -153,17 +154,20 @@ class ApnsProvider:
             raise PermanentError(f"the APNs key is unusable: {error}") from error
         # The same step always gets the same apns-id, so Apple can tell a resend from a new message.
         apns_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{outgoing.idempotency_key}:{device.token}"))
-        response = http_call(
+        response = yield HttpCall(
             "POST",
             f"{self.base_url}/3/device/{device.token}",
-            http2=True,
-            json=payload,
-            headers={
-                "authorization": f"bearer {token}",
-                "apns-topic": self.topic,
-                "apns-push-type": "alert",
-                "apns-id": apns_id,
+            {
+                "json": payload,
+                "headers": {
+                    "authorization": f"bearer {token}",
+                    "apns-topic": self.topic,
+                    "apns-push-type": "alert",
+                    "apns-id": apns_id,
+                },
             },
+            http2=True,
+            sort=False,
         )
         if response.status_code == 410 or "Unregistered" in response.text or "BadDeviceToken" in response.text:
             raise GoneDevice(f"token {device.token[:12]}… is no longer valid")

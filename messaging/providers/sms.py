@@ -11,10 +11,18 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
-from messaging.providers.base import Destination, Outgoing, PermanentError, http_send, url_destination
+from messaging.providers.base import (
+    Destination,
+    Exchange,
+    HttpCall,
+    HttpProvider,
+    Outgoing,
+    PermanentError,
+    url_destination,
+)
 
 
-class TwilioProvider:
+class TwilioProvider(HttpProvider):
     def __init__(self, options: Mapping[str, Any], secret: str) -> None:
         self.base_url = str(options.get("base_url") or "https://api.twilio.com").rstrip("/")
         self.account_sid = str(options.get("account_sid") or "")
@@ -24,13 +32,15 @@ class TwilioProvider:
             raise PermanentError("the SMS provider needs account_sid, from_number and an auth token")
         self.destinations: list[Destination] = [url_destination("base_url", self.base_url)]
 
-    def send(self, outgoing: Outgoing) -> str:
-        response = http_send(
+    def exchange(self, outgoing: Outgoing) -> Exchange:
+        response = yield HttpCall(
             "POST",
             f"{self.base_url}/2010-04-01/Accounts/{self.account_sid}/Messages.json",
-            data={"To": outgoing.to, "From": self.from_number, "Body": str(outgoing.content.get("body", ""))},
-            auth=(self.account_sid, self.secret),
-            headers={"I-Twilio-Idempotency-Token": outgoing.idempotency_key},
+            {
+                "data": {"To": outgoing.to, "From": self.from_number, "Body": str(outgoing.content.get("body", ""))},
+                "auth": (self.account_sid, self.secret),
+                "headers": {"I-Twilio-Idempotency-Token": outgoing.idempotency_key},
+            },
         )
         try:
             return str(response.json().get("sid", ""))

@@ -2,7 +2,9 @@
 through django-anymail (Postmark, Mailgun, SendGrid, Brevo, … — `esp` names the anymail backend). The
 Message-ID is made from the idempotency key, so a resend after a crash carries the same id (receivers and
 tests dedupe on it). 5xx answers are permanent for SMTP; 4xx, refused connections, timeouts, an ESP's
-429 or 5xx are transient. Both connect only where `messaging.outbound` allows (checked at the socket)."""
+429 or 5xx are transient. Both connect only where `messaging.outbound` allows (checked at the socket).
+Both block (smtplib, requests), so they have no async send: delivery runs them on its threads, beside
+the HTTP providers' calls on its event loop."""
 
 from __future__ import annotations
 

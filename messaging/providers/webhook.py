@@ -8,14 +8,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from messaging.outbound import OutboundRefused
-from messaging.providers.base import Outgoing, PermanentError, http_send
+from messaging.providers.base import Exchange, HttpCall, HttpProvider, Outgoing, PermanentError
 
 
-class WebhookProvider:
+class WebhookProvider(HttpProvider):
     def __init__(self, options: Mapping[str, Any], secret: str) -> None:
         self.timeout = float(options.get("timeout", 10))
 
-    def send(self, outgoing: Outgoing) -> str:
+    def exchange(self, outgoing: Outgoing) -> Exchange:
         content = outgoing.content
         url = str(content.get("url", ""))
         if not url.startswith(("https://", "http://")):
@@ -24,13 +24,12 @@ class WebhookProvider:
         body = content.get("body") or ""
         method = str(content.get("method") or "POST")
         try:
-            response = http_send(
+            response = yield HttpCall(
                 method,
                 url,
+                {"headers": headers, "content": str(body).encode() if method != "GET" else None},
                 allow_private=outgoing.allow_private,
                 timeout=self.timeout,
-                headers=headers,
-                content=str(body).encode() if method != "GET" else None,
             )
         except PermanentError as error:
             refused = error.__cause__

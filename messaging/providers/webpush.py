@@ -23,6 +23,7 @@ from messaging.providers.base import (
     PermanentError,
     TransientError,
     each_device,
+    exchange_send,
 )
 
 _session: outbound.CheckedSession | None = None
@@ -49,7 +50,8 @@ class WebPushProvider:
             raise PermanentError(f"the VAPID private key is unusable: {error}") from error
 
     def send(self, outgoing: Outgoing) -> str:
-        return each_device(outgoing, lambda device: self._one(outgoing, device))
+        """Blocking (pywebpush calls through requests): delivery runs it on its threads."""
+        return exchange_send(each_device(outgoing, lambda device: self._one(outgoing, device)))
 
     def _one(self, outgoing: Outgoing, device: Device) -> str:
         subscription = dict(device.subscription)

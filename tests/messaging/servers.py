@@ -2,10 +2,11 @@
 (aiosmtpd). Both record every call and dedupe deliveries on the idempotency key (the HTTP header, or the
 email's Message-ID), as real providers do; an HTTP server can be scripted (503 then 200, 400) and can
 hold a request open until the test lets it go, listen on any loopback address (127.0.0.2, ::1), and
-answer a redirect."""
+answer a redirect. A third, `keepalive_server`, speaks HTTP/1.1 keep-alive and counts its connections."""
 
 from __future__ import annotations
 
+import asyncio
 import email
 import socket
 import threading
@@ -91,7 +92,8 @@ def provider_server(
             pass
 
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    server_class = type("Server", (ThreadingHTTPServer,), {"address_family": family})
+    # A backlog as deep as a real provider's: many connections opened at once are not dropped.
+    server_class = type("Server", (ThreadingHTTPServer,), {"address_family": family, "request_queue_size": 128})
     server = server_class((host, port), Handler)
     state.url = f"http://{f'[{host}]' if ':' in host else host}:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -129,3 +131,71 @@ def smtp_server(host: str = "127.0.0.1") -> Iterator[Mailbox]:
         yield box
     finally:
         controller.stop()
+
+
+@dataclass
+class KeepAlive:
+    url: str = ""
+    requests: int = 0
+    connections: int = 0  # opened by clients so far
+    open: int = 0  # open now
+    idle_close: float | None = None  # hang up on a connection idle this long (seconds)
+    hung_up: threading.Event = field(default_factory=threading.Event)  # set at each such hang-up
+
+
+@contextmanager
+def keepalive_server(idle_close: float | None = None) -> Iterator[KeepAlive]:
+    """An HTTP/1.1 server (asyncio, in a thread) that keeps connections open between requests, answers
+    each `200 {"sid": "SM1"}`, and hangs up on a connection left idle for `idle_close` seconds."""
+    state = KeepAlive(idle_close=idle_close)
+    body = b'{"sid": "SM1"}'
+    answer = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+    ready = threading.Event()
+    loop = asyncio.new_event_loop()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        state.connections += 1
+        state.open += 1
+        try:
+            while True:
+                try:
+                    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), state.idle_close)
+                except TimeoutError:
+                    state.hung_up.set()
+                    return
+                length = next(
+                    (int(line[15:]) for line in head.split(b"\r\n") if line[:15].lower() == b"content-length:"), 0
+                )
+                if length:
+                    await reader.readexactly(length)
+                state.requests += 1
+                writer.write(answer)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            state.open -= 1
+            writer.close()
+
+    async def main() -> asyncio.Server:
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        state.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        return server
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        server = loop.run_until_complete(main())
+        ready.set()
+        loop.run_forever()
+        server.close()
+        loop.run_until_complete(server.wait_closed())
+        loop.close()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    ready.wait(10)
+    try:
+        yield state
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
