@@ -51,7 +51,7 @@ def _populate(workspace_id: int, journey_id: int, version_id: int, node: str, st
         first = profiles_copy(conn, workspace_id, waiting)
         with conn.cursor().copy(
             "COPY journeys_enrollment (workspace_id, journey_id, version_id, profile_id, "
-            "entered_at, trigger, node, wait_started, due_at, path, exit_reason) FROM STDIN"
+            "entered_at, trigger, node, wait_started, due_at, timer_held, path, exit_reason) FROM STDIN"
         ) as copy:
             for i, started in enumerate(starts):
                 copy.write_row(
@@ -65,6 +65,7 @@ def _populate(workspace_id: int, journey_id: int, version_id: int, node: str, st
                         node,
                         started,
                         started + WAIT,
+                        False,
                         "[]",
                         "",
                     )
