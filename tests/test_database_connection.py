@@ -39,3 +39,20 @@ def test_a_model_round_trips_its_time() -> None:
     Workspace.objects.filter(pk=workspace.pk).update(created_at=moment)
     stored = Workspace.objects.get(pk=workspace.pk).created_at
     assert stored == moment and stored.tzinfo == UTC
+
+
+@pytest.mark.parametrize(
+    ("given", "stored"),
+    [
+        (datetime(2024, 1, 1, 23, 30, tzinfo=timezone(timedelta(hours=-22))), datetime(2024, 1, 2, 21, 30, tzinfo=UTC)),
+        (datetime(1, 1, 1, 0, 0, tzinfo=timezone(timedelta(hours=5))), datetime.min.replace(tzinfo=UTC)),
+        (datetime(9999, 12, 31, 23, 0, tzinfo=timezone(timedelta(hours=-5))), datetime.max.replace(tzinfo=UTC)),
+    ],
+)
+def test_written_times_are_utc_and_clamped(given: datetime, stored: datetime) -> None:
+    """Offsets PostgreSQL refuses become UTC; a moment beyond Python's years is clamped, not a 500."""
+    ((value,),) = execute("SELECT %s::timestamptz", [given])
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT %s::timestamptz", [given])
+        ((orm,),) = cursor.fetchall()
+    assert value == orm == stored
