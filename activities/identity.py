@@ -118,7 +118,8 @@ def _lookup(workspace_id: int, keys: set[Key]) -> dict[Key, int]:
         return {(kind, value): profile_id for kind, value, profile_id in cursor.fetchall()}
 
 
-def _primary_key(message: Message) -> Key:
+def primary_key(message: Message) -> Key:
+    """The id a message is filed under: its user id, else its anonymous id."""
     if message.user_id is not None:
         return (IdentityKind.USER_ID, message.user_id)
     assert message.anonymous_id is not None
@@ -133,7 +134,7 @@ class Resolution:
     merges: list[tuple[Key, Key]]  # (source id, target id)
 
     def profile_id(self, message: Message) -> int:
-        return self.profile_of[_primary_key(message)]
+        return self.profile_of[primary_key(message)]
 
 
 def identities_resolve(workspace_id: int, messages: list[Message]) -> Resolution:
@@ -143,7 +144,7 @@ def identities_resolve(workspace_id: int, messages: list[Message]) -> Resolution
     merges: list[tuple[Key, Key]] = []
     previous_ids: set[str] = set()
     for message in messages:
-        primary = _primary_key(message)
+        primary = primary_key(message)
         keys.add(primary)
         if message.user_id is not None and message.anonymous_id is not None:
             anonymous = (IdentityKind.ANONYMOUS_ID, message.anonymous_id)
@@ -161,8 +162,8 @@ def identities_resolve(workspace_id: int, messages: list[Message]) -> Resolution
         as_user = (IdentityKind.USER_ID, message.previous_id)
         source = as_user if as_user in existing else (IdentityKind.ANONYMOUS_ID, message.previous_id)
         keys.add(source)
-        links.setdefault(source, _primary_key(message))
-        merges.append((source, _primary_key(message)))
+        links.setdefault(source, primary_key(message))
+        merges.append((source, primary_key(message)))
 
     missing = keys - existing.keys()
     if missing:

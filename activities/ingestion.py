@@ -8,6 +8,10 @@ Answers (every error carries `error` and `field`, and `code` and `message` as Ru
 - 400 for a request that cannot be read at all (not JSON, not a batch, too large), naming the field;
 - 401 for a missing, unknown or revoked write key; 429 with Retry-After past the write key's rate;
 - 503 when the database is unreachable, so SDKs retry. A client's mistake is never a 503.
+
+A single call about someone already known (the common case) costs one round trip to PostgreSQL and one
+to Redis (the rate limit): the write key's workspace comes from this process's memory, and whether the
+key is still active is checked inside the one statement that stores the call (store.message_store_single).
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import time
 import zlib
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -27,10 +33,11 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from activities import ingest_rate
 from activities.models import IngestionError
 from activities.segment_spec import Refused, SpecError, parse_batch, parse_single
-from activities.store import StorageUnavailable, messages_store_retrying
-from config import ratelimit
+from activities.store import StorageUnavailable, message_store_single, messages_store_retrying, single_eligible
+from workspaces.keys import key_hash
 from workspaces.selectors import write_key_workspace_id
 
 logger = logging.getLogger(__name__)
@@ -38,7 +45,9 @@ MAX_ERRORS_KEPT = 100  # of one request's refused messages; all are named in the
 
 
 def _answer(status: int, body: dict[str, Any], **headers: str) -> HttpResponse:
-    response = HttpResponse(orjson.dumps(body), status=status, content_type="application/json")
+    content = orjson.dumps(body)
+    response = HttpResponse(content, status=status, content_type="application/json")
+    response["Content-Length"] = str(len(content))  # CommonMiddleware's job elsewhere; see IngestionRoutes
     for name, value in headers.items():
         response[name] = value
     return response
@@ -112,7 +121,7 @@ def _limited(workspace_id: int, raw_key: str) -> float | None:
     """Seconds to wait when this write key is over its rate (a generous one: SDKs back off on 429)."""
     window = settings.NUDGE_INGEST_BURST_SECONDS
     limit = settings.NUDGE_INGEST_RATE_PER_SECOND * window
-    return ratelimit.hit(f"ingest:{workspace_id}:{raw_key[-12:]}", limit=limit, window=window)
+    return ingest_rate.hit(f"ingest:{workspace_id}:{raw_key[-12:]}", limit=limit, window=window)
 
 
 def _refused_record(workspace_id: int, endpoint: str, refused: list[Refused], at: datetime) -> None:
@@ -141,8 +150,18 @@ def _refused_record(workspace_id: int, endpoint: str, refused: list[Refused], at
     IngestionError.objects.bulk_create(rows)
 
 
-def _ingest(request: HttpRequest, call: str | None) -> HttpResponse:
-    received_at = timezone.now()
+def _unauthorized(field: str = "writeKey", message: str = "is unknown or revoked") -> HttpResponse:
+    return _error(401, "unauthorized", field, message, headers={"WWW-Authenticate": 'Basic realm="nudge"'})
+
+
+def _rate_limited(wait: float) -> HttpResponse:
+    return _error(
+        429, "rate_limited", "writeKey", "sent too many requests; retry later", headers={"Retry-After": f"{wait:.0f}"}
+    )
+
+
+def _request_read(request: HttpRequest) -> tuple[bytes, Any, str] | HttpResponse:
+    """The body, its JSON and the write key sent with it; or the 400/401 that says what is wrong."""
     try:
         body = _read_body(request, settings.NUDGE_MAX_REQUEST_BYTES)
         try:
@@ -156,53 +175,120 @@ def _ingest(request: HttpRequest, call: str | None) -> HttpResponse:
         if error.status == 401:
             return _error(401, "unauthorized", error.field, error.message)
         return _error(400, "invalid_request", error.field, error.message)
+    return body, data, raw_key
 
+
+# Write keys seen active by this process: hash → (workspace id, when to look again). The workspace of a
+# key never changes; whether it is still active is checked on every request, inside the statement that
+# stores the call (or by a lookup where no such statement runs), so a revoked key is refused at once.
+_KEY_SECONDS = 60.0
+_KEYS_KEPT = 10_000
+_keys: dict[str, tuple[int, float]] = {}
+
+
+def _key_workspace(raw_key: str) -> tuple[str, int, bool] | None:
+    """(key hash, workspace id, whether it came from this process's cache) of an active write key, or None
+    for an unknown or revoked one. Raises the database's errors."""
+    hashed = key_hash(raw_key)
+    now = time.monotonic()
+    known = _keys.get(hashed)
+    if known is not None and known[1] > now:
+        return hashed, known[0], True
+    workspace_id = write_key_workspace_id(raw_key)
+    if workspace_id is None:
+        _keys.pop(hashed, None)
+        return None
+    if len(_keys) >= _KEYS_KEPT:
+        _keys.clear()
+    _keys[hashed] = (workspace_id, now + _KEY_SECONDS)
+    return hashed, workspace_id, False
+
+
+def _key_active(raw_key: str) -> bool:
+    """Looked up again (never from the cache); a revoked key is forgotten."""
+    if write_key_workspace_id(raw_key) is not None:
+        return True
+    _keys.pop(key_hash(raw_key), None)
+    return False
+
+
+def _ingest_single(request: HttpRequest, call: str) -> HttpResponse:
+    """One call: the lean path when `message_store_single` can take it, else the general one. Answers
+    are those of a batch of one, and in the same order: 401 before 429 before 400."""
+    received_at = timezone.now()
+    read = _request_read(request)
+    if isinstance(read, HttpResponse):
+        return read
+    body, data, raw_key = read
+    try:
+        key = _key_workspace(raw_key)
+        if key is None:
+            return _unauthorized()
+        hashed, workspace_id, cached = key
+        wait = _limited(workspace_id, raw_key)
+        if wait is not None:
+            return _rate_limited(wait) if not cached or _key_active(raw_key) else _unauthorized()
+        try:
+            message = parse_single(
+                data,
+                call=call,
+                received_at=received_at,
+                max_event_bytes=settings.NUDGE_MAX_EVENT_BYTES,
+                size=len(body),
+                nul=b"\\u0000" in body,
+            )
+        except SpecError as error:
+            if cached and not _key_active(raw_key):
+                return _unauthorized()
+            return _error(400, "invalid_request", error.field, error.message)
+        if single_eligible(message):
+            result = message_store_single(
+                key_hash=hashed, workspace_id=workspace_id, message=message, received_at=received_at
+            )
+            if not result.authorized:
+                _keys.pop(hashed, None)
+                return _unauthorized()
+            if result.handled:
+                return _answer(200, {"success": True})
+        elif cached and not _key_active(raw_key):
+            return _unauthorized()
+        messages_store_retrying(workspace_id=workspace_id, messages=[message], received_at=received_at)
+    except StorageUnavailable as error:
+        logger.warning("ingestion answered 503: %s", error)
+        return _unavailable()
+    except (OperationalError, InterfaceError):
+        return _unavailable()
+    return _answer(200, {"success": True})
+
+
+def _ingest_batch(request: HttpRequest) -> HttpResponse:
+    received_at = timezone.now()
+    read = _request_read(request)
+    if isinstance(read, HttpResponse):
+        return read
+    body, data, raw_key = read
     try:
         workspace_id = write_key_workspace_id(raw_key)
     except (OperationalError, InterfaceError):
         return _unavailable()
     if workspace_id is None:
-        return _error(
-            401,
-            "unauthorized",
-            "writeKey",
-            "is unknown or revoked",
-            headers={"WWW-Authenticate": 'Basic realm="nudge"'},
-        )
+        return _unauthorized()
     wait = _limited(workspace_id, raw_key)
     if wait is not None:
-        return _error(
-            429,
-            "rate_limited",
-            "writeKey",
-            "sent too many requests; retry later",
-            headers={"Retry-After": f"{wait:.0f}"},
-        )
+        return _rate_limited(wait)
 
     nul = b"\\u0000" in body  # only an escaped NUL can smuggle one into valid JSON
     try:
-        if call is None:
-            parsed = parse_batch(
-                data,
-                received_at=received_at,
-                max_event_bytes=settings.NUDGE_MAX_EVENT_BYTES,
-                size=len(body),
-                nul=nul,
-            )
-            messages, refused = parsed.messages, parsed.refused
-        else:
-            messages = [
-                parse_single(
-                    data,
-                    call=call,
-                    received_at=received_at,
-                    max_event_bytes=settings.NUDGE_MAX_EVENT_BYTES,
-                    size=len(body),
-                )
-            ]
-            refused = []
+        parsed = parse_batch(
+            data,
+            received_at=received_at,
+            max_event_bytes=settings.NUDGE_MAX_EVENT_BYTES,
+            size=len(body),
+            nul=nul,
+        )
     except SpecError as error:
         return _error(400, "invalid_request", error.field, error.message)
+    messages, refused = parsed.messages, parsed.refused
 
     try:
         if refused:
@@ -225,7 +311,7 @@ def _endpoint(call: str | None):  # noqa: ANN202 - returns a view
     @csrf_exempt
     @require_POST
     def view(request: HttpRequest) -> HttpResponse:
-        return _ingest(request, call)
+        return _ingest_batch(request) if call is None else _ingest_single(request, call)
 
     view.__name__ = f"ingest_{call or 'batch'}"
     return view
@@ -238,3 +324,31 @@ screen = _endpoint("screen")
 alias = _endpoint("alias")
 group = _endpoint("group")
 batch = _endpoint(None)  # also serves /v1/import (history: timestamps back to 1970)
+
+ROUTES = {
+    "/v1/track": track,
+    "/v1/identify": identify,
+    "/v1/page": page,
+    "/v1/screen": screen,
+    "/v1/alias": alias,
+    "/v1/group": group,
+    "/v1/batch": batch,
+    "/v1/import": batch,
+}
+
+
+class IngestionRoutes:
+    """Middleware, right after SecurityMiddleware and RefuseNulMiddleware: the Segment endpoints are
+    answered here, without the URL tree and the rest of the middleware (sessions, CSRF, users, messages,
+    htmx, login lockout, frame options), which an SDK's POST needs none of. The host is still checked
+    against ALLOWED_HOSTS, as CommonMiddleware would."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        view = ROUTES.get(request.path_info)
+        if view is None:
+            return self.get_response(request)
+        request.get_host()
+        return view(request)

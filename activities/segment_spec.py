@@ -274,12 +274,17 @@ def parse_message(
     return message
 
 
-def parse_single(data: Any, *, call: str, received_at: datetime, max_event_bytes: int, size: int) -> Message:
+def parse_single(
+    data: Any, *, call: str, received_at: datetime, max_event_bytes: int, size: int, nul: bool = True
+) -> Message:
+    """One call's body. `nul`: the body may hold a NUL character (only an escaped one can be in valid JSON)."""
     if size > max_event_bytes:
         raise SpecError("body", f"is {size} bytes; an event may be at most {max_event_bytes // 1024} KB")
-    if (deep := too_deep(data, "")) is not None:
+    # Depth first; an object without a NUL is checked for depth by parse_message, identically.
+    if (nul or not isinstance(data, dict)) and (deep := too_deep(data, "")) is not None:
         raise SpecError(deep or "body", f"nests deeper than {MAX_DEPTH} levels")
-    reject_nul(data)
+    if nul:
+        reject_nul(data)
     return parse_message(data, call=call, received_at=received_at)
 
 

@@ -5,11 +5,17 @@ A batch of tracks for known people costs a fixed number of statements whatever i
 claiming the messageIds, one identity lookup, one KEY SHARE lock of the profiles, the activities
 (COPY with ids from the sequence on PostgreSQL), one outbox row and the commit. New people, merges and
 profile changes add statements only when they occur.
+
+A single call about someone already known (`/v1/track` and its kin) is one statement in autocommit on
+PostgreSQL (`message_store_single`): the write key's check, the identity lookup, the profile's KEY SHARE
+lock, the messageId claim, the activity and its outbox row. Anything it cannot take (a new person, a
+merge, a profile change) it leaves untouched, for `messages_store`.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,13 +26,15 @@ from activities.identity import (
     SharedProfile,
     identities_resolve,
     live_id,
+    primary_key,
     profile_merge,
     profiles_lock,
     profiles_share,
 )
-from activities.models import Activity, DedupeKey, EvaluationBatch, IdentityKind, Profile, PushDevice
+from activities.models import Activity, DedupeKey, EvaluationBatch, Identity, IdentityKind, Profile, PushDevice
 from activities.segment_spec import Message
 from config.sql import insert_returning, json_text, raw_cursor
+from workspaces.models import WriteKey
 
 logger = logging.getLogger(__name__)
 
@@ -163,16 +171,147 @@ def _activities_write(rows: list[tuple]) -> list[int]:
     return ids
 
 
+_RETRYABLE_SQLSTATES = {"40P01", "40001"}  # deadlock, serialization failure
+_ATTEMPTS = 3
+
+# The single-call statement. Every write hangs off `ok`, the live profile of a valid key, so when `ok` is
+# empty nothing is written. The profile is locked with KEY SHARE (in READ COMMITTED the lock re-reads the
+# newest row, so a merge or a deletion committed meanwhile is seen and handed to the general path).
+_SINGLE_SQL = f"""
+WITH k AS MATERIALIZED (
+    SELECT FROM {WriteKey._meta.db_table}
+    WHERE key_hash = %(key_hash)s AND workspace_id = %(ws)s::bigint AND revoked_at IS NULL
+), p AS MATERIALIZED (
+    SELECT id, merged_into_id, timezone, locale FROM {Profile._meta.db_table}
+    WHERE id = (
+        SELECT profile_id FROM {Identity._meta.db_table}
+        WHERE workspace_id = %(ws)s::bigint AND kind = %(kind)s::text AND value = %(value)s::text
+    )
+    FOR KEY SHARE
+), ok AS MATERIALIZED (
+    SELECT p.id FROM p
+    WHERE EXISTS (SELECT FROM k) AND p.merged_into_id IS NULL
+    AND (%(anonymous_id)s::text IS NULL OR p.id = (
+        SELECT profile_id FROM {Identity._meta.db_table}
+        WHERE workspace_id = %(ws)s::bigint AND kind = '{IdentityKind.ANONYMOUS_ID.value}'
+        AND value = %(anonymous_id)s::text
+    ))
+    AND (%(timezone)s::text IS NULL OR p.timezone = %(timezone)s::text)
+    AND (%(locale)s::text IS NULL OR p.locale = %(locale)s::text)
+), d AS (
+    INSERT INTO {DedupeKey._meta.db_table} (workspace_id, message_id, received_at)
+    SELECT %(ws)s::bigint, %(message_id)s::text, %(received_at)s::timestamptz FROM ok
+    ON CONFLICT (workspace_id, message_id) DO NOTHING
+    RETURNING message_id
+), a AS (
+    INSERT INTO {Activity._meta.db_table} ({", ".join(ACTIVITY_COLUMNS)})
+    SELECT %(ws)s::bigint, ok.id, %(name)s::text, %(type)s::text, %(properties)s::text::jsonb,
+        %(context)s::text::jsonb, %(timestamp)s::timestamptz, %(received_at)s::timestamptz, d.message_id
+    FROM ok, d
+    RETURNING id
+), b AS (
+    INSERT INTO {EvaluationBatch._meta.db_table} (workspace_id, activity_ids, created_at, attempts)
+    SELECT %(ws)s::bigint, jsonb_build_array(a.id), %(received_at)s::timestamptz, 0 FROM a
+    RETURNING id
+)
+SELECT EXISTS (SELECT FROM k), (SELECT id FROM ok), (SELECT id FROM a), (SELECT id FROM b)
+"""
+
+
+@dataclass(frozen=True)
+class SingleResult:
+    """`authorized`: the write key is active. `handled`: stored, or a messageId already stored; when
+    False nothing was written and `messages_store` must take the message."""
+
+    authorized: bool
+    handled: bool
+    activity_id: int | None = None
+
+
+def single_eligible(message: Message) -> bool:
+    """Whether `message_store_single` can take this call: it changes no profile and merges no one."""
+    return (
+        connection.vendor == "postgresql"
+        and message.previous_id is None
+        and not (message.type == "identify" and message.traits)
+        and message.device is None
+    )
+
+
+def message_store_single(*, key_hash: str, workspace_id: int, message: Message, received_at: datetime) -> SingleResult:
+    """Store one call about a known, unmerged person whose timezone and locale it does not change, in
+    one committed statement; it checks that the write key (by its hash) is still active in the same
+    statement. Must be called outside a transaction for the answer to mean "committed" (inside one, it
+    joins it). Raises StorageUnavailable as `messages_store_retrying` does."""
+    kind, value = primary_key(message)
+    anonymous_id = message.anonymous_id if kind == IdentityKind.USER_ID else None
+    params = {
+        "key_hash": key_hash,
+        "ws": workspace_id,
+        "kind": kind,
+        "value": value,
+        "anonymous_id": anonymous_id,
+        "timezone": message.timezone,
+        "locale": message.locale,
+        "message_id": message.message_id,
+        "received_at": received_at,
+        "name": message.name,
+        "type": message.type,
+        "properties": json_text(message.properties),
+        "context": json_text(message.context),
+        "timestamp": message.timestamp,
+    }
+    row = _single_execute(params)
+    authorized, profile_id, activity_id, batch_id = row
+    if not authorized:
+        return SingleResult(authorized=False, handled=False)
+    if profile_id is None:
+        return SingleResult(authorized=True, handled=False)
+    if batch_id is not None:
+        if connection.in_atomic_block:  # a caller's transaction: after it commits
+            transaction.on_commit(lambda: _hand_to_pipeline_soon(batch_id))
+        else:  # committed already
+            _hand_to_pipeline_soon(batch_id)
+    return SingleResult(authorized=True, handled=True, activity_id=activity_id)
+
+
+def _single_execute(params: dict[str, Any]) -> tuple:
+    """Run the single-call statement, prepared once per connection. Web processes keep connections
+    between requests and this path skips Django's per-request health check (a `SELECT 1` round trip):
+    instead, a kept connection found dead is replaced and the statement sent once more, which the
+    messageId claim makes safe even if the first one had committed."""
+    kept = connection.connection is not None
+    for attempt in range(1, _ATTEMPTS + 1):
+        try:
+            with raw_cursor() as raw:
+                if raw.connection.prepare_threshold is None:
+                    # Django turns psycopg's preparing off, which refuses even `prepare=True`; a threshold
+                    # no statement reaches lets this one be prepared and leaves every other as it was.
+                    raw.connection.prepare_threshold = sys.maxsize
+                raw.execute(_SINGLE_SQL, params, prepare=True)
+                row = raw.fetchone()
+                assert row is not None
+                return row
+        except (OperationalError, InterfaceError) as error:
+            raw_connection = connection.connection
+            dead = raw_connection is None or raw_connection.closed or raw_connection.broken
+            if dead and kept and attempt == 1:
+                connection.close()
+                continue
+            if getattr(error.__cause__, "sqlstate", None) not in _RETRYABLE_SQLSTATES or attempt == _ATTEMPTS:
+                raise StorageUnavailable(str(error), unreachable=dead) from error
+        except DatabaseError as error:
+            logger.exception("storing a single call failed")
+            raise StorageUnavailable(str(error)) from error
+    raise AssertionError("unreachable")
+
+
 class StorageUnavailable(Exception):
     """The batch could not be stored; the client should retry. `unreachable`: the database is down."""
 
     def __init__(self, message: str, *, unreachable: bool = False) -> None:
         super().__init__(message)
         self.unreachable = unreachable
-
-
-_RETRYABLE_SQLSTATES = {"40P01", "40001"}  # deadlock, serialization failure
-_ATTEMPTS = 3
 
 
 def messages_store_retrying(*, workspace_id: int, messages: list[Message], received_at: datetime) -> StoreResult:
@@ -199,6 +338,12 @@ def _hand_to_pipeline(batch_id: int) -> None:
     from activities.pipeline import batch_enqueue
 
     batch_enqueue(batch_id)
+
+
+def _hand_to_pipeline_soon(batch_id: int) -> None:
+    from activities.pipeline import batch_enqueue_soon
+
+    batch_enqueue_soon(batch_id)
 
 
 def _profiles_update(

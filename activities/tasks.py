@@ -10,6 +10,11 @@ def process_batch(batch_id: int) -> bool:
     return pipeline.batch_process(batch_id)
 
 
+@shared_task(name="activities.process_batches", time_limit=120, soft_time_limit=100, acks_late=True)
+def process_batches(batch_ids: list[int]) -> int:
+    return pipeline.batches_process(batch_ids)
+
+
 @shared_task(name="activities.retry_stale_batches", time_limit=60, soft_time_limit=50)
 def retry_stale_batches() -> int:
     return pipeline.batches_retry_stale()

@@ -3,14 +3,24 @@
 
 Ceiling: the same wrk run against /bench/bare, a Django view on the same server (same middleware and
 gunicorn workers) that only parses the JSON body and answers.
-What bounds it: a sync gunicorn worker handles one request at a time, and each /v1/track costs a write-key
-lookup and one committed transaction in PostgreSQL on the same two cores.
+
+The notes give the CPU each part spent per request (gunicorn's processes, the PostgreSQL backends of the
+benchmark's database, Redis), read from /proc around each run, and how many of the two cores the whole
+machine used: whether a run was bound by CPU, and whose.
+
+What bounds it (measured, 2 cores shared with PostgreSQL, Redis and wrk): CPU. A /v1/track about a known
+person is one prepared statement in autocommit (write-key check, identity, KEY SHARE lock, messageId
+claim, activity, outbox row, commit) and a rate-limit count kept in the process; per request that is
+about 0.8 ms of gunicorn CPU (the bare view: 0.45–0.6 ms, gunicorn and Django themselves) and 0.3–0.45 ms
+of PostgreSQL (13 index entries, three foreign-key checks, the WAL flush of the commit). The evaluation
+tasks are published off the request, several batches a task.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import os
 import subprocess
 import time
 import uuid
@@ -18,7 +28,7 @@ import uuid
 import orjson
 import psycopg
 
-from bench.harness import DB_DSN, Row, children_cpu_seconds, database_reset, gunicorn, manage, report
+from bench.harness import DB_DSN, DB_NAME, Row, children_cpu_seconds, database_reset, gunicorn, manage, report
 from bench.loadgen import post_all
 
 SCALES = {"small": 5, "full": 30}  # seconds per wrk run
@@ -47,6 +57,39 @@ def _wrk(url: str, seconds: int, auth: str) -> tuple[dict, float]:
     ).stdout
     line = next(line for line in output.splitlines() if line.startswith("{"))
     return json.loads(line), children_cpu_seconds() - cpu
+
+
+def _cpu_seconds(port: int) -> dict[str, float]:
+    """CPU seconds so far of gunicorn's processes on `port`, the benchmark database's PostgreSQL
+    backends, Redis, and every process on the machine."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parts = {"gunicorn": 0.0, "postgres": 0.0, "redis": 0.0, "machine": 0.0}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as stat, open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                fields, command = stat.read().rsplit(")", 1)[1].split(), cmdline.read().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        seconds = (int(fields[11]) + int(fields[12])) / tick
+        parts["machine"] += seconds
+        if f"127.0.0.1:{port}" in command:
+            parts["gunicorn"] += seconds
+        elif command.startswith("postgres: ") and f" {DB_NAME} " in command:
+            parts["postgres"] += seconds
+        elif "redis-server" in command:
+            parts["redis"] += seconds
+    return parts
+
+
+def _measured(url: str, seconds: int, auth: str) -> tuple[dict, float, dict[str, float]]:
+    """A wrk run, its CPU and what each part spent (seconds) during it."""
+    port = int(url.split(":")[2].split("/")[0])
+    before, started = _cpu_seconds(port), time.monotonic()
+    result, cpu = _wrk(url, seconds, auth)
+    after, wall = _cpu_seconds(port), time.monotonic() - started
+    spent = {part: after[part] - before[part] for part in before}
+    spent["cores"] = spent.pop("machine") / wall
+    return result, cpu, spent
 
 
 def _count(workspace_id: int) -> int:
@@ -79,10 +122,10 @@ def run(scale: str) -> None:
         _wrk(f"{base}/v1/track", 2, auth)  # warm-up: connections, code paths
         time.sleep(1)  # let requests still in flight when wrk stopped finish before counting
         before = _count(created["workspace_id"])
-        track, track_cpu = _wrk(f"{base}/v1/track", seconds, auth)
+        track, track_cpu, track_parts = _measured(f"{base}/v1/track", seconds, auth)
         time.sleep(1)
         stored = _count(created["workspace_id"]) - before
-        bare, bare_cpu = _wrk(f"{base}/bench/bare", seconds, auth)
+        bare, bare_cpu, bare_parts = _measured(f"{base}/bench/bare", seconds, auth)
 
     def rate(result: dict) -> float:
         return result["requests"] / (result["duration_us"] / 1e6)
@@ -96,6 +139,12 @@ def run(scale: str) -> None:
         f"{track['requests']:,} track requests ({track['non_2xx']} non-2xx, {track['socket_errors']} socket errors); "
         f"{stored:,} activities stored.",
         f"wrk CPU: {track_cpu:.1f} s for the track run, {bare_cpu:.1f} s for the ceiling run ({seconds} s each).",
+        *(
+            f"CPU per request, {name}: gunicorn {1e6 * parts['gunicorn'] / result['requests']:.0f} µs, "
+            f"PostgreSQL {1e6 * parts['postgres'] / result['requests']:.0f} µs, "
+            f"Redis {1e6 * parts['redis'] / result['requests']:.0f} µs; the machine used {parts['cores']:.2f} cores."
+            for name, result, parts in (("track", track, track_parts), ("ceiling", bare, bare_parts))
+        ),
     ]
     report("ingest_track", scale, rows, notes)
     # wrk counts requests answered within the run; up to one per connection is still in flight at the end.

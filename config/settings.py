@@ -66,6 +66,7 @@ MIDDLEWARE = [
     "config.checks.WebStartupChecks",
     "django.middleware.security.SecurityMiddleware",
     "config.middleware.RefuseNulMiddleware",  # a NUL in the URL is a 400 before any view
+    "activities.ingestion.IngestionRoutes",  # /v1/track … answered here: the rest is the panel's
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
