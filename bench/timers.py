@@ -5,15 +5,18 @@ Ceiling: a bare UPDATE of the same enrollment rows (what firing must at least wr
 Set-up: a live journey (§8.1's document) — and, for behavior timers, the abandoned-cart behavior, whose
 open matches wait at "no purchase within 3 days" and, when that window closes, record
 `behavior:abandoned_cart` through ingestion's store (an activity and a pipeline batch per firing).
-Waiting enrollments and their timers are written with COPY; the sweep runs in this process
+Waiting enrollments (each one's timer is its `due_at`) are written with COPY; the sweep runs in this process
 (`journeys.runtime.timers_fire`, batches of 500) against PostgreSQL.
 Lateness: timers coming due at a steady rate (half the fired/s just measured) over a window, and the
 real sweep task (`journeys.tasks.fire_timers`) run in this process at the cadence beat gives it
 (config/schedule.py); a timer's lateness is the end of the sweep call that fired it minus its due time.
 The sweep fires oldest first, so the running total after each call says which call fired which timer;
 the call's end bounds its commit from above. Celery's own dispatch (a few ms) is not included.
-What bounds it: per timer the sweep locks the enrollment, saves its state, writes the outbox message
-(get-or-create on the idempotency key) and deletes the timer — a few statements each.
+What bounds it: per batch of 500 the sweep claims and locks the due enrollments (one statement, tuples),
+reads which journeys are paused, locks profiles only for versions that read them (none here), runs the
+engine step per enrollment, then writes the enrollments' state (which spends the timers), the outbox
+messages and the counters in one statement each. A behavior timer also stores the activity it records
+through ingestion's store (identity, dedupe key, activity, pipeline batch).
 """
 
 from __future__ import annotations
