@@ -311,11 +311,11 @@ def run(scale: str) -> None:
     p50, p99, probes = _latency(workspace, OFFER_SECONDS[scale], profiles, 1_000)
     low50, low99, _ = _latency(workspace, OFFER_SECONDS[scale], profiles, 200)
     rows = [
-        Row("activities/s evaluated, 100 journeys + 20 behaviors", rate, ceiling, "≥ 5,000/s"),
+        Row("activities/s evaluated, 100 journeys + 20 behaviors", rate, ceiling, "≥ 0.5 × ceiling"),
         Row("event → outbox p50 s, 1,000 events/s offered", p50, None, "—"),
         Row("event → outbox p99 s, 1,000 events/s offered", p99, None, "≤ 1 s"),
         Row("event → outbox p50 s, 200 events/s offered", low50, None, "—"),
-        Row("event → outbox p99 s, 200 events/s offered", low99, None, "—"),
+        Row("event → outbox p99 s, 200 events/s offered", low99, None, "≤ 1 s at ½ capacity"),
         Row("backfill: stored activities/s replayed", replayed, bare, "—"),
     ]
     notes = [
