@@ -360,7 +360,8 @@ NUDGE_PUBLIC_URL = env_str("NUDGE_PUBLIC_URL", "http://127.0.0.1:8000")
 # again (the worker died). Transient failures back off exponentially (with jitter) up to the cap, and
 # after NUDGE_SEND_MAX_ATTEMPTS the message fails.
 # Provider calls in flight at once per delivery process: a batch's HTTP calls share one event loop (and
-# keep this many connections alive); providers without an async send use at most 16 threads of them.
+# keep this many connections alive), the deliver task claims batches at least this large; providers
+# without an async send (email, web push) use at most 16 threads of them.
 NUDGE_SEND_CONCURRENCY = env_int("NUDGE_SEND_CONCURRENCY", 100, minimum=1)
 NUDGE_SEND_LEASE_SECONDS = env_int("NUDGE_SEND_LEASE_SECONDS", 120, minimum=5)
 NUDGE_SEND_MAX_ATTEMPTS = env_int("NUDGE_SEND_MAX_ATTEMPTS", 8, minimum=1)

@@ -3,6 +3,7 @@
 import logging
 
 from celery import shared_task
+from django.conf import settings
 
 from messaging import delivery
 
@@ -11,7 +12,8 @@ logger = logging.getLogger(__name__)
 
 @shared_task(name="messaging.deliver", time_limit=120, soft_time_limit=100)
 def deliver() -> int:
-    return delivery.messages_deliver()
+    # A batch's calls are what is in flight at once: a smaller batch would cap NUDGE_SEND_CONCURRENCY.
+    return delivery.messages_deliver(batch_size=max(100, settings.NUDGE_SEND_CONCURRENCY))
 
 
 @shared_task(name="messaging.recover", time_limit=60, soft_time_limit=50)

@@ -34,6 +34,7 @@ from messaging.providers.base import Device, HttpProvider, Outgoing
 from messaging.providers.push import ApnsProvider, FcmProvider
 from messaging.providers.sms import TwilioProvider
 from messaging.providers.webhook import WebhookProvider
+from messaging.tasks import deliver
 from tests.conftest import ROOT, server_env
 from tests.messaging.helpers import provider, template
 from tests.messaging.servers import Call, ProviderServer, keepalive_server, provider_server, smtp_server
@@ -304,6 +305,22 @@ def test_a_connection_the_server_hung_up_is_replaced_not_reused():
     with keepalive_server(idle_close=0.05) as server:
         _run(lambda: requests(server.url + "/x", server.hung_up))
         assert (server.requests, server.connections) == (2, 2)
+
+
+# --- On a real worker ------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_the_deliver_task_sends_on_a_real_celery_worker(acme, celery_worker_process):
+    """The task's event loop inside a worker process, its batch as large as the concurrency."""
+    with provider_server() as server:
+        messages = _messages(acme, server.url, 30)
+        deliver.delay()
+        deadline = time.monotonic() + 60
+        while Message.objects.filter(status=MessageStatus.SENT).count() < 30:
+            assert time.monotonic() < deadline and celery_worker_process.poll() is None, "not all were sent"
+            time.sleep(0.1)
+    assert sorted(server.delivered) == sorted(m.idempotency_key for m in messages)
 
 
 # --- Exactly once, with many in flight -------------------------------------------------------------------
