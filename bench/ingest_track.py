@@ -60,10 +60,10 @@ def _wrk(url: str, seconds: int, auth: str) -> tuple[dict, float]:
 
 
 def _cpu_seconds(port: int) -> dict[str, float]:
-    """CPU seconds so far of gunicorn's processes on `port`, the benchmark database's PostgreSQL
-    backends, Redis, and every process on the machine."""
+    """CPU seconds so far of gunicorn's processes on `port`, the benchmark database's PostgreSQL processes
+    and Redis; and of the whole machine (all cores, from /proc/stat)."""
     tick = os.sysconf("SC_CLK_TCK")
-    parts = {"gunicorn": 0.0, "postgres": 0.0, "redis": 0.0, "machine": 0.0}
+    parts = {"gunicorn": 0.0, "postgres": 0.0, "redis": 0.0}
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             with open(f"/proc/{pid}/stat") as stat, open(f"/proc/{pid}/cmdline", "rb") as cmdline:
@@ -71,18 +71,20 @@ def _cpu_seconds(port: int) -> dict[str, float]:
         except OSError:
             continue
         seconds = (int(fields[11]) + int(fields[12])) / tick
-        parts["machine"] += seconds
         if f"127.0.0.1:{port}" in command:
             parts["gunicorn"] += seconds
         elif command.startswith("postgres: ") and f" {DB_NAME} " in command:
             parts["postgres"] += seconds
         elif "redis-server" in command:
             parts["redis"] += seconds
+    with open("/proc/stat") as stat:
+        busy = [int(value) for value in stat.readline().split()[1:]]
+    parts["machine"] = (sum(busy) - busy[3] - busy[4]) / tick  # all but idle and iowait
     return parts
 
 
 def _measured(url: str, seconds: int, auth: str) -> tuple[dict, float, dict[str, float]]:
-    """A wrk run, its CPU and what each part spent (seconds) during it."""
+    """A wrk run, its CPU and what each part spent (seconds) during it; `cores`: the machine's busy cores."""
     port = int(url.split(":")[2].split("/")[0])
     before, started = _cpu_seconds(port), time.monotonic()
     result, cpu = _wrk(url, seconds, auth)
