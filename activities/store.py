@@ -295,7 +295,7 @@ def _single_execute(params: dict[str, Any]) -> tuple:
         except (OperationalError, InterfaceError) as error:
             raw_connection = connection.connection
             dead = raw_connection is None or raw_connection.closed or raw_connection.broken
-            if dead and kept and attempt == 1:
+            if dead and kept and attempt == 1 and not connection.in_atomic_block:
                 connection.close()
                 continue
             if getattr(error.__cause__, "sqlstate", None) not in _RETRYABLE_SQLSTATES or attempt == _ATTEMPTS:
