@@ -160,3 +160,22 @@ def test_health_reports_database_and_broker(client):
     answer = client.get("/health")
     assert answer.status_code == 200
     assert answer.json() == {"status": "ok", "database": "ok", "broker": "ok"}
+
+
+def test_http_calls_are_not_logged_with_their_urls(caplog):
+    """Provider and webhook URLs carry secrets: httpx's per-request INFO line never reaches the logs
+    (LOGGING as django.setup() applied it)."""
+    import logging
+
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"], cwd=ROOT / "docs"
+    )
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/")
+        with caplog.at_level(logging.INFO):
+            httpx.get(f"http://127.0.0.1:{port}/?token=s3cret")
+        assert not [r for r in caplog.records if "s3cret" in r.getMessage()]
+    finally:
+        server.terminate()
+        server.wait()
