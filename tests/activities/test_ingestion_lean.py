@@ -250,3 +250,15 @@ def test_a_web_process_hands_many_batches_to_the_workers_in_few_tasks():
     assert sorted(handed) == ids  # each once
     assert len(tasks) < 40
     broker.delete("celery")
+
+
+@pytest.mark.slow
+def test_single_calls_reach_a_real_worker_a_few_batches_a_task(live_nudge: str, acme, celery_worker_process):
+    headers = {"Authorization": basic_auth(acme.write_key)}
+    with httpx.Client(base_url=live_nudge, headers=headers) as sdk:
+        assert sdk.post("/v1/identify", json={"userId": "ann"}).status_code == 200
+        for i in range(30):
+            assert sdk.post("/v1/track", json={"userId": "ann", "event": "tap", "messageId": f"tap-{i}"}).is_success
+    wait_until(lambda: not EvaluationBatch.objects.exists())
+    assert TrackedActivity.objects.get(workspace=acme.workspace, name="tap").count == 30
+    assert Activity.objects.filter(name="tap").count() == 30
