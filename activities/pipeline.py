@@ -5,6 +5,8 @@ behavior engines as they arrive).
 A batch is an `EvaluationBatch` outbox row written with the activities. A worker locks it, runs every
 consumer inside the same transaction and deletes it, so the consumers' writes commit exactly when the
 batch is marked done: a worker that dies rolls both back and the periodic retry hands it out again.
+A task may carry several batches (web processes hand single calls' batches out a few at a time): they
+are locked, evaluated (each workspace's activities together) and deleted in one transaction.
 
 No stored row can stop a batch: when a consumer fails on the batch (for any reason but the database
 being away), the batch is run again one activity and one consumer at a time, and what fails alone is
