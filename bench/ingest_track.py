@@ -61,9 +61,10 @@ def _wrk(url: str, seconds: int, auth: str) -> tuple[dict, float]:
 
 def _cpu_seconds(port: int) -> dict[str, float]:
     """CPU seconds so far of gunicorn's processes on `port`, the benchmark database's PostgreSQL processes
-    and Redis; and of the whole machine (all cores, from /proc/stat)."""
+    and Redis (by process id, so a process that ends between two readings drops out of both instead of
+    making the difference negative); and of the whole machine (all cores, from /proc/stat)."""
     tick = os.sysconf("SC_CLK_TCK")
-    parts = {"gunicorn": 0.0, "postgres": 0.0, "redis": 0.0}
+    parts: dict[str, float] = {}
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             with open(f"/proc/{pid}/stat") as stat, open(f"/proc/{pid}/cmdline", "rb") as cmdline:
@@ -72,11 +73,11 @@ def _cpu_seconds(port: int) -> dict[str, float]:
             continue
         seconds = (int(fields[11]) + int(fields[12])) / tick
         if f"127.0.0.1:{port}" in command:
-            parts["gunicorn"] += seconds
+            parts[f"gunicorn {pid}"] = seconds
         elif command.startswith("postgres: ") and f" {DB_NAME} " in command:
-            parts["postgres"] += seconds
+            parts[f"postgres {pid}"] = seconds
         elif "redis-server" in command:
-            parts["redis"] += seconds
+            parts[f"redis {pid}"] = seconds
     with open("/proc/stat") as stat:
         busy = [int(value) for value in stat.readline().split()[1:]]
     parts["machine"] = (sum(busy) - busy[3] - busy[4]) / tick  # all but idle and iowait
@@ -89,8 +90,11 @@ def _measured(url: str, seconds: int, auth: str) -> tuple[dict, float, dict[str,
     before, started = _cpu_seconds(port), time.monotonic()
     result, cpu = _wrk(url, seconds, auth)
     after, wall = _cpu_seconds(port), time.monotonic() - started
-    spent = {part: after[part] - before[part] for part in before}
-    spent["cores"] = spent.pop("machine") / wall
+    spent = {"gunicorn": 0.0, "postgres": 0.0, "redis": 0.0}
+    for key, used in after.items():
+        if key != "machine":
+            spent[key.split()[0]] += used - before.get(key, 0.0)  # a process started meanwhile counts whole
+    spent["cores"] = (after["machine"] - before["machine"]) / wall
     return result, cpu, spent
 
 
