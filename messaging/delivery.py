@@ -25,12 +25,12 @@ import logging
 import random
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Coroutine, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -274,10 +274,10 @@ def messages_send(claimed: list[Claimed], *, loop: asyncio.Runner | None = None)
     attempts = [_prepare(item, providers) for item in claimed]
     ready = [a for a in attempts if a.provider is not None]
     if ready and loop is not None:
-        loop.run(_calls(ready))
+        _run_on(loop, _calls(ready))
     elif ready:
         with _event_loop() as own:
-            own.run(_calls(ready))
+            _run_on(own, _calls(ready))
     sent = _results_write(attempts)
     gone = [pk for a in attempts if a.outgoing is not None for pk in a.outgoing.gone]
     if gone:
@@ -289,11 +289,31 @@ def messages_send(claimed: list[Claimed], *, loop: asyncio.Runner | None = None)
 def _event_loop() -> Iterator[asyncio.Runner]:
     """A delivery run's event loop; its HTTP clients (and their kept-alive connections) last as long as
     it does. Between its `run`s no loop is running, so the ORM works as anywhere else."""
-    with asyncio.Runner() as runner:
+    runner = asyncio.Runner()
+    try:
+        yield runner
+    finally:
         try:
-            yield runner
+            _run_on(runner, outbound.async_clients_close())
         finally:
-            runner.run(outbound.async_clients_close())
+            _outside_a_running_loop(runner.close)
+
+
+def _run_on(runner: asyncio.Runner, calls: Coroutine[Any, Any, None]) -> None:
+    _outside_a_running_loop(runner.run, calls)
+
+
+def _outside_a_running_loop(step: Callable[..., Any], *args: Any) -> None:
+    """`step(*args)` (running or closing a delivery loop), on a thread of its own when this thread is
+    already inside a running event loop — an async caller, or the panel tests' browser, which holds one
+    in the main thread — where no other loop may run. The ORM work around it stays on this thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        step(*args)
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="nudge-delivery-loop") as thread:
+        thread.submit(step, *args).result()
 
 
 async def _calls(attempts: list[_Attempt]) -> None:

@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -43,7 +44,9 @@ T = TypeVar("T")
 
 
 def _run(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run a coroutine on a loop of its own, closing that loop's clients after it (as delivery does)."""
+    """Run a coroutine on a loop of its own, closing that loop's clients after it (as delivery does). On
+    a thread of its own: while the panel's browser tests hold Playwright's loop in the main thread, no
+    other loop may run there."""
 
     async def main() -> T:
         try:
@@ -51,7 +54,8 @@ def _run(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
         finally:
             await outbound.async_clients_close()
 
-    return asyncio.run(main())
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        return thread.submit(lambda: asyncio.run(main())).result()
 
 
 def _post(url: str, *, allow_private: bool = False) -> httpx.Response:
