@@ -44,8 +44,11 @@ def test_every_operation_of_the_schema_survives_schemathesis(transactional_db, a
                 "20",
                 "--max-time",
                 "150",
+                # One worker: with two, hypothesis's lambda descriptions (ast.parse) race in
+                # CPython 3.11.7 ("AST constructor recursion depth mismatch"), failing the run although
+                # every check passed.
                 "--workers",
-                "2",
+                "1",
                 "--seed",
                 "20261201",
                 "--generation-deterministic",
