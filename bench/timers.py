@@ -4,7 +4,7 @@ number due rather than the number waiting (the same due count among a small and 
 Ceiling: a bare UPDATE of the same enrollment rows (what firing must at least write).
 Set-up: a live journey (§8.1's document) — and, for behavior timers, the abandoned-cart behavior, whose
 open matches wait at "no purchase within 3 days" and, when that window closes, record
-`behavior:abandoned_cart` through ingestion's store (an activity and a pipeline batch per firing).
+`behavior:abandoned_cart` (an activity and its pipeline batch, `activities.recorded`).
 Waiting enrollments (each one's timer is its `due_at`) are written with COPY; the sweep runs in this process
 (`journeys.runtime.timers_fire`, batches of 500) against PostgreSQL.
 Lateness: timers coming due at a steady rate (half the fired/s just measured) over a window, and the
@@ -15,8 +15,8 @@ the call's end bounds its commit from above. Celery's own dispatch (a few ms) is
 What bounds it: per batch of 500 the sweep claims and locks the due enrollments (one statement, tuples),
 reads which journeys are paused, locks profiles only for versions that read them (none here), runs the
 engine step per enrollment, then writes the enrollments' state (which spends the timers), the outbox
-messages and the counters in one statement each. A behavior timer also stores the activity it records
-through ingestion's store (identity, dedupe key, activity, pipeline batch).
+messages and the counters in one statement each. A behavior timer also writes the activity it records,
+with its dedupe key and pipeline batch, in one more statement per batch.
 """
 
 from __future__ import annotations

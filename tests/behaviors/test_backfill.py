@@ -151,16 +151,16 @@ def test_the_live_path_and_the_backfill_never_match_an_activity_twice(acme, clie
 
 def test_a_batch_that_fails_is_redone_once_and_batches_show_progress(acme, history, monkeypatch):
     monkeypatch.setattr(backfill_module, "BATCH", 2)
-    real_store = runtime.messages_store
+    real_store = runtime.recorded_write
     failures: list[int] = []
 
-    def store_once_failing(**kwargs):  # the database goes away in the middle of a batch
+    def store_once_failing(*args, **kwargs):  # the database goes away in the middle of a batch
         if not failures:
             failures.append(1)
             raise RuntimeError("connection lost")
-        return real_store(**kwargs)
+        return real_store(*args, **kwargs)
 
-    monkeypatch.setattr(runtime, "messages_store", store_once_failing)
+    monkeypatch.setattr(runtime, "recorded_write", store_once_failing)
     with time_machine.travel(NOW, tick=False):
         behavior = behavior_create(workspace=acme.workspace, actor=acme.owner, document=CART)
         backfill = backfill_start(behavior=behavior, actor=acme.owner, days=30)
