@@ -12,8 +12,10 @@ activity typically enters some journeys, advances others and converts some. The 
 each of the 20 names and go on with the kinds of §7: performed within a window, not performed, inactive.
 Backfill: one more behavior, backfilled over the stored batches, against a bare read of the same rows.
 Latency: with the same journeys live plus a probe journey (entered on `probe`, whose first step sends),
-1,000 events/s (then 200, under capacity) are offered to `POST /v1/batch` (gunicorn, 2 workers) in requests of 50,
-open loop; a Celery worker (2 processes) runs the pipeline. One event in ten is a probe carrying its
+1,000 events/s are offered to `POST /v1/batch` (gunicorn, 2 workers) in requests of 50, open loop; a Celery
+worker (2 processes) runs the pipeline. That run is above capacity and measures it (its events over the
+time until the pipeline drained them); the second offers half of it, the rate BENCH.md's target is set at.
+Each run is preceded by a few seconds of warm-up at its rate, not measured. One event in ten is a probe carrying its
 send time; its outbox row's creation time minus that is the event → outbox latency. The run waits for
 the pipeline to drain (no batch pending, polled every 0.1 s) and fails, saying which batches are left,
 if it stalls or outlasts its deadline: no batch is left behind for the next phase to trip on.
@@ -31,7 +33,9 @@ from bench.harness import Row, bench_env, celery_worker, database_reset, gunicor
 from bench.loadgen import post_paced
 
 SCALES = {"small": (40, 1_000), "full": (300, 10_000)}  # (batches of 100 activities, profiles)
-OFFER_SECONDS = {"small": 5, "full": 20}  # at 1,000 events/s
+OFFER_SECONDS = {"small": 5, "full": 20}  # per latency run
+WARMUP_SECONDS = 3  # offered before each latency run, not measured
+OVERLOAD = 1_000  # events/s offered first: above capacity, which that run measures
 PUSH = {"title": "Hello", "body": "{{ profile.first_name | default: 'there' }}"}
 PROBE = {
     "name": "probe",
@@ -200,14 +204,16 @@ def write_auth(workspace, name: str) -> str:
     return "Basic " + base64.b64encode(f"{key}:".encode()).decode()
 
 
-def _latency(workspace, seconds: int, profiles: int, rate: int) -> tuple[float, float, int]:
-    """(p50, p99, probes) of event → outbox row, with `rate` events/s offered through the real path."""
+def _latency(workspace, seconds: int, profiles: int, rate: int) -> tuple[float, float, int, float]:
+    """(p50, p99, probes, capacity) of event → outbox row, with `rate` events/s offered through the real
+    path after a warm-up at the same rate (worker processes' first batches load the live index,
+    documents and connections: steady state is measured). `capacity`: the events offered over the time
+    from the first request until the pipeline had drained them all, i.e. what the machine sustained."""
     from messaging.models import Message
 
     auth = write_auth(workspace, "latency")
     rng = random.Random(11)
     requests = seconds * rate // 50  # requests of 50 events, evenly spaced
-    Message.objects.filter(template="probe").delete()
 
     def stamp(raw: bytes) -> bytes:
         """The send time goes into every event as its request leaves, so the figure includes queueing."""
@@ -216,18 +222,24 @@ def _latency(workspace, seconds: int, profiles: int, rate: int) -> tuple[float, 
     headers = {"Authorization": auth, "Content-Type": "application/json"}
     nothing_pending(f"the latency run at {rate:,}/s")  # the worker's broker starts empty
     with gunicorn() as base, celery_worker():
+        warm = [batch_body(rng, profiles, f"warm-{rate}-{i}") for i in range(max(1, WARMUP_SECONDS * rate // 50))]
+        post_paced(f"{base}/v1/batch", warm, headers, 50 / rate)
+        drain(len(warm) * 50)
+        Message.objects.filter(template="probe").delete()
         bodies = [batch_body(rng, profiles, f"lat-{rate}-{i}") for i in range(requests)]
+        started = time.monotonic()
         result = post_paced(f"{base}/v1/batch", bodies, headers, 50 / rate, prepare=stamp)
         drain(requests * 50)
+        capacity = requests * 50 / (time.monotonic() - started)
     assert result.statuses == {200: requests}, result.statuses
     latencies = sorted(
         m.created_at.timestamp() - float(m.payload["event"]["sent_at"])
         for m in Message.objects.filter(template="probe").only("created_at", "payload")
     )
     if not latencies:
-        return 0.0, 0.0, 0
+        return 0.0, 0.0, 0, capacity
     pick = lambda p: latencies[min(len(latencies) - 1, int(len(latencies) * p))]  # noqa: E731
-    return pick(0.5), pick(0.99), len(latencies)
+    return pick(0.5), pick(0.99), len(latencies), capacity
 
 
 BACKFILLED = {
@@ -308,14 +320,16 @@ def run(scale: str) -> None:
     nothing_pending("the backfill")
     replayed, bare, window, opened, fired = _backfill(workspace)
     journey_publish(journey=journey_create(workspace=workspace, actor=None, document=PROBE), actor=None)
-    p50, p99, probes = _latency(workspace, OFFER_SECONDS[scale], profiles, 1_000)
-    low50, low99, _ = _latency(workspace, OFFER_SECONDS[scale], profiles, 200)
+    p50, p99, probes, capacity = _latency(workspace, OFFER_SECONDS[scale], profiles, OVERLOAD)
+    half = max(50, int(capacity / 2) // 50 * 50)  # whole requests of 50 a second
+    low50, low99, low_probes, _ = _latency(workspace, OFFER_SECONDS[scale], profiles, half)
     rows = [
         Row("activities/s evaluated, 100 journeys + 20 behaviors", rate, ceiling, "≥ 0.5 × ceiling"),
-        Row("event → outbox p50 s, 1,000 events/s offered", p50, None, "—"),
-        Row("event → outbox p99 s, 1,000 events/s offered", p99, None, "≤ 1 s"),
-        Row("event → outbox p50 s, 200 events/s offered", low50, None, "—"),
-        Row("event → outbox p99 s, 200 events/s offered", low99, None, "—"),
+        Row("end-to-end capacity, events/s (ingestion + pipeline, 1,000/s offered)", capacity, None, "—"),
+        Row(f"event → outbox p50 s, {OVERLOAD:,} events/s offered", p50, None, "—"),
+        Row(f"event → outbox p99 s, {OVERLOAD:,} events/s offered", p99, None, "—"),
+        Row(f"event → outbox p50 s, {half:,} events/s offered (½ capacity)", low50, None, "—"),
+        Row(f"event → outbox p99 s, {half:,} events/s offered (½ capacity)", low99, None, "≤ 1 s"),
         Row("backfill: stored activities/s replayed", replayed, bare, "—"),
     ]
     notes = [
@@ -325,7 +339,9 @@ def run(scale: str) -> None:
         "ceiling: the same batches through the pipeline with no journey live.",
         f"backfill: a behavior (event_0, then inactive 2 h) over the last day's {window:,} stored activities "
         f"({opened:,} matches opened, {fired:,} firings recorded); ceiling: a bare read of the same rows.",
-        f"latency: one event in ten is a probe ({probes:,} at 1,000/s over {OFFER_SECONDS[scale]} s); "
-        "gunicorn 2 workers, Celery 2 processes, all on this machine.",
+        f"latency: one event in ten is a probe ({probes:,} at {OVERLOAD:,}/s and {low_probes:,} at {half:,}/s over "
+        f"{OFFER_SECONDS[scale]} s each, after {WARMUP_SECONDS} s of warm-up at the same rate); gunicorn 2 workers, "
+        "Celery 2 processes, all on this machine. Capacity: the events of the 1,000/s run over the time until the "
+        "pipeline had drained them.",
     ]
     report("evaluate", scale, rows, notes)
