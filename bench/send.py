@@ -4,22 +4,16 @@ SMS: queued outbox rows (a transactional SMS template with Liquid, one per profi
 `messaging.delivery.messages_deliver` in this process — claim with SKIP LOCKED, consent and address
 checks, render, send on the event loop (NUDGE_SEND_CONCURRENCY in flight), record — to a Twilio-style
 sink (`bench/sink.py`, its own process, keep-alive).
-Ceiling: a bare `httpx.AsyncClient` on the transport delivery uses (the outbound address check, its
-HTTP/1.1 pool) sending the same POSTs to the same sink, as many in flight, no database, no rendering.
-The notes also give httpx's own pool at the same concurrency (httpcore's AsyncConnectionPool, which
-`messaging.outbound` replaces because it is slower than all of Nudge's own work per message).
+Ceiling: a bare aiohttp session — the library delivery's session is built on, with its defaults, no
+address check — sending the same POSTs to the same sink, as many in flight and as many connections, no
+database, no rendering. The notes also give delivery's own session alone (`outbound.async_http_client`:
+addresses checked at connect time, bodies encoded and answers shaped as httpx's), which tells the
+client's cost from the rest of delivery's.
 Email: the same through the SMTP provider (on delivery's threads) to a local aiosmtpd sink process;
 ceiling: Django's SMTP backend sending the same emails one after the other (a connection per message,
 as the provider does).
 A second SMS row sends to a sink that answers after PROVIDER_MS, as a provider's API does: there the
-figure is how many calls one process keeps in flight (16 threads before the event loop: ≤ 320/s).
-What bounds it (py-spy over 8,000 SMS to the instant sink): one core's Python, ~740 µs of CPU a
-message. The provider call is ~77 % of it, nearly all httpx: the client building the request and its
-cookie jar (~17 %), httpcore and h11 writing it and reading the answer (~50 %, of which the socket
-writes ~7 % and the anyio locks httpcore takes per request ~8 %), the client's send wrappers and the
-response model (~10 %); the ceiling pays the same. Nudge's own ~20 %: the claim (ORM rows of messages,
-enrollments, locked profiles: ~8 %), rendering with the message context and its unsubscribe token
-(~9 %), the results statement (~2 %); a task per call ~4 %. The SMTP figure pays a connection per email.
+figure is how many calls one process keeps in flight (at most NUDGE_SEND_CONCURRENCY / PROVIDER_MS).
 """
 
 from __future__ import annotations
@@ -31,6 +25,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import psycopg
@@ -94,42 +89,62 @@ def _sent(channel: str) -> int:
         return int(row[0]) if row else 0
 
 
-async def _posts(count: int, sink: str, own_pool: bool) -> float:
-    """The delivery's requests from a bare async client, as many in flight as delivery has; requests/s."""
-    import httpx
+def _form(i: int) -> dict[str, str]:
+    return {"To": f"+1555{i:07d}", "From": "+15550000", "Body": f"Hi User {i}, your code is 4711"}
+
+
+async def _in_flight(count: int, post: Callable[[int], Awaitable[None]]) -> float:
+    """`count` calls of `post`, as many in flight as delivery keeps (NUDGE_SEND_CONCURRENCY); calls/s."""
     from django.conf import settings
 
+    limit = asyncio.Semaphore(settings.NUDGE_SEND_CONCURRENCY)
+
+    async def bounded(i: int) -> None:
+        async with limit:
+            await post(i)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(bounded(i) for i in range(count)))
+    return count / (time.perf_counter() - started)
+
+
+async def _bare_posts(count: int, sink: str) -> float:
+    """The ceiling: the delivery's requests from a plain aiohttp session (the library delivery's session is
+    built on, with its defaults and nothing checked), as many in flight and connections; requests/s."""
+    import aiohttp
+    from django.conf import settings
+
+    url, basic = f"{sink}/2010-04-01/Accounts/AC1/Messages.json", aiohttp.encode_basic_auth("AC1", "token")
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=10.0, sock_read=10.0)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=settings.NUDGE_SEND_CONCURRENCY)) as session:
+
+        async def post(i: int) -> None:
+            headers = {"Authorization": basic, "I-Twilio-Idempotency-Token": f"ceiling:bare:{i}"}
+            async with session.post(url, data=_form(i), headers=headers, allow_redirects=False, timeout=timeout) as r:
+                r.raise_for_status()
+                await r.json()
+
+        return await _in_flight(count, post)
+
+
+async def _session_posts(count: int, sink: str) -> float:
+    """The same requests from delivery's own session alone (`messaging.outbound.async_http_client`:
+    addresses checked, httpx-shaped answers), without the database or rendering; requests/s."""
     from messaging import outbound
 
-    concurrency = settings.NUDGE_SEND_CONCURRENCY
-    if own_pool:
-        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-        client = httpx.AsyncClient(limits=limits, follow_redirects=False, trust_env=False)
-    else:
-        client = outbound.async_http_client()
-    limit = asyncio.Semaphore(concurrency)
+    url = f"{sink}/2010-04-01/Accounts/AC1/Messages.json"
+    client = outbound.async_http_client()
 
     async def post(i: int) -> None:
-        async with limit:
-            response = await client.post(
-                f"{sink}/2010-04-01/Accounts/AC1/Messages.json",
-                data={"To": f"+1555{i:07d}", "From": "+15550000", "Body": f"Hi User {i}, your code is 4711"},
-                auth=("AC1", "token"),
-                headers={"I-Twilio-Idempotency-Token": f"ceiling:{own_pool}:{i}"},
-                timeout=10.0,
-            )
-            response.raise_for_status()
-            response.json()
+        headers = {"I-Twilio-Idempotency-Token": f"ceiling:session:{i}"}
+        response = await client.post(url, data=_form(i), auth=("AC1", "token"), headers=headers, timeout=10.0)
+        response.raise_for_status()
+        response.json()
 
     try:
-        started = time.perf_counter()
-        await asyncio.gather(*(post(i) for i in range(count)))
-        return count / (time.perf_counter() - started)
+        return await _in_flight(count, post)
     finally:
-        if own_pool:
-            await client.aclose()
-        else:
-            await outbound.async_clients_close()
+        await outbound.async_clients_close()
 
 
 def _sms(workspace_id: int, count: int, sink: str) -> tuple[float, float]:
@@ -162,7 +177,7 @@ def _sms(workspace_id: int, count: int, sink: str) -> tuple[float, float]:
     sent = messages_deliver(batch_size=500, max_batches=1_000_000, budget_seconds=float("inf"))
     rate = sent / (time.perf_counter() - started)
     assert sent == count == _sent("sms") - earlier, f"sent {sent} of {count}"
-    return rate, asyncio.run(_posts(count, sink, own_pool=False))
+    return rate, asyncio.run(_bare_posts(count, sink))
 
 
 def _email(workspace_id: int, count: int, port: int) -> tuple[float, float]:
@@ -223,7 +238,7 @@ def run(scale: str) -> None:
     try:
         time.sleep(1.0)
         sms_rate, sms_ceiling = _sms(created["workspace_id"], sms_count, base)
-        httpx_pool = asyncio.run(_posts(sms_count, base, own_pool=True))
+        session_alone = asyncio.run(_session_posts(sms_count, base))
         slow_rate, slow_ceiling = _sms(created["workspace_id"], sms_count, slow_base)
         email_rate, email_ceiling = _email(created["workspace_id"], email_count, smtp_port)
         served = [int(urllib.request.urlopen(f"{url}/count").read()) for url in (base, slow_base)]
@@ -241,9 +256,9 @@ def run(scale: str) -> None:
     notes = [
         f"{sms_count:,} SMS per sink and {email_count:,} emails queued, every one sent exactly once (checked: "
         f"rows 'sent', the sinks served {served[0]:,} and {served[1]:,} requests = outbox + bare clients).",
-        f"SMS ceilings: a bare httpx.AsyncClient on delivery's transport, {concurrency} in flight "
-        f"(NUDGE_SEND_CONCURRENCY), the same requests to the same sink; httpx's own pool at the same "
-        f"concurrency: {httpx_pool:,.0f}/s.",
+        f"SMS ceilings: a bare aiohttp session (the library delivery's session is built on), {concurrency} in "
+        f"flight (NUDGE_SEND_CONCURRENCY), the same requests to the same sink; delivery's own session alone "
+        f"(addresses checked, httpx-shaped answers, no database): {session_alone:,.0f}/s.",
         f"the {PROVIDER_MS} ms sink stands for a provider's round trip: at most {concurrency} / "
         f"{PROVIDER_MS} ms = {concurrency * 1000 // PROVIDER_MS:,}/s in flight.",
         "email ceiling: Django's SMTP backend alone, one email after the other.",

@@ -6,9 +6,10 @@
    rest become `sending` with a lease and one more attempt, and count against caps from that moment.
 2. **Send** (no transaction held): render the template for the profile's locale and hand it to the
    workspace's provider with the message's idempotency key. The calls of a batch are in flight together
-   on one event loop per delivery run: HTTP providers (SMS, push, webhooks) send through httpx's async
-   client, at most NUDGE_SEND_CONCURRENCY at once; providers without an async send (SMTP and ESPs
-   through Django's email backends, web push through requests, the file outbox) run on a few threads.
+   on one event loop per delivery run: HTTP providers (SMS, push, webhooks) send through the loop's
+   aiohttp session (HTTP/2 for APNs through httpx's async client), at most NUDGE_SEND_CONCURRENCY at
+   once; providers without an async send (SMTP and ESPs through Django's email backends, web push
+   through requests, the file outbox) run on a few threads.
 3. **Record**: `sent`, or back to `queued` after an exponential backoff with jitter (transient), or
    `failed` with the provider's reason (permanent, or attempts exhausted). Guarded on `sending`, so a
    late worker cannot overwrite a newer outcome.

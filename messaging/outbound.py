@@ -12,6 +12,7 @@ its webhooks (only) reach loopback and private networks — never link-local or 
 from __future__ import annotations
 
 import asyncio
+import base64
 import ipaddress
 import select
 import smtplib
@@ -19,15 +20,18 @@ import socket
 import ssl
 import threading
 import weakref
-from collections import defaultdict
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from functools import lru_cache, partial
+from json import dumps as json_dumps
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
+import aiohttp
 import httpcore
 import httpx
 import requests
+from aiohttp.abc import AbstractResolver, ResolveResult
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.mail.backends.smtp import EmailBackend
@@ -148,12 +152,14 @@ def addresses(host: str, port: int, *, allow_private: bool = False) -> list[tupl
         ip = ipaddress.ip_address(str(sockaddr[0]).split("%")[0])
         kind = refusal(ip, allow_private=allow_private)
         if kind is not None:
-            shown = host if _ip(host) == ip else f"{host} resolves to {ip}, which"
-            article = "an" if kind[0] in "aeio" or kind.startswith("unsp") else "a"
-            raise OutboundRefused(
-                f"refused: {shown} is {article} {kind} address (Nudge calls public addresses only)", kind
-            )
+            raise _refused(host, ip, kind)
     return infos
+
+
+def _refused(host: str, ip: IPAddress, kind: str) -> OutboundRefused:
+    shown = host if _ip(host) == ip else f"{host} resolves to {ip}, which"
+    article = "an" if kind[0] in "aeio" or kind.startswith("unsp") else "a"
+    return OutboundRefused(f"refused: {shown} is {article} {kind} address (Nudge calls public addresses only)", kind)
 
 
 def connect(
@@ -215,7 +221,18 @@ def url_problem(url: str, *, allow_private: bool = False, webhook: bool = False)
     return host_problem(parts.hostname or "", port or 0, allow_private=allow_private, webhook=webhook)
 
 
-# --- HTTP through httpx (webhooks, Twilio, FCM, APNs) ------------------------------------------------
+# --- HTTP through httpx (blocking: test sends, threads; HTTP/2 for APNs) -------------------------------
+
+# Every HTTP client sends the same headers of its own, so a provider's request is the same bytes
+# whichever client carries it (the blocking client, httpx's HTTP/2 client or the aiohttp session).
+# Only the encodings both clients decode are offered.
+REQUEST_HEADERS = {
+    "Accept": "*/*",
+    "Accept-Encoding": "gzip, deflate",
+    "Connection": "keep-alive",
+    "User-Agent": "Nudge",
+}
+KEEPALIVE_SECONDS = 5.0  # how long an idle connection to a provider is kept (httpx's default)
 
 
 class _CheckedBackend(httpcore.SyncBackend):
@@ -257,9 +274,9 @@ class OutboundTransport(httpx.HTTPTransport):
 
 @lru_cache(maxsize=2)
 def _ssl_context(http2: bool) -> ssl.SSLContext:
-    """Certificates verified as httpx verifies them, the CA bundle loaded once per process (it takes tens
-    of milliseconds, and a delivery run's async clients are new each run); one per ALPN choice, which
-    httpcore sets on the context."""
+    """Certificates and host names verified as httpx verifies them, the CA bundle loaded once per process
+    (it takes tens of milliseconds, and a delivery run's async clients are new each run); one per ALPN
+    choice, which httpcore sets on the context (the aiohttp session uses the HTTP/1.1 one)."""
     return httpx.create_ssl_context()
 
 
@@ -284,19 +301,19 @@ def http_client(*, allow_private: bool = False, http2: bool = False) -> httpx.Cl
     key = (allow_private, http2)
     with _clients_lock:
         if key not in _clients:
-            limits = httpx.Limits(max_keepalive_connections=20)
+            limits = httpx.Limits(max_keepalive_connections=20, keepalive_expiry=KEEPALIVE_SECONDS)
             transport = OutboundTransport(allow_private=allow_private, http2=http2, limits=limits)
-            _clients[key] = httpx.Client(transport=transport, follow_redirects=False, trust_env=False)
+            _clients[key] = httpx.Client(
+                transport=transport, follow_redirects=False, trust_env=False, headers=REQUEST_HEADERS
+            )
         return _clients[key]
 
 
-# --- HTTP through httpx's async API (delivery's provider calls) -------------------------------------
+# --- HTTP/2 on the event loop through httpx's async API (APNs) ---------------------------------------
 #
-# The same policy for `httpx.AsyncClient`: httpcore's connect goes through `_AsyncCheckedBackend`, which
-# resolves once, checks every address and connects to a checked one, on plain asyncio streams. HTTP/1.1
-# connections are pooled by `_Idle`, not httpcore's AsyncConnectionPool: that pool rescans every
-# connection (and polls each socket) on every request, quadratic in the connections (encode/httpx#3215,
-# encode/httpcore#924), which at a hundred in flight cost more than the requests themselves.
+# aiohttp speaks no HTTP/2, so APNs' calls on delivery's loop go through `httpx.AsyncClient`, its
+# connections made by `_AsyncCheckedBackend`: resolved once, every address checked, a checked one
+# connected, on plain asyncio streams. Multiplexed, they are few, so httpcore's own pool costs little.
 
 
 class _AsyncStream(httpcore.AsyncNetworkStream):
@@ -426,120 +443,186 @@ class _AsyncCheckedBackend(httpcore.AsyncNetworkBackend):
         await asyncio.sleep(seconds)
 
 
-class _Idle:
-    """A pool of HTTP/1.1 connections: idle ones kept per origin, taken most recent first (an expired or
-    hung-up one is closed instead), a new one opened when none is idle. How many are open at once is
-    the caller's to bound (delivery's semaphore)."""
-
-    def __init__(self, backend: httpcore.AsyncNetworkBackend, keepalive_expiry: float | None, keep: int) -> None:
-        self._backend, self._expiry, self._keep = backend, keepalive_expiry, keep
-        self._ssl_context = _ssl_context(False)
-        self._idle: defaultdict[tuple[bytes, bytes, int | None], list[httpcore.AsyncHTTPConnection]] = defaultdict(list)
-
-    async def handle_async_request(self, request: httpcore.Request) -> httpcore.Response:
-        origin = request.url.origin
-        idle = self._idle[(origin.scheme, origin.host, origin.port)]
-        while True:
-            connection: httpcore.AsyncHTTPConnection | None = None
-            while idle and connection is None:
-                connection = idle.pop()
-                if connection.has_expired():
-                    await connection.aclose()
-                    connection = None
-            if connection is None:
-                connection = httpcore.AsyncHTTPConnection(
-                    origin, ssl_context=self._ssl_context, keepalive_expiry=self._expiry, network_backend=self._backend
-                )
-            try:
-                response = await connection.handle_async_request(request)
-            except httpcore.ConnectionNotAvailable:
-                continue  # it went away between the check and the request: another one
-            stream = response.stream
-            assert isinstance(stream, AsyncIterable)
-            return httpcore.Response(
-                status=response.status,
-                headers=response.headers,
-                content=_Returned(stream, connection, idle, self._keep),
-                extensions=response.extensions,
-            )
-
-    async def aclose(self) -> None:
-        connections = [c for idle in self._idle.values() for c in idle]
-        self._idle.clear()
-        for connection in connections:
-            await connection.aclose()
-
-    async def __aenter__(self) -> _Idle:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
-
-
-class _Returned:
-    """A response's body; once it is closed, its connection goes back to the idle ones (if it can take
-    another request)."""
-
-    def __init__(
-        self,
-        stream: AsyncIterable[bytes],
-        connection: httpcore.AsyncHTTPConnection,
-        idle: list[httpcore.AsyncHTTPConnection],
-        keep: int,
-    ) -> None:
-        self._stream, self._connection, self._idle, self._keep = stream, connection, idle, keep
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for chunk in self._stream:
-            yield chunk
-
-    async def aclose(self) -> None:
-        close = getattr(self._stream, "aclose", None)
-        if close is not None:
-            await close()
-        if self._connection.is_idle() and len(self._idle) < self._keep:
-            self._idle.append(self._connection)
-        elif not self._connection.is_closed():
-            await self._connection.aclose()
-
-
 class AsyncOutboundTransport(httpx.AsyncHTTPTransport):
-    def __init__(self, *, allow_private: bool = False, http2: bool = False, limits: httpx.Limits) -> None:
-        super().__init__(verify=_ssl_context(http2), http2=http2, limits=limits, trust_env=False)
-        backend = _AsyncCheckedBackend(allow_private)
-        if http2:  # multiplexed: few connections, where httpcore's pool costs little
-            self._pool = httpcore.AsyncConnectionPool(**_pool_options(limits, http2), network_backend=backend)
-        else:
-            self._pool = _Idle(backend, limits.keepalive_expiry, limits.max_keepalive_connections or 0)  # type: ignore[assignment]
+    """HTTP/2 (HTTP/1.1 where the server offers no h2) through the checked backend."""
+
+    def __init__(self, *, allow_private: bool = False, limits: httpx.Limits) -> None:
+        super().__init__(verify=_ssl_context(True), http2=True, limits=limits, trust_env=False)
+        self._pool = httpcore.AsyncConnectionPool(
+            **_pool_options(limits, True), network_backend=_AsyncCheckedBackend(allow_private)
+        )
 
 
-_async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[bool, bool], httpx.AsyncClient]]
-_async_clients = weakref.WeakKeyDictionary()
+# --- HTTP/1.1 on the event loop through aiohttp (delivery's provider calls) --------------------------
+#
+# One aiohttp session per event loop and policy. Its connector resolves a name once through
+# `_CheckedResolver` (every address checked, as `addresses` does), and makes every socket through
+# `_checked_socket`, which refuses an address the policy does not allow — the only check a literal
+# address in a URL meets, since aiohttp does not resolve those — so no connection is ever made to an
+# address that was not checked. TLS verifies the certificate and the host name (SNI and the Host header
+# name the host, never the address connected to).
 
 
-def async_http_client(*, allow_private: bool = False, http2: bool = False) -> httpx.AsyncClient:
-    """`http_client` for the running event loop (an async client's connections belong to one loop): one
-    per loop and policy, kept until `async_clients_close`. As many connections are kept alive as
-    delivery keeps calls in flight (NUDGE_SEND_CONCURRENCY)."""
-    loop, key = asyncio.get_running_loop(), (allow_private, http2)
-    client = _async_clients.get(loop, {}).get(key)
-    if client is not None:
-        return client
-    with _clients_lock:  # loops of other threads (a thread-pool worker's tasks) may be adding theirs
-        clients = _async_clients.setdefault(loop, {})
-        if key not in clients:
-            concurrency = settings.NUDGE_SEND_CONCURRENCY
-            limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-            transport = AsyncOutboundTransport(allow_private=allow_private, http2=http2, limits=limits)
-            clients[key] = httpx.AsyncClient(transport=transport, follow_redirects=False, trust_env=False)
-        return clients[key]
+class _CheckedResolver(AbstractResolver):
+    """A name resolved once, in a thread; refused whole if any of its addresses is (`addresses`)."""
+
+    def __init__(self, allow_private: bool) -> None:
+        self.allow_private = allow_private
+
+    async def resolve(self, host: str, port: int = 0, family: int = socket.AF_INET) -> list[ResolveResult]:
+        check = partial(addresses, host, port, allow_private=self.allow_private)
+        try:
+            infos = await asyncio.get_running_loop().run_in_executor(None, check)
+        except UnicodeError as error:  # a name IDNA cannot encode: it resolves to nothing
+            raise socket.gaierror(socket.EAI_NONAME, f"cannot resolve {host}: {error}") from error
+        flags = socket.AI_NUMERICHOST | socket.AI_NUMERICSERV
+        return [
+            {"hostname": host, "host": str(a[0]), "port": int(a[1]), "family": f, "proto": proto, "flags": flags}
+            for f, _, proto, _, a in infos
+            if not family or f == family
+        ]
+
+    async def close(self) -> None:
+        pass
+
+
+def _checked_socket(addr_info: Any, *, allow_private: bool) -> socket.socket:
+    """The socket aiohttp connects to `addr_info`'s address with, made only if the policy allows it."""
+    family, kind, proto, _, sockaddr = addr_info
+    ip = ipaddress.ip_address(str(sockaddr[0]).split("%")[0])
+    refused = refusal(ip, allow_private=allow_private)
+    if refused is not None:
+        # An IPv4-mapped address named as URLs write it (yarl and Python 3.11 print ::ffff:7f00:1).
+        raise _refused(f"::ffff:{ip.ipv4_mapped}" if ip.version == 6 and ip.ipv4_mapped else str(ip), ip, refused)
+    return socket.socket(family, kind, proto)
+
+
+@lru_cache(maxsize=16)
+def _timeouts(seconds: float) -> aiohttp.ClientTimeout:
+    """httpx's `timeout=`: each phase (waiting for a connection and making it, each read) bounded
+    apart, not the call as a whole."""
+    return aiohttp.ClientTimeout(total=None, connect=seconds, sock_connect=seconds, sock_read=seconds)
+
+
+_url = lru_cache(maxsize=1024)(httpx.URL)  # a provider calls few distinct URLs; parsing one costs ~9 µs
+
+
+class AsyncSession:
+    """Delivery's HTTP/1.1 client on one event loop: an aiohttp session connecting only to checked
+    addresses, keeping up to NUDGE_SEND_CONCURRENCY connections alive, following no redirect, reading no
+    proxy variable, keeping no cookie. It takes httpx's arguments and answers with an `httpx.Response`
+    (decoded by httpx), so a provider's requests and answers are the same on either client."""
+
+    def __init__(self, *, allow_private: bool) -> None:
+        connector = aiohttp.TCPConnector(
+            limit=settings.NUDGE_SEND_CONCURRENCY,
+            keepalive_timeout=KEEPALIVE_SECONDS,
+            ssl=_ssl_context(False),
+            resolver=_CheckedResolver(allow_private),
+            socket_factory=partial(_checked_socket, allow_private=allow_private),
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            headers=REQUEST_HEADERS,
+            skip_auto_headers=("Content-Type",),  # httpx sends none with raw content; ours are set below
+            cookie_jar=aiohttp.DummyCookieJar(),
+            trust_env=False,
+            auto_decompress=False,
+        )
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        content: bytes | str | None = None,
+        data: Mapping[str, Any] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+        timeout: float = 10.0,
+    ) -> httpx.Response:
+        """One call, its body encoded as httpx encodes it (form fields, compact JSON, raw content)."""
+        sent = dict(headers or {})
+        body, content_type = _body(content, data, json)
+        if content_type and not any(name.lower() == "content-type" for name in sent):
+            sent["Content-Type"] = content_type
+        if auth is not None:
+            sent["Authorization"] = "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+        async with self._session.request(
+            method, url, data=body, headers=sent, allow_redirects=False, timeout=_timeouts(timeout)
+        ) as answer:
+            raw = await answer.read()
+        return httpx.Response(
+            answer.status, headers=answer.raw_headers, content=raw, request=httpx.Request(method, _url(url))
+        )
+
+    async def post(self, url: str, **options: Any) -> httpx.Response:
+        return await self.request("POST", url, **options)
+
+    async def aclose(self) -> None:
+        await self._session.close()
+
+
+def _body(content: bytes | str | None, data: Mapping[str, Any] | None, json: Any) -> tuple[bytes | None, str]:
+    if data is not None:
+        return urlencode(data, doseq=True).encode(), "application/x-www-form-urlencoded"
+    if json is not None:
+        return json_dumps(json, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode(), "application/json"
+    return (content.encode() if isinstance(content, str) else content), ""
+
+
+@dataclass
+class _LoopClients:
+    sessions: dict[bool, AsyncSession] = field(default_factory=dict)  # by allow_private
+    http2: dict[bool, httpx.AsyncClient] = field(default_factory=dict)
+
+
+_async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClients] = weakref.WeakKeyDictionary()
+
+
+def _loop_clients() -> _LoopClients:
+    loop = asyncio.get_running_loop()
+    clients = _async_clients.get(loop)
+    if clients is None:
+        with _clients_lock:  # loops of other threads (a thread-pool worker's tasks) may be adding theirs
+            clients = _async_clients.setdefault(loop, _LoopClients())
+    return clients
+
+
+def async_http_client(*, allow_private: bool = False) -> AsyncSession:
+    """`http_client` for the running event loop (a session's connections belong to one loop): one per
+    loop and policy, kept until `async_clients_close`."""
+    sessions = _loop_clients().sessions
+    if allow_private not in sessions:
+        sessions[allow_private] = AsyncSession(allow_private=allow_private)
+    return sessions[allow_private]
+
+
+def async_http2_client(*, allow_private: bool = False) -> httpx.AsyncClient:
+    """The running event loop's HTTP/2 client (APNs), one per loop and policy."""
+    clients = _loop_clients().http2
+    if allow_private not in clients:
+        concurrency = settings.NUDGE_SEND_CONCURRENCY
+        limits = httpx.Limits(
+            max_connections=concurrency, max_keepalive_connections=concurrency, keepalive_expiry=KEEPALIVE_SECONDS
+        )
+        clients[allow_private] = httpx.AsyncClient(
+            transport=AsyncOutboundTransport(allow_private=allow_private, limits=limits),
+            follow_redirects=False,
+            trust_env=False,
+            headers=REQUEST_HEADERS,
+        )
+    return clients[allow_private]
 
 
 async def async_clients_close() -> None:
     """Close the running loop's clients and their connections (at the end of a delivery run)."""
     with _clients_lock:
-        clients = _async_clients.pop(asyncio.get_running_loop(), {})
-    for client in clients.values():
+        clients = _async_clients.pop(asyncio.get_running_loop(), _LoopClients())
+    for session in clients.sessions.values():
+        await session.aclose()
+    for client in clients.http2.values():
         await client.aclose()
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, cast, runtime_checkable
 from urllib.parse import parse_qsl, urlsplit
 
+import aiohttp
 import httpx
 from django.conf import settings
 from django.utils.module_loading import import_string
@@ -62,8 +63,8 @@ class Provider(Protocol):
 
 @runtime_checkable
 class AsyncProvider(Provider, Protocol):
-    """A provider that can also send on delivery's event loop (its HTTP calls through httpx's async
-    client); one without `asend` is run on delivery's threads."""
+    """A provider that can also send on delivery's event loop (its HTTP calls through the loop's
+    clients: aiohttp for HTTP/1.1, httpx for HTTP/2); one without `asend` is run on delivery's threads."""
 
     async def asend(self, outgoing: Outgoing) -> str: ...
 
@@ -174,26 +175,39 @@ def http_call(
 async def ahttp_call(
     method: str, url: str, *, allow_private: bool = False, http2: bool = False, timeout: float = 10.0, **kwargs: Any
 ) -> httpx.Response:
-    """`http_call` through the running event loop's async client."""
+    """`http_call` on the running event loop: HTTP/1.1 through its aiohttp session, HTTP/2 through
+    httpx's async client (aiohttp has no HTTP/2)."""
+    client = (outbound.async_http2_client if http2 else outbound.async_http_client)(allow_private=allow_private)
     with _call_errors():
-        response = await outbound.async_http_client(allow_private=allow_private, http2=http2).request(
-            method, url, timeout=timeout, **kwargs
-        )
+        response = await client.request(method, url, timeout=timeout, **kwargs)
     return _not_redirected(response)
 
 
 @contextmanager
 def _call_errors() -> Iterator[None]:
+    """Either client's errors, sorted alike."""
     try:
         yield
     except outbound.OutboundRefused as error:
         raise PermanentError(str(error)) from error
     except (httpx.InvalidURL, httpx.UnsupportedProtocol) as error:
         raise PermanentError(f"cannot call this URL: {error}") from error
+    except (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError) as error:  # their text is the whole URL
+        raise PermanentError(f"cannot call this URL: {type(error).__name__}") from error
     except httpx.TimeoutException as error:
         raise TransientError(f"timed out: {error}") from error
-    except httpx.HTTPError as error:
+    except TimeoutError as error:  # aiohttp's: its text names the whole URL, or nothing
+        raise TransientError(f"timed out: {_AIOHTTP_TIMEOUTS.get(type(error), 'no answer in time')}") from error
+    except (httpx.HTTPError, aiohttp.ClientError) as error:
         raise TransientError(f"{type(error).__name__}: {error}") from error
+    except ValueError as error:  # a request piece refused (a header with a newline): h11's protocol error, as httpx's
+        raise TransientError(f"{type(error).__name__}: {error}") from error
+
+
+_AIOHTTP_TIMEOUTS: dict[type[Exception], str] = {
+    aiohttp.ConnectionTimeoutError: "connecting",
+    aiohttp.SocketTimeoutError: "reading the answer",
+}
 
 
 def _not_redirected(response: httpx.Response) -> httpx.Response:
@@ -229,7 +243,7 @@ class HttpCall:
 
     method: str
     url: str
-    options: Mapping[str, Any] = field(default_factory=dict)  # httpx's: data, json, content, headers, auth
+    options: Mapping[str, Any] = field(default_factory=dict)  # as httpx names them: data, json, content, headers, auth
     allow_private: bool = False
     http2: bool = False
     timeout: float = 10.0
@@ -266,7 +280,7 @@ def exchange_send(exchange: Exchange) -> str:
 
 
 async def exchange_asend(exchange: Exchange) -> str:
-    """Carry an exchange's requests on the running event loop's async client."""
+    """Carry an exchange's requests on the running event loop's clients."""
     try:
         call = next(exchange)
         while True:
@@ -281,7 +295,7 @@ async def exchange_asend(exchange: Exchange) -> str:
 
 
 class HttpProvider:
-    """A provider whose every call is an httpx request says which in `exchange`; sending it on the
+    """A provider whose every call is an HTTP request says which in `exchange`; sending it on the
     blocking client (`send`: test sends, threads) and on delivery's event loop (`asend`) differ only in
     the client that carries the requests."""
 

@@ -1,4 +1,4 @@
-"""Webhooks (a journey's webhook step, or a webhook template) through httpx: the rendered method, URL,
+"""Webhooks (a journey's webhook step, or a webhook template) over HTTP: the rendered method, URL,
 headers and body, an `Idempotency-Key` header, a timeout, no redirects followed, and only public
 addresses — private networks too where the workspace allows them (`allow_private_webhooks`)."""
 
