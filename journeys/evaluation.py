@@ -27,9 +27,10 @@ from django.db.models import Q
 from activities.models import Activity, Profile
 from journeys.engine import ActivityInput, Instance, PastEntry, blocks_restart, enter, entry_refusal, on_activity
 from journeys.engine import stop as engine_stop
-from journeys.live import LiveIndex, LiveJourney, document_for, live_index
+from journeys.live import LiveIndex, LiveJourney, document_for, live_index, version_histories
 from journeys.models import Enrollment
 from journeys.runtime import EnrollmentRow, Writes, apply_effects, context_for, instance_of, instance_store, rows_locked
+from journeys.subject import BatchHistory
 from segments.selectors import memberships
 
 
@@ -50,6 +51,7 @@ class _ProfileState:
     movable: list[EnrollmentRow]
     past: dict[int, list[_Past]] = field(default_factory=dict)  # journey → entries the batch cannot move
     segments: dict[str, bool] = field(default_factory=dict)  # audience segments, answered for the batch
+    history: BatchHistory | None = None  # plain history counts, read for the batch
     instances: dict[int, Instance] = field(default_factory=dict)  # id(enrollment) → engine state
 
     def __post_init__(self) -> None:
@@ -73,7 +75,10 @@ class _ProfileState:
             if not (instance.active or attributable):
                 continue
             effects = on_activity(
-                document_for(enrollment.version_id), instance, given, context_for(self.profile, enrollment.journey_id)
+                document_for(enrollment.version_id),
+                instance,
+                given,
+                context_for(self.profile, enrollment.journey_id, history=self.history),
             )
             if blocks_restart(instance, effects):
                 kept.add(enrollment.journey_id)
@@ -94,7 +99,7 @@ class _ProfileState:
         entries = [PastEntry(p.entered_at, p.active) for p in past] + [
             PastEntry(self.instances[id(e)].entered_at, self.instances[id(e)].active) for e in mine
         ]
-        ctx = context_for(self.profile, live.journey_id, segments=self.segments)
+        ctx = context_for(self.profile, live.journey_id, segments=self.segments, history=self.history)
         if entry_refusal(live.document, at=given.timestamp, activity=given, subject=ctx.subject, entries=entries):
             return
         if any(p.active for p in past):
@@ -150,10 +155,14 @@ def activities_evaluate(workspace_id: int, activities: list[Activity]) -> None:
         exclude={e.pk for rows in enrollments.values() for e in rows},
     )
     audiences = _audiences(workspace_id, entering.values(), [pid for pid in profiles if pid in triggering])
+    versions = {live.version_id for live in entering.values()} | {
+        e.version_id for rows in enrollments.values() for e in rows
+    }
+    history = _history(versions, profiles, earliest)
     writes = Writes()
     for profile_id, profile in profiles.items():
         segments = {ref: profile_id in members for ref, members in audiences.items()}
-        state = _ProfileState(profile, enrollments.get(profile_id, []), past.get(profile_id, {}), segments)
+        state = _ProfileState(profile, enrollments.get(profile_id, []), past.get(profile_id, {}), segments, history)
         for activity in sorted(by_profile[profile_id], key=lambda a: (a.timestamp, a.pk)):
             state.run(activity, index, writes)
     writes.flush()
@@ -234,6 +243,19 @@ def _enrollments(movable: _Movable, profile_ids: Iterable[int]) -> dict[int, lis
         if movable.keeps(e.profile_id, e.version_id, e.exit_at is None, e.entered_at):
             found.setdefault(e.profile_id, []).append(e)
     return found
+
+
+def _history(versions: Iterable[int], profile_ids: Iterable[int], earliest: datetime) -> BatchHistory | None:
+    """The plain history counts the versions this batch runs can ask, for the batch's profiles, from each
+    name's oldest window back from the batch's first activity (one statement; PostgreSQL)."""
+    bounds: dict[str, datetime] = {}
+    for version_id in versions:
+        for name, window in version_histories(version_id):
+            since = window.before(earliest)
+            bounds[name] = min(since, bounds.get(name, since))
+    if not bounds or connection.vendor != "postgresql":
+        return None
+    return BatchHistory.read(profile_ids, bounds)
 
 
 def _audiences(workspace_id: int, entering: Iterable[LiveJourney], profile_ids: list[int]) -> dict[str, set[int]]:

@@ -16,10 +16,11 @@ from datetime import datetime, timedelta
 from django.db.models import F
 
 from activities.names import counts_as_any
-from journeys.document import Journey, WaitEvent, WaitInactive, parse_journey
+from journeys.document import Branch, Journey, WaitEvent, WaitInactive, parse_journey
 from journeys.engine import reads_profile
 from journeys.models import Journey as JourneyRow
 from journeys.models import JourneyStatus, JourneyVersion
+from segments.conditions import ANY_ACTIVITY, histories_in
 from segments.durations import Duration
 from workspaces.models import Workspace
 
@@ -86,6 +87,7 @@ class LiveIndex:
 
 _documents: dict[int, Journey] = {}
 _reads_profile: dict[int, bool] = {}
+_histories: dict[int, tuple[tuple[str, Duration], ...]] = {}
 _indexes: dict[int, tuple[int, LiveIndex]] = {}
 
 
@@ -111,6 +113,21 @@ def version_reads_profile(version_id: int) -> bool:
     if reads is None:
         reads = _reads_profile[version_id] = reads_profile(document_for(version_id))
     return reads
+
+
+def version_histories(version_id: int) -> tuple[tuple[str, Duration], ...]:
+    """The plain history conditions (a name, no `where`, a window) a version's branches ask, as (name,
+    window): what a batch reads ahead for it (`subject.BatchHistory`). Worked out once per worker."""
+    found = _histories.get(version_id)
+    if found is None:
+        branches = [node for node in document_for(version_id).nodes.values() if isinstance(node, Branch)]
+        leaves = {leaf for node in branches for condition, _ in node.branches for leaf in histories_in(condition)}
+        found = _histories[version_id] = tuple(
+            (leaf.name, leaf.within)
+            for leaf in leaves
+            if leaf.where is None and leaf.within is not None and leaf.name != ANY_ACTIVITY
+        )
+    return found
 
 
 def live_index(workspace_id: int) -> LiveIndex:

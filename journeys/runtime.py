@@ -49,7 +49,7 @@ from journeys.live import document_for, version_reads_profile
 from journeys.models import Enrollment, JourneyStatus
 from journeys.models import Journey as JourneyRow
 from journeys.stats import StatKey, stats_add
-from journeys.subject import ProfileSubject
+from journeys.subject import BatchHistory, ProfileSubject
 from messaging.models import Message, MessageStatus
 from messaging.tasks import deliver_soon
 
@@ -333,9 +333,16 @@ def instance_store(enrollment: EnrollmentLike, instance: Instance) -> None:
     enrollment.exit_reason = instance.exit_reason or ""
 
 
-def context_for(profile: Profile, journey_id: int, *, segments: Mapping[str, bool] | None = None) -> Context:
-    """`segments`: the profile's membership of segments a caller answered for a whole batch already."""
-    subject = ProfileSubject(profile, segments=segments)
+def context_for(
+    profile: Profile,
+    journey_id: int,
+    *,
+    segments: Mapping[str, bool] | None = None,
+    history: BatchHistory | None = None,
+) -> Context:
+    """`segments`, `history`: what a caller answered for a whole batch already (segment membership,
+    plain history counts)."""
+    subject = ProfileSubject(profile, segments=segments, history=history)
     tz = profile.timezone or profile.workspace.timezone
 
     def change(effect: ChangeProfile) -> None:

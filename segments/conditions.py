@@ -530,6 +530,18 @@ def segments_in(condition: Condition) -> set[str]:
     return set()
 
 
+def histories_in(condition: Condition) -> list[History]:
+    """Every history leaf of a condition (a `where` inside one filters activities: no history there)."""
+    match condition:
+        case AllOf(items) | AnyOf(items):
+            return [leaf for item in items for leaf in histories_in(item)]
+        case NotOf(item):
+            return histories_in(item)
+        case History():
+            return [condition]
+    return []
+
+
 def profile_leaves(data: Any, where: str) -> list[tuple[str, dict[str, Any]]]:
     """Every leaf of a parsed-valid condition that is about the profile (not inside a history `where`),
     with its field, as the condition was written: to point at a leaf in an error."""
