@@ -129,7 +129,7 @@ def batches_process(batch_ids: list[int]) -> int:
     in one transaction, each workspace's activities together (in time order); how many were run."""
     with transaction.atomic():
         batches = list(
-            EvaluationBatch.objects.select_for_update(skip_locked=True).filter(pk__in=batch_ids).order_by("pk")
+            EvaluationBatch.objects.select_for_update(skip_locked=True).filter(pk__any=batch_ids).order_by("pk")
         )
         if not batches:
             return 0
@@ -137,7 +137,7 @@ def batches_process(batch_ids: list[int]) -> int:
         for batch in batches:
             by_workspace.setdefault(batch.workspace_id, []).extend(batch.activity_ids)
         for workspace_id, activity_ids in by_workspace.items():
-            activities = list(Activity.objects.filter(pk__in=activity_ids).order_by("timestamp", "pk"))
+            activities = list(Activity.objects.filter(pk__any=activity_ids).order_by("timestamp", "pk"))
             try:
                 with transaction.atomic():
                     for consumer in consumers():
@@ -149,7 +149,7 @@ def batches_process(batch_ids: list[int]) -> int:
                     "evaluation batches %s failed; evaluating their activities one by one", [b.pk for b in batches]
                 )
                 _one_by_one(workspace_id, activities)
-        EvaluationBatch.objects.filter(pk__in=[batch.pk for batch in batches]).delete()
+        EvaluationBatch.objects.filter(pk__any=[batch.pk for batch in batches]).delete()
     return len(batches)
 
 

@@ -198,7 +198,7 @@ class _Movable:
         condition = Q(exit_at__isnull=True)
         if bounds:
             condition |= Q(exit_reason="completed", converted_at__isnull=True, entered_at__gte=min(bounds))
-        return condition & Q(profile_id__in=ids, version_id__in=versions)
+        return condition & Q(profile_id__any=ids, version_id__any=versions)
 
     def keeps(self, profile_id: int, version_id: int, active: bool, entered_at: datetime) -> bool:
         if version_id not in self.versions.get(profile_id, ()):
@@ -224,7 +224,7 @@ def _movable_keys(movable: _Movable, profile_ids: Iterable[int]) -> dict[int, li
 def _lock_profiles(profile_ids: list[int]) -> dict[int, Profile]:
     """The profiles, locked in id order (the order every path locks several in), merged ones left out."""
     rows = (
-        Profile.objects.select_related("workspace").filter(pk__in=profile_ids, merged_into__isnull=True).order_by("pk")
+        Profile.objects.select_related("workspace").filter(pk__any=profile_ids, merged_into__isnull=True).order_by("pk")
     )
     if connection.features.has_select_for_update:
         rows = rows.select_for_update(no_key=True, of=("self",))
@@ -239,7 +239,7 @@ def _enrollments(movable: _Movable, profile_ids: Iterable[int]) -> dict[int, lis
     if not keys:
         return {}
     found: dict[int, list[EnrollmentRow]] = {}
-    for e in rows_locked(Enrollment.objects.filter(pk__in=keys).order_by("pk")):
+    for e in rows_locked(Enrollment.objects.filter(pk__any=keys).order_by("pk")):
         if movable.keeps(e.profile_id, e.version_id, e.exit_at is None, e.entered_at):
             found.setdefault(e.profile_id, []).append(e)
     return found
@@ -280,15 +280,15 @@ def _past_entries(
     journeys = {live.journey_id for live in entering}
     if not profile_ids or not journeys:
         return {}
-    condition = Q(journey_id__in=journeys, exit_at__isnull=True) | Q(
-        journey_id__in=journeys, entry_activity_id__in=activity_ids
+    condition = Q(journey_id__any=journeys, exit_at__isnull=True) | Q(
+        journey_id__any=journeys, entry_activity_id__any=activity_ids
     )
     by_bound: dict[datetime | None, list[int]] = {}
     for live in entering:
         by_bound.setdefault(live.entries_since(earliest), []).append(live.journey_id)
     for since, ids in by_bound.items():
-        condition |= Q(journey_id__in=ids) if since is None else Q(journey_id__in=ids, entered_at__gte=since)
-    rows = Enrollment.objects.filter(condition, profile_id__in=profile_ids).values_list(
+        condition |= Q(journey_id__any=ids) if since is None else Q(journey_id__any=ids, entered_at__gte=since)
+    rows = Enrollment.objects.filter(condition, profile_id__any=profile_ids).values_list(
         "pk", "profile_id", "journey_id", "entered_at", "exit_at", "entry_activity_id"
     )
     past: dict[int, dict[int, list[_Past]]] = {}

@@ -441,7 +441,7 @@ def _fire_batch(now: datetime, batch_size: int) -> tuple[int, int]:
         profiles = _profiles_claim(reading)
         held = set(
             JourneyRow.objects.filter(
-                pk__in={e.journey_id for e in enrollments}, status=JourneyStatus.PAUSED
+                pk__any={e.journey_id for e in enrollments}, status=JourneyStatus.PAUSED
             ).values_list("pk", flat=True)
         )
         writes, fired, paused = Writes(), 0, []
@@ -466,7 +466,7 @@ def _fire_batch(now: datetime, batch_size: int) -> tuple[int, int]:
                 apply_effects(enrollment, effects, paused=False, writes=writes)
                 fired += 1
         if paused:
-            Enrollment.objects.filter(pk__in=paused).update(timer_held=True)
+            Enrollment.objects.filter(pk__any=paused).update(timer_held=True)
         writes.flush()
         return len(enrollments), fired
 
@@ -485,7 +485,7 @@ UNREAD: Any = _Unread()
 def _profiles_claim(profile_ids: set[int]) -> dict[int, Profile]:
     if not profile_ids:
         return {}
-    rows = Profile.objects.select_related("workspace").filter(pk__in=profile_ids).order_by("pk")
+    rows = Profile.objects.select_related("workspace").filter(pk__any=profile_ids).order_by("pk")
     if connection.features.has_select_for_update:
         rows = rows.select_for_update(skip_locked=True, no_key=True, of=("self",))
     return {profile.pk: profile for profile in rows}
