@@ -29,16 +29,21 @@ class MessageStatus(models.TextChoices):
 
 class Message(models.Model):
     # Written thousands a second by the sweep and the evaluation, so each index and deferred check is
-    # paid per message: the workspace (a message is always for the workspace's own profile; its deletion
-    # cascades in Django) is not checked by the database, and neither key has an index of its own (the
-    # composite indexes below lead with each). The profile is still checked: a profile deleted meanwhile
-    # never leaves a message behind.
+    # paid per message. The database checks only the profile, so a profile deleted meanwhile never leaves
+    # a message behind: the workspace is always the profile's own and its deletion cascades in Django,
+    # and an enrollment is only ever deleted with its profile (whose check then refuses the deletion).
+    # Neither the workspace nor the profile has an index of its own (composite indexes below lead with each).
     workspace = models.ForeignKey(
         Workspace, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
     )
     profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="messages", db_index=False)
     enrollment = models.ForeignKey(
-        "journeys.Enrollment", null=True, blank=True, on_delete=models.SET_NULL, related_name="messages"
+        "journeys.Enrollment",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="messages",
+        db_constraint=False,
     )
     node = models.CharField(max_length=64, blank=True)
     channel = models.CharField(max_length=16)
