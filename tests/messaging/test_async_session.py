@@ -1,13 +1,14 @@
 """Delivery's aiohttp session (HTTP/1.1 provider calls on the event loop) and httpx's HTTP/2 client beside
 it, against real local servers: a name that resolves to a refused address is refused before anything
 connects; no redirect is followed; a timeout (connecting or reading), a refused connection, 5xx and 429
-are transient, other 4xx permanent; TLS verifies the certificate and the host name; and APNs' calls go
-out over real HTTP/2."""
+are transient, other 4xx permanent; compressed answers are decoded; TLS verifies the certificate and the
+host name; and APNs' calls go out over real HTTP/2."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import gzip
 import socket
 import ssl
 import threading
@@ -15,6 +16,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -145,6 +147,32 @@ def test_a_header_value_with_a_newline_is_refused_and_transient_as_on_the_blocki
         with pytest.raises(TransientError, match="ValueError"):
             _run(lambda: ahttp_send("POST", server.url + "/x", headers={"X-Name": "a\r\nX-Injected: 1"}))
         assert server.calls == []
+
+
+def test_a_compressed_answer_is_decoded_as_on_the_blocking_client():
+    """The session offers gzip and leaves decoding to httpx's answer model, as the blocking client does."""
+    body = gzip.compress(b'{"sid": "SMgz"}')
+
+    class Gzipped(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(200)
+            self.send_header("Content-Encoding", "gzip")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Gzipped)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        provider, outgoing = _sms(f"http://127.0.0.1:{server.server_address[1]}")
+        assert _run(lambda: provider.asend(outgoing)) == provider.send(outgoing) == "SMgz"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 # --- TLS, and HTTP/2 for APNs ---------------------------------------------------------------------------
@@ -282,6 +310,10 @@ def tls_server(certificates: Certificates) -> Iterator[TlsServer]:
         ready.set()
         loop.run_forever()
         server.close()
+        connections = asyncio.all_tasks(loop)  # kept alive by the clients: ended with the server
+        for task in connections:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*connections, return_exceptions=True))
         loop.run_until_complete(server.wait_closed())
         loop.close()
 
