@@ -49,8 +49,12 @@ format: $(VENV)/.dev
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy .
 
+# Two pytest-xdist workers, each on a PostgreSQL and a Redis database of its own (tests/conftest.py);
+# then, alone, the test that stops PostgreSQL under the other worker's feet too.
+ALONE := tests/activities/test_database_outage.py
 pytest: $(VENV)/.dev services chromium $(SDK)/node_modules/.installed
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist worksteal --ignore=$(ALONE)
+	$(BIN)/pytest -q $(ALONE)
 
 ## bench: the benchmarks of BENCH.md at --scale small (SCALE=full for the README figures).
 SCALE ?= small

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import gzip as gzip_module
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import orjson
@@ -23,6 +25,28 @@ from django.test import Client
 from tests.personas import Tenant, tenant_create
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_setupnodes(config: pytest.Config, specs: list[Any]) -> None:
+    """Under pytest-xdist (`make test`) each worker has a PostgreSQL database of its own (pytest-django
+    names it test_<name>_gw<N>) and, set here before it starts, a Redis database of its own: worker N
+    uses the broker's database number + N, since its Celery workers flush theirs and its tests count
+    keys in it."""
+    from django.conf import settings
+
+    broker = urlsplit(settings.CELERY_BROKER_URL)
+    if not broker.scheme.startswith("redis"):
+        return
+    first = int(broker.path.strip("/") or 0)
+    for index, spec in enumerate(specs):
+        spec.env["CELERY_BROKER_URL"] = urlunsplit(broker._replace(path=f"/{first + index}"))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked `first` (a long run of fixed length) start before the rest, so that under xdist
+    the other worker runs the rest meanwhile instead of leaving it to run alone at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("first") is None)
 
 
 @pytest.fixture
@@ -77,7 +101,7 @@ def wait_for_http(url: str, *, timeout: float = 30.0, process: subprocess.Popen 
             httpx.get(url, timeout=10.0)
             return
         except httpx.TransportError:
-            time.sleep(0.2)
+            time.sleep(0.05)
     raise TimeoutError(f"{url} did not answer within {timeout}s")
 
 
@@ -111,7 +135,9 @@ def gunicorn_server(*args: str, **env: str) -> Iterator[str]:
         wait_for_http(f"{base}/health", process=process)
         yield base
     finally:
-        process.terminate()
+        # Quick shutdown: the test is over, and a graceful one keeps the connections a client (the
+        # panel's browser) holds alive open for 2 s in every worker before it exits.
+        process.send_signal(signal.SIGQUIT)
         process.wait(timeout=10)
 
 
