@@ -9,9 +9,13 @@ Answers (every error carries `error` and `field`, and `code` and `message` as Ru
 - 401 for a missing, unknown or revoked write key; 429 with Retry-After past the write key's rate;
 - 503 when the database is unreachable, so SDKs retry. A client's mistake is never a 503.
 
-A single call about someone already known (the common case) costs one round trip to PostgreSQL and one
-to Redis (the rate limit): the write key's workspace comes from this process's memory, and whether the
-key is still active is checked inside the one statement that stores the call (store.message_store_single).
+A single call about someone already known (the common case) costs one round trip to PostgreSQL: the write
+key's workspace comes from this process's memory, whether the key is still active is checked inside the one
+statement that stores the call (store.message_store_single), and the rate is counted in the process
+(ingest_rate). Through config/wsgi.py (gunicorn, runserver) the single calls are answered by
+activities/ingestion_wsgi.py ahead of Django's handler; what it leaves to Django, the batches and Django's
+test client come here through IngestionRoutes. Both call `ingest_single` and send its `Answer` with the
+same status, body and headers.
 """
 
 from __future__ import annotations
@@ -22,8 +26,9 @@ import logging
 import time
 import zlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 
 import orjson
 from django.conf import settings
@@ -44,24 +49,46 @@ logger = logging.getLogger(__name__)
 MAX_ERRORS_KEPT = 100  # of one request's refused messages; all are named in the answer
 
 
-def _answer(status: int, body: dict[str, Any], **headers: str) -> HttpResponse:
-    content = orjson.dumps(body)
-    response = HttpResponse(content, status=status, content_type="application/json")
-    response["Content-Length"] = str(len(content))  # CommonMiddleware's job elsewhere; see IngestionRoutes
-    for name, value in headers.items():
-        response[name] = value
-    return response
+@dataclass(frozen=True)
+class Answer:
+    """What an ingestion endpoint answers, before it is a Django response or a WSGI one."""
+
+    status: int
+    body: bytes
+    headers: tuple[tuple[str, str], ...] = ()
+
+    def response(self) -> HttpResponse:
+        response = HttpResponse(self.body, status=self.status, content_type="application/json")
+        response["Content-Length"] = str(len(self.body))  # CommonMiddleware's job elsewhere; see IngestionRoutes
+        for name, value in self.headers:
+            response[name] = value
+        return response
 
 
-def _error(status: int, code: str, field: str, message: str, **extra: Any) -> HttpResponse:
+_STORED = orjson.dumps({"success": True})
+
+
+def _answer(status: int, body: dict[str, Any], **headers: str) -> Answer:
+    return Answer(status, orjson.dumps(body), tuple(headers.items()))
+
+
+def _error(status: int, code: str, field: str, message: str, **extra: Any) -> Answer:
     text = f"{field} {message}"
     headers = extra.pop("headers", {})
     body = {"success": False, "error": text, "field": field, "code": code, "message": text, **extra}
     return _answer(status, body, **headers)
 
 
-def _unavailable() -> HttpResponse:
+def _unavailable() -> Answer:
     return _error(503, "unavailable", "storage", "is unavailable; retry", headers={"Retry-After": "2"})
+
+
+class Incoming(Protocol):
+    """What ingestion reads of a request (Django's, or activities/ingestion_wsgi.py's for a WSGI call)."""
+
+    META: dict[str, Any]
+
+    def read(self, size: int | None = -1, /) -> bytes: ...
 
 
 class BodyError(Exception):
@@ -76,7 +103,7 @@ def _size(limit: int) -> str:
     )
 
 
-def _read_body(request: HttpRequest, limit: int) -> bytes:
+def _read_body(request: Incoming, limit: int) -> bytes:
     """The body, at most `limit` bytes as sent and once decompressed (read from the stream: Django's own
     in-memory limit is for forms)."""
     try:
@@ -104,7 +131,7 @@ def _read_body(request: HttpRequest, limit: int) -> bytes:
     return body
 
 
-def write_key_of(request: HttpRequest, data: Any) -> str | None:
+def write_key_of(request: Incoming, data: Any) -> str | None:
     header = request.META.get("HTTP_AUTHORIZATION", "")
     if header[:6].lower() == "basic ":
         try:
@@ -150,18 +177,27 @@ def _refused_record(workspace_id: int, endpoint: str, refused: list[Refused], at
     IngestionError.objects.bulk_create(rows)
 
 
-def _unauthorized(field: str = "writeKey", message: str = "is unknown or revoked") -> HttpResponse:
+def _unauthorized(field: str = "writeKey", message: str = "is unknown or revoked") -> Answer:
     return _error(401, "unauthorized", field, message, headers={"WWW-Authenticate": 'Basic realm="nudge"'})
 
 
-def _rate_limited(wait: float) -> HttpResponse:
+def _rate_limited(wait: float) -> Answer:
     return _error(
         429, "rate_limited", "writeKey", "sent too many requests; retry later", headers={"Retry-After": f"{wait:.0f}"}
     )
 
 
-def _request_read(request: HttpRequest) -> tuple[bytes, Any, str] | HttpResponse:
-    """The body, its JSON and the write key sent with it; or the 400/401 that says what is wrong."""
+class _Read(NamedTuple):
+    received_at: datetime
+    body: bytes
+    data: Any
+    raw_key: str
+
+
+def _request_read(request: Incoming) -> _Read | Answer:
+    """When the request came, its body, the body's JSON and the write key sent with it; or the 400/401
+    that says what is wrong."""
+    received_at = timezone.now()
     try:
         body = _read_body(request, settings.NUDGE_MAX_REQUEST_BYTES)
         try:
@@ -175,7 +211,18 @@ def _request_read(request: HttpRequest) -> tuple[bytes, Any, str] | HttpResponse
         if error.status == 401:
             return _error(401, "unauthorized", error.field, error.message)
         return _error(400, "invalid_request", error.field, error.message)
-    return body, data, raw_key
+    return _Read(received_at, body, data, raw_key)
+
+
+def _storing(store: Callable[[], Answer]) -> Answer:
+    """`store()`'s answer, or the 503 that tells the SDK to retry when the database cannot take it."""
+    try:
+        return store()
+    except StorageUnavailable as error:
+        logger.warning("ingestion answered 503: %s", error)
+    except (OperationalError, InterfaceError):
+        pass
+    return _unavailable()
 
 
 # Write keys seen active by this process: hash → (workspace id, when to look again). The workspace of a
@@ -212,106 +259,96 @@ def _key_active(raw_key: str) -> bool:
     return False
 
 
-def _ingest_single(request: HttpRequest, call: str) -> HttpResponse:
+def ingest_single(request: Incoming, call: str) -> Answer:
     """One call: the lean path when `message_store_single` can take it, else the general one. Answers
     are those of a batch of one, and in the same order: 401 before 429 before 400."""
-    received_at = timezone.now()
     read = _request_read(request)
-    if isinstance(read, HttpResponse):
+    if isinstance(read, Answer):
         return read
-    body, data, raw_key = read
-    try:
-        key = _key_workspace(raw_key)
-        if key is None:
-            return _unauthorized()
-        hashed, workspace_id, cached = key
-        wait = _limited(workspace_id, raw_key)
-        if wait is not None:
-            return _rate_limited(wait) if not cached or _key_active(raw_key) else _unauthorized()
-        try:
-            message = parse_single(
-                data,
-                call=call,
-                received_at=received_at,
-                max_event_bytes=settings.NUDGE_MAX_EVENT_BYTES,
-                size=len(body),
-                nul=b"\\u0000" in body,
-            )
-        except SpecError as error:
-            if cached and not _key_active(raw_key):
-                return _unauthorized()
-            return _error(400, "invalid_request", error.field, error.message)
-        if single_eligible(message):
-            result = message_store_single(
-                key_hash=hashed, workspace_id=workspace_id, message=message, received_at=received_at
-            )
-            if not result.authorized:
-                _keys.pop(hashed, None)
-                return _unauthorized()
-            if result.handled:
-                return _answer(200, {"success": True})
-        elif cached and not _key_active(raw_key):
-            return _unauthorized()
-        messages_store_retrying(workspace_id=workspace_id, messages=[message], received_at=received_at)
-    except StorageUnavailable as error:
-        logger.warning("ingestion answered 503: %s", error)
-        return _unavailable()
-    except (OperationalError, InterfaceError):
-        return _unavailable()
-    return _answer(200, {"success": True})
+    return _storing(lambda: _single_store(read, call))
 
 
-def _ingest_batch(request: HttpRequest) -> HttpResponse:
-    received_at = timezone.now()
-    read = _request_read(request)
-    if isinstance(read, HttpResponse):
-        return read
-    body, data, raw_key = read
+def _single_store(read: _Read, call: str) -> Answer:
+    key = _key_workspace(read.raw_key)
+    if key is None:
+        return _unauthorized()
+    hashed, workspace_id, cached = key
+    wait = _limited(workspace_id, read.raw_key)
+    if wait is not None:
+        return _rate_limited(wait) if not cached or _key_active(read.raw_key) else _unauthorized()
     try:
-        workspace_id = write_key_workspace_id(raw_key)
+        message = parse_single(
+            read.data,
+            call=call,
+            received_at=read.received_at,
+            max_event_bytes=settings.NUDGE_MAX_EVENT_BYTES,
+            size=len(read.body),
+            nul=b"\\u0000" in read.body,
+        )
+    except SpecError as error:
+        if cached and not _key_active(read.raw_key):
+            return _unauthorized()
+        return _error(400, "invalid_request", error.field, error.message)
+    if single_eligible(message):
+        result = message_store_single(
+            key_hash=hashed, workspace_id=workspace_id, message=message, received_at=read.received_at
+        )
+        if not result.authorized:
+            _keys.pop(hashed, None)
+            return _unauthorized()
+        if result.handled:
+            return Answer(200, _STORED)
+    elif cached and not _key_active(read.raw_key):
+        return _unauthorized()
+    messages_store_retrying(workspace_id=workspace_id, messages=[message], received_at=read.received_at)
+    return Answer(200, _STORED)
+
+
+def ingest_batch(request: HttpRequest) -> Answer:
+    read = _request_read(request)
+    if isinstance(read, Answer):
+        return read
+    try:
+        workspace_id = write_key_workspace_id(read.raw_key)
     except (OperationalError, InterfaceError):
         return _unavailable()
     if workspace_id is None:
         return _unauthorized()
-    wait = _limited(workspace_id, raw_key)
+    wait = _limited(workspace_id, read.raw_key)
     if wait is not None:
         return _rate_limited(wait)
 
-    nul = b"\\u0000" in body  # only an escaped NUL can smuggle one into valid JSON
     try:
         parsed = parse_batch(
-            data,
-            received_at=received_at,
+            read.data,
+            received_at=read.received_at,
             max_event_bytes=settings.NUDGE_MAX_EVENT_BYTES,
-            size=len(body),
-            nul=nul,
+            size=len(read.body),
+            nul=b"\\u0000" in read.body,  # only an escaped NUL can smuggle one into valid JSON
         )
     except SpecError as error:
         return _error(400, "invalid_request", error.field, error.message)
     messages, refused = parsed.messages, parsed.refused
 
-    try:
+    def store() -> Answer:
         if refused:
-            _refused_record(workspace_id, request.path[:40], refused, received_at)
+            _refused_record(workspace_id, request.path[:40], refused, read.received_at)
         if messages:
-            messages_store_retrying(workspace_id=workspace_id, messages=messages, received_at=received_at)
-    except StorageUnavailable as error:
-        logger.warning("ingestion answered 503: %s", error)
-        return _unavailable()
-    except (OperationalError, InterfaceError):
-        return _unavailable()
-    named = [{"index": r.index, "field": r.field, "error": f"{r.field} {r.message}"} for r in refused]
-    if refused and not messages:
-        first = refused[0]
-        return _error(400, "invalid_request", first.field, first.message, refused=named)
-    return _answer(200, {"success": True, **({"refused": named} if named else {})})
+            messages_store_retrying(workspace_id=workspace_id, messages=messages, received_at=read.received_at)
+        named = [{"index": r.index, "field": r.field, "error": f"{r.field} {r.message}"} for r in refused]
+        if refused and not messages:
+            first = refused[0]
+            return _error(400, "invalid_request", first.field, first.message, refused=named)
+        return _answer(200, {"success": True, **({"refused": named} if named else {})})
+
+    return _storing(store)
 
 
 def _endpoint(call: str | None):  # noqa: ANN202 - returns a view
     @csrf_exempt
     @require_POST
     def view(request: HttpRequest) -> HttpResponse:
-        return _ingest_batch(request) if call is None else _ingest_single(request, call)
+        return (ingest_batch(request) if call is None else ingest_single(request, call)).response()
 
     view.__name__ = f"ingest_{call or 'batch'}"
     return view
@@ -325,6 +362,7 @@ alias = _endpoint("alias")
 group = _endpoint("group")
 batch = _endpoint(None)  # also serves /v1/import (history: timestamps back to 1970)
 
+SINGLE_CALLS = {f"/v1/{call}": call for call in ("track", "identify", "page", "screen", "alias", "group")}
 ROUTES = {
     "/v1/track": track,
     "/v1/identify": identify,
@@ -341,7 +379,8 @@ class IngestionRoutes:
     """Middleware, right after SecurityMiddleware and RefuseNulMiddleware: the Segment endpoints are
     answered here, without the URL tree and the rest of the middleware (sessions, CSRF, users, messages,
     htmx, login lockout, frame options), which an SDK's POST needs none of. The host is still checked
-    against ALLOWED_HOSTS, as CommonMiddleware would."""
+    against ALLOWED_HOSTS, as CommonMiddleware would. (Through config/wsgi.py the single calls rarely get
+    here: see activities/ingestion_wsgi.py, which must answer exactly as this route does.)"""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response

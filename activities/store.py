@@ -16,11 +16,23 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError, connection, transaction
+import psycopg
+from django.db import (
+    DEFAULT_DB_ALIAS,
+    DatabaseError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    connection,
+    connections,
+    transaction,
+)
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 from activities.identity import (
     SharedProfile,
@@ -261,42 +273,58 @@ def message_store_single(*, key_hash: str, workspace_id: int, message: Message, 
         "context": json_text(message.context),
         "timestamp": message.timestamp,
     }
-    row = _single_execute(params)
-    authorized, profile_id, activity_id, batch_id = row
+    db = connections[DEFAULT_DB_ALIAS]  # this thread's, looked up once: each `connection.x` is a lookup
+    authorized, profile_id, activity_id, batch_id = _single_execute(db, params)
     if not authorized:
         return SingleResult(authorized=False, handled=False)
     if profile_id is None:
         return SingleResult(authorized=True, handled=False)
     if batch_id is not None:
-        if connection.in_atomic_block:  # a caller's transaction: after it commits
-            transaction.on_commit(lambda: _hand_to_pipeline_soon(batch_id))
+        if db.in_atomic_block:  # a caller's transaction: after it commits
+            transaction.on_commit(lambda: _hand_to_pipeline_soon(batch_id), using=db.alias)
         else:  # committed already
             _hand_to_pipeline_soon(batch_id)
     return SingleResult(authorized=True, handled=True, activity_id=activity_id)
 
 
-def _single_execute(params: dict[str, Any]) -> tuple:
+# The cursor each thread's connection runs the single-call statement on. Kept, because a new cursor
+# looks up and builds the dumpers of all fourteen parameters and the loaders of the answer again: a
+# third of the statement's cost in Python.
+_single_cursors = threading.local()
+
+
+def _single_cursor(db: BaseDatabaseWrapper) -> psycopg.Cursor:
+    db.ensure_connection()
+    raw = db.connection
+    cursor = getattr(_single_cursors, "cursor", None)
+    if cursor is None or cursor.connection is not raw:
+        if raw.prepare_threshold is None:
+            # Django turns psycopg's preparing off, which refuses even `prepare=True`; a threshold no
+            # statement reaches lets this one be prepared and leaves every other as it was.
+            raw.prepare_threshold = sys.maxsize
+        cursor = _single_cursors.cursor = psycopg.Cursor(raw)  # server-side binding, as raw_cursor's
+    return cursor
+
+
+def _single_execute(db: BaseDatabaseWrapper, params: dict[str, Any]) -> tuple:
     """Run the single-call statement, prepared once per connection. Web processes keep connections
     between requests and this path skips Django's per-request health check (a `SELECT 1` round trip):
     instead, a kept connection found dead is replaced and the statement sent once more, which the
     messageId claim makes safe even if the first one had committed."""
-    kept = connection.connection is not None
+    kept = db.connection is not None
     for attempt in range(1, _ATTEMPTS + 1):
         try:
-            with raw_cursor() as raw:
-                if raw.connection.prepare_threshold is None:
-                    # Django turns psycopg's preparing off, which refuses even `prepare=True`; a threshold
-                    # no statement reaches lets this one be prepared and leaves every other as it was.
-                    raw.connection.prepare_threshold = sys.maxsize
-                raw.execute(_SINGLE_SQL, params, prepare=True)
-                row = raw.fetchone()
-                assert row is not None
-                return row
+            with db.wrap_database_errors:
+                cursor = _single_cursor(db)
+                cursor.execute(_SINGLE_SQL, params, prepare=True)
+                row = cursor.fetchone()
+            assert row is not None
+            return row
         except (OperationalError, InterfaceError) as error:
-            raw_connection = connection.connection
+            raw_connection = db.connection
             dead = raw_connection is None or raw_connection.closed or raw_connection.broken
-            if dead and kept and attempt == 1 and not connection.in_atomic_block:
-                connection.close()
+            if dead and kept and attempt == 1 and not db.in_atomic_block:
+                db.close()
                 continue
             if getattr(error.__cause__, "sqlstate", None) not in _RETRYABLE_SQLSTATES or attempt == _ATTEMPTS:
                 raise StorageUnavailable(str(error), unreachable=dead) from error
