@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from django.conf import settings
 from django.core import signing
@@ -41,14 +41,51 @@ def _url(path: str) -> str:
     return settings.NUDGE_PUBLIC_URL.rstrip("/") + path
 
 
-def unsubscribe_url(message: Message) -> str:
-    return _url(f"/m/u/{token_make(message.pk)}")
+UNSUBSCRIBE = "unsubscribe_url"
 
 
-def message_context(message: Message, profile: Profile) -> dict[str, Any]:
-    """What Liquid sees: plain data only."""
-    journey = message.enrollment.journey if message.enrollment_id and message.enrollment else None
-    return {
+def unsubscribe_url(message_id: int) -> str:
+    return _url(f"/m/u/{token_make(message_id)}")
+
+
+def mentions_unsubscribe(content: Any) -> bool:
+    """Whether a template's fields (strings, maps, buttons, variants: any nesting) name the unsubscribe
+    link. Liquid reaches a variable only by naming it, so a template that never does renders the same
+    without it, and its messages skip signing a token each."""
+    if isinstance(content, str):
+        return UNSUBSCRIBE in content
+    if isinstance(content, dict):
+        return any(mentions_unsubscribe(value) for value in content.values())
+    if isinstance(content, list):
+        return any(mentions_unsubscribe(value) for value in content)
+    return False
+
+
+class Person(Protocol):
+    """What the Liquid context shows of a profile: a Profile, or delivery's row of one."""
+
+    @property
+    def user_id(self) -> str | None: ...
+    @property
+    def email(self) -> str: ...
+    @property
+    def phone(self) -> str: ...
+    @property
+    def timezone(self) -> str: ...
+    @property
+    def locale(self) -> str: ...
+    @property
+    def traits(self) -> Any: ...
+    @property
+    def tags(self) -> Any: ...
+
+
+def liquid_context(
+    profile: Person, event: Any, journey: dict[str, Any], unsubscribe: str | None = None
+) -> dict[str, Any]:
+    """What Liquid sees: plain data only. `unsubscribe_url` is left out when the caller knows the
+    template does not name it (an absent variable renders empty, as it would for any other)."""
+    context: dict[str, Any] = {
         "profile": {
             **(profile.traits or {}),
             "user_id": profile.user_id,
@@ -58,28 +95,41 @@ def message_context(message: Message, profile: Profile) -> dict[str, Any]:
             "locale": profile.locale,
             "tags": list(profile.tags or []),
         },
-        "event": dict(message.payload.get("event") or {}),
-        "journey": {"id": journey.pk, "name": journey.name} if journey else {},
-        "unsubscribe_url": unsubscribe_url(message),
+        "event": dict(event or {}),
+        "journey": journey,
     }
+    if unsubscribe is not None:
+        context[UNSUBSCRIBE] = unsubscribe
+    return context
 
 
-def tracked_headers(message: Message) -> dict[str, str]:
+def message_context(message: Message, profile: Profile) -> dict[str, Any]:
+    """A message's whole context, unsubscribe link included (previews: any template)."""
+    journey = message.enrollment.journey if message.enrollment_id and message.enrollment else None
+    return liquid_context(
+        profile,
+        message.payload.get("event"),
+        {"id": journey.pk, "name": journey.name} if journey else {},
+        unsubscribe_url(message.pk),
+    )
+
+
+def tracked_headers(unsubscribe: str) -> dict[str, str]:
     """One-click unsubscribe (RFC 8058): mail clients POST to the URL."""
-    return {"List-Unsubscribe": f"<{unsubscribe_url(message)}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+    return {"List-Unsubscribe": f"<{unsubscribe}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
 
 
-def tracked_bodies(message: Message, content: dict[str, Any]) -> dict[str, Any]:
+def tracked_bodies(message_id: int, content: dict[str, Any]) -> dict[str, Any]:
     """The HTML body with its http(s) links sent through the click redirect and an open pixel added."""
     html = content.get("html")
     if not html:
         return {}
 
     def tracked(match: re.Match[str]) -> str:
-        link = _url(f"/m/c/{token_make(message.pk, u=match.group(3))}")
+        link = _url(f"/m/c/{token_make(message_id, u=match.group(3))}")
         return f"{match.group(1)}{match.group(2)}{link}{match.group(2)}"
 
-    pixel = f'<img src="{_url(f"/m/o/{token_make(message.pk)}.gif")}" width="1" height="1" alt="">'
+    pixel = f'<img src="{_url(f"/m/o/{token_make(message_id)}.gif")}" width="1" height="1" alt="">'
     body = _HREF.sub(tracked, str(html))
     body = body.replace("</body>", pixel + "</body>") if "</body>" in body else body + pixel
     return {"html": body}
