@@ -133,6 +133,35 @@ def smtp_server(host: str = "127.0.0.1") -> Iterator[Mailbox]:
         controller.stop()
 
 
+@contextmanager
+def served_on_a_thread(loop: asyncio.AbstractEventLoop, start: Callable[[], Any]) -> Iterator[None]:
+    """Run `start()` (a coroutine that starts an asyncio server) on `loop` in a thread of its own until the
+    block ends; then the connections clients kept alive are ended with the server."""
+    ready = threading.Event()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        server = loop.run_until_complete(start())
+        ready.set()
+        loop.run_forever()
+        server.close()
+        connections = asyncio.all_tasks(loop)
+        for task in connections:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*connections, return_exceptions=True))
+        loop.run_until_complete(server.wait_closed())
+        loop.close()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    ready.wait(10)
+    try:
+        yield
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+
+
 @dataclass
 class KeepAlive:
     url: str = ""
@@ -150,7 +179,6 @@ def keepalive_server(idle_close: float | None = None) -> Iterator[KeepAlive]:
     state = KeepAlive(idle_close=idle_close)
     body = b'{"sid": "SM1"}'
     answer = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
-    ready = threading.Event()
     loop = asyncio.new_event_loop()
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -182,20 +210,5 @@ def keepalive_server(idle_close: float | None = None) -> Iterator[KeepAlive]:
         state.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
         return server
 
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        server = loop.run_until_complete(main())
-        ready.set()
-        loop.run_forever()
-        server.close()
-        loop.run_until_complete(server.wait_closed())
-        loop.close()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    ready.wait(10)
-    try:
+    with served_on_a_thread(loop, main):
         yield state
-    finally:
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)

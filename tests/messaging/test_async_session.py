@@ -35,7 +35,7 @@ from messaging.providers.base import Device, Outgoing, PermanentError, Transient
 from messaging.providers.push import ApnsProvider
 from messaging.providers.sms import TwilioProvider
 from tests.conftest import free_port
-from tests.messaging.servers import provider_server
+from tests.messaging.servers import provider_server, served_on_a_thread
 from tests.messaging.test_async_delivery import _run
 
 
@@ -257,7 +257,6 @@ def tls_server(certificates: Certificates) -> Iterator[TlsServer]:
     context.load_cert_chain(certificates.chain, certificates.key)
     context.set_alpn_protocols(["h2", "http/1.1"])
     loop = asyncio.new_event_loop()
-    ready = threading.Event()
 
     async def http2(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         connection = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False, header_encoding="utf-8"))
@@ -304,27 +303,8 @@ def tls_server(certificates: Certificates) -> Iterator[TlsServer]:
         state.port = server.sockets[0].getsockname()[1]
         return server
 
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        server = loop.run_until_complete(main())
-        ready.set()
-        loop.run_forever()
-        server.close()
-        connections = asyncio.all_tasks(loop)  # kept alive by the clients: ended with the server
-        for task in connections:
-            task.cancel()
-        loop.run_until_complete(asyncio.gather(*connections, return_exceptions=True))
-        loop.run_until_complete(server.wait_closed())
-        loop.close()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    ready.wait(10)
-    try:
+    with served_on_a_thread(loop, main):
         yield state
-    finally:
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
 
 
 def test_tls_verifies_the_certificate_and_the_host_name(dns, trusted, certificates):
