@@ -109,7 +109,23 @@ def nul_path(value: Any, where: str = "body") -> str | None:
 
 
 def too_deep(value: Any, where: str, limit: int = MAX_DEPTH) -> str | None:
-    """The path of the first object or list nested deeper than `limit` levels."""
+    """The path of the first object or list nested deeper than `limit` levels. Every event of every batch
+    is walked, so the walk keeps only depths; the path is spelled out only for a body that is too deep."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = item.values()
+        elif not isinstance(item, list):
+            continue
+        if depth >= limit:
+            return _deep_path(value, where, limit)
+        stack.extend((inner, depth + 1) for inner in item)
+    return None
+
+
+def _deep_path(value: Any, where: str, limit: int) -> str | None:
+    """`too_deep`'s answer, walking in the same order with the paths."""
     stack: list[tuple[Any, str, int]] = [(value, where, 0)]
     while stack:
         item, path, depth = stack.pop()

@@ -291,3 +291,18 @@ def test_an_oversize_event_inside_a_batch_is_named():
     assert [(r.field, r.message) for r in parsed.refused] == [
         ("batch[1]", "is larger than 32 KB (the per-event limit)")
     ]
+
+
+def test_an_event_nested_too_deep_is_refused_naming_where_and_its_neighbours_are_stored():
+    deep: dict = {"leaf": 1}
+    for _ in range(40):
+        deep = {"a": [deep]}
+    batch = [
+        {"type": "track", "userId": "u", "event": "ok"},
+        {"type": "track", "userId": "u", "event": "e", "properties": {"x": 1, "deep": deep}},
+    ]
+    parsed = parse_batch({"batch": batch}, received_at=RECEIVED, max_event_bytes=32 * 1024, size=0)
+    assert [m.name for m in parsed.messages] == ["ok"]
+    ((refused),) = parsed.refused
+    assert refused.index == 1 and refused.message == "nests deeper than 32 levels"
+    assert refused.field == "batch[1].properties.deep" + ".a[0]" * 15
