@@ -16,7 +16,11 @@ What bounds it: per batch of 500 the sweep claims and locks the due enrollments 
 reads which journeys are paused, locks profiles only for versions that read them (none here), runs the
 engine step per enrollment, then writes the enrollments' state (which spends the timers), the outbox
 messages and the counters in one statement each. A behavior timer also writes the activity it records,
-with its dedupe key and pipeline batch, in one more statement per batch.
+with its dedupe key and pipeline batch, in one more statement per batch. Measured (statement log, cProfile;
+full scale 2026-12-01: ~37 ms a batch): about half PostgreSQL — the state update (~6 ms, the ceiling's own
+statement), the outbox insert (~6 ms), the commit with the outbox's profile check and the WAL flush (~6 ms)
+— and half Python, the engine step and effects (~30 µs a timer) and the statements' arrays. The ceiling
+neither commits nor writes the outbox.
 """
 
 from __future__ import annotations
