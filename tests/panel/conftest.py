@@ -78,10 +78,15 @@ def log_in(page: Page, base: str, username: str, password: str = "pw") -> None:
 
 
 def choose(page: Page, selector: str, value: str) -> None:
-    """Pick an option in a select that redraws its form (htmx), and wait for the redraw's answer."""
-    page.wait_for_selector(f"{selector}[hx-post]", state="attached")
+    """Pick an option in a select that redraws its form (htmx), and wait until the redraw has replaced it.
+
+    Only a real change: Playwright fires `change` even for the option already chosen, and the redraw that
+    answers it would land after the test's next keystrokes and wipe them. The wait is for the select that
+    was picked from to leave the page, not for the response: htmx swaps after the response has arrived.
+    """
+    page.wait_for_selector(f"{selector}[hx-post], [hx-post] {selector}", state="attached")
     if page.input_value(selector) == value:
         return  # already chosen: no change, no redraw
-    with page.expect_response(lambda r: r.request.method == "POST"):
-        page.select_option(selector, value)
-    page.wait_for_load_state("networkidle")
+    picked = page.locator(selector).element_handle()
+    page.select_option(selector, value)
+    page.wait_for_function("select => !select.isConnected", arg=picked)

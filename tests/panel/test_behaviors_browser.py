@@ -15,19 +15,10 @@ from playwright.sync_api import Page, expect
 from activities.models import Activity, Profile, TrackedActivity
 from behaviors.backfill import backfills_run
 from behaviors.models import Behavior
-from tests.panel.conftest import log_in, screenshot
+from tests.panel.conftest import choose, log_in, screenshot
 from workspaces.models import Role
 
 pytestmark = pytest.mark.slow
-
-
-def _choose(page: Page, selector: str, value: str) -> None:
-    """Pick an option in a select that redraws the form (htmx), and wait for the redraw."""
-    if page.input_value(selector) == value:
-        return
-    with page.expect_response(lambda r: r.request.method == "POST"):
-        page.select_option(selector, value)
-    page.wait_for_load_state("networkidle")
 
 
 def test_create_the_abandoned_cart_in_the_form_and_see_it_fire_in_the_simulator(live_nudge: str, acme, page: Page):
@@ -59,15 +50,15 @@ def test_create_the_abandoned_cart_in_the_form_and_see_it_fire_in_the_simulator(
 
     page.goto(f"{base}/behaviors/behavior/add/")
     page.fill("input[name=name]", "Cart left behind")
-    _choose(page, "select[name=steps-0-activity]", "update_cart")
+    choose(page, "select[name=steps-0-activity]", "update_cart")
     page.click("button[data-add-filter='0']")
     page.fill("input[name=where0-0-property]", "total")
     page.select_option("select[name=where0-0-op]", "gt")
     page.fill("input[name=where0-0-value]", "20")
     page.click("button[data-add-step]")
     expect(page.locator("[data-step='1']")).to_be_visible()
-    _choose(page, "select[name=steps-1-kind]", "not_performed")
-    _choose(page, "select[name=steps-1-activity]", "purchase")
+    choose(page, "select[name=steps-1-kind]", "not_performed")
+    choose(page, "select[name=steps-1-activity]", "purchase")
     page.click("button[data-save]")  # no window yet: named at the field, nothing saved
     expect(page.locator("[data-step='1'] [data-field=within]")).to_contain_text(
         "Is required: how long the activity must not happen."

@@ -14,7 +14,7 @@ from playwright.sync_api import Page, expect
 from activities.models import Activity, Identity, IdentityKind, Profile, TrackedActivity
 from segments import lists
 from segments.models import ListImport, Segment
-from tests.panel.conftest import log_in, screenshot
+from tests.panel.conftest import choose, log_in, screenshot
 from workspaces.models import Role
 
 pytestmark = pytest.mark.slow
@@ -62,9 +62,7 @@ def test_a_marketer_builds_a_rule_segment_watching_the_estimate(live_nudge: str,
     _estimate(page, "2")
 
     page.click("[data-add-row=top]")
-    with page.expect_response(lambda r: r.request.method == "POST"):
-        page.select_option("select[name=c-1-kind]", "performed")
-    page.wait_for_load_state("networkidle")
+    choose(page, "select[name=c-1-kind]", "performed")
     page.select_option("select[name=c-1-activity]", "purchase")
     page.fill("input[name=c-1-count]", "2")
     page.press("input[name=c-1-count]", "Tab")

@@ -13,7 +13,7 @@ from playwright.sync_api import Page, expect
 
 from messaging.models import MessagingPolicy, ProviderConfig
 from tests.conftest import basic_auth
-from tests.panel.conftest import log_in, screenshot
+from tests.panel.conftest import choose, log_in, screenshot
 from workspaces.models import Membership, Role, WriteKey
 
 pytestmark = pytest.mark.slow
@@ -69,8 +69,7 @@ def test_owner_creates_and_revokes_a_write_key_and_sets_up_messaging(page: Page,
     # The SMS provider: choosing Twilio brings its fields; a missing field is named there.
     page.click("[data-tab=providers]")
     page.click("[data-edit=sms]")
-    with page.expect_response(lambda r: r.request.method == "POST"):
-        page.select_option("select[name=kind]", "twilio")
+    choose(page, "select[name=kind]", "twilio")
     expect(page.locator("input[name=account_sid]")).to_be_visible()
     page.fill("input[name=from_number]", "+15550001234")
     page.click("[data-submit]")
