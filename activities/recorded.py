@@ -6,8 +6,9 @@ Ingestion's general store resolves who a message is about from its ids; these ac
 profile by key, so there is nothing to resolve: the statement locks the profiles (KEY SHARE, in id
 order: a merge committed meanwhile is seen, and the activity goes to the profile it was merged into),
 claims each message id in the dedupe table, writes the activities whose claim succeeded and, for live
-ones, their pipeline batch. A profile deleted meanwhile records nothing. On SQLite (the embedded default)
-the caller takes ingestion's general path instead.
+ones, their pipeline batch. A profile deleted meanwhile records nothing. The arrays travel in binary
+(`%b`, as `config.sql`'s do). On SQLite (the embedded default) the caller takes ingestion's general path
+instead.
 """
 
 from __future__ import annotations
@@ -35,12 +36,12 @@ class RecordedActivity:
 _SQL = f"""
 WITH r AS MATERIALIZED (
     SELECT DISTINCT ON (message_id) profile_id, name, properties, at, message_id
-    FROM unnest(%(profiles)s::bigint[], %(names)s::text[], %(properties)s::text[], %(at)s::timestamptz[],
-        %(keys)s::text[]) AS u(profile_id, name, properties, at, message_id)
+    FROM unnest(%(profiles)b::bigint[], %(names)b::text[], %(properties)b::text[], %(at)b::timestamptz[],
+        %(keys)b::text[]) AS u(profile_id, name, properties, at, message_id)
     ORDER BY message_id
 ), p AS MATERIALIZED (
     SELECT id, COALESCE(merged_into_id, id) AS owner FROM {Profile._meta.db_table}
-    WHERE id = ANY(%(profiles)s::bigint[]) AND workspace_id = %(ws)s::bigint
+    WHERE id = ANY(%(profiles)b::bigint[]) AND workspace_id = %(ws)s::bigint
     ORDER BY id FOR KEY SHARE
 ), addressed AS MATERIALIZED (
     SELECT r.*, p.owner FROM r JOIN p ON p.id = r.profile_id

@@ -129,7 +129,7 @@ class Writes:
         self.recorded: list[tuple[EnrollmentLike, Recorded]] = []  # activities to store on the profile
 
     def count(self, enrollment: EnrollmentLike, at: datetime, metric: str, node: str = "", outcome: str = "") -> None:
-        key = (enrollment.journey_id, enrollment.version_id, at.date().isoformat(), metric, node, outcome)
+        key = (enrollment.journey_id, enrollment.version_id, at.date(), metric, node, outcome)
         self.counts[key] = self.counts.get(key, 0) + 1
 
     def enroll(self, enrollment: EnrollmentLike) -> None:
