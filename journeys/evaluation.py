@@ -25,12 +25,22 @@ from django.db import connection
 from django.db.models import Q
 
 from activities.models import Activity, Profile
-from journeys.engine import ActivityInput, Instance, PastEntry, blocks_restart, enter, entry_refusal, on_activity
+from config.sql import execute
+from journeys.engine import (
+    ActivityInput,
+    Context,
+    Instance,
+    PastEntry,
+    blocks_restart,
+    enter,
+    entry_refusal,
+    on_activity,
+)
 from journeys.engine import stop as engine_stop
 from journeys.live import LiveIndex, LiveJourney, document_for, live_index, version_histories
 from journeys.models import Enrollment
 from journeys.runtime import EnrollmentRow, Writes, apply_effects, context_for, instance_of, instance_store, rows_locked
-from journeys.subject import BatchHistory
+from journeys.subject import BatchHistory, ProfileSubject
 from segments.selectors import memberships
 
 
@@ -55,6 +65,8 @@ class _ProfileState:
     instances: dict[int, Instance] = field(default_factory=dict)  # id(enrollment) → engine state
 
     def __post_init__(self) -> None:
+        self.subject = ProfileSubject(self.profile, segments=self.segments, history=self.history)
+        self.contexts: dict[int, Context] = {}  # journey → the engine's context (one per journey and batch)
         self.instances = {id(e): instance_of(e) for e in self.movable}
         self.by_journey: dict[int, list[EnrollmentRow]] = {}
         for e in self.movable:
@@ -62,6 +74,12 @@ class _ProfileState:
         # (journey, activity) pairs that entered already: a batch evaluated again enters nothing twice
         self.entered = {(e.journey_id, e.entry_activity_id) for e in self.movable}
         self.entered |= {(journey, p.entry_activity_id) for journey, pasts in self.past.items() for p in pasts}
+
+    def context(self, journey_id: int) -> Context:
+        ctx = self.contexts.get(journey_id)
+        if ctx is None:
+            ctx = self.contexts[journey_id] = context_for(self.profile, journey_id, subject=self.subject)
+        return ctx
 
     def run(self, activity: Activity, index: LiveIndex, writes: Writes) -> None:
         given = ActivityInput(activity.name, activity.properties, activity.timestamp)
@@ -78,7 +96,7 @@ class _ProfileState:
                 document_for(enrollment.version_id),
                 instance,
                 given,
-                context_for(self.profile, enrollment.journey_id, history=self.history),
+                self.context(enrollment.journey_id),
             )
             if blocks_restart(instance, effects):
                 kept.add(enrollment.journey_id)
@@ -99,7 +117,7 @@ class _ProfileState:
         entries = [PastEntry(p.entered_at, p.active) for p in past] + [
             PastEntry(self.instances[id(e)].entered_at, self.instances[id(e)].active) for e in mine
         ]
-        ctx = context_for(self.profile, live.journey_id, segments=self.segments, history=self.history)
+        ctx = self.context(journey_id)
         if entry_refusal(live.document, at=given.timestamp, activity=given, subject=ctx.subject, entries=entries):
             return
         if any(p.active for p in past):
@@ -148,8 +166,7 @@ def activities_evaluate(workspace_id: int, activities: list[Activity]) -> None:
     enrollments = _enrollments(movable, profiles)
     entering = {live.journey_id: live for name in names for live in index.triggered_by(name)}
     past = _past_entries(
-        entering.values(),
-        [pid for pid in profiles if pid in triggering],
+        {pid: _triggered(index, by_profile[pid]) for pid in profiles if pid in triggering},
         earliest,
         [a.pk for a in activities],
         exclude={e.pk for rows in enrollments.values() for e in rows},
@@ -166,6 +183,11 @@ def activities_evaluate(workspace_id: int, activities: list[Activity]) -> None:
         for activity in sorted(by_profile[profile_id], key=lambda a: (a.timestamp, a.pk)):
             state.run(activity, index, writes)
     writes.flush()
+
+
+def _triggered(index: LiveIndex, activities: list[Activity]) -> list[LiveJourney]:
+    """The journeys these activities trigger, each once."""
+    return list({live.journey_id: live for a in activities for live in index.triggered_by(a.name)}.values())
 
 
 class _Movable:
@@ -268,29 +290,33 @@ def _audiences(workspace_id: int, entering: Iterable[LiveJourney], profile_ids: 
 
 
 def _past_entries(
-    entering: Iterable[LiveJourney],
-    profile_ids: list[int],
+    entering: dict[int, list[LiveJourney]],
     earliest: datetime,
     activity_ids: list[int],
     *,
     exclude: set[int],
 ) -> dict[int, dict[int, list[_Past]]]:
-    """By profile and journey: the entries the triggered journeys' entry rules can see: any inside now,
-    any this batch's activities entered, and those recent enough for once, lock and cap to count."""
-    journeys = {live.journey_id for live in entering}
-    if not profile_ids or not journeys:
+    """By profile and journey — the journeys each profile's own activities trigger (`entering`) — the
+    entries their entry rules can see: any inside now, any this batch's activities entered, and those
+    recent enough for once, lock and cap to count."""
+    pairs = [(pid, live.journey_id, live.entries_since(earliest)) for pid, lives in entering.items() for live in lives]
+    if not pairs:
         return {}
-    condition = Q(journey_id__any=journeys, exit_at__isnull=True) | Q(
-        journey_id__any=journeys, entry_activity_id__any=activity_ids
-    )
-    by_bound: dict[datetime | None, list[int]] = {}
-    for live in entering:
-        by_bound.setdefault(live.entries_since(earliest), []).append(live.journey_id)
-    for since, ids in by_bound.items():
-        condition |= Q(journey_id__any=ids) if since is None else Q(journey_id__any=ids, entered_at__gte=since)
-    rows = Enrollment.objects.filter(condition, profile_id__any=profile_ids).values_list(
-        "pk", "profile_id", "journey_id", "entered_at", "exit_at", "entry_activity_id"
-    )
+    if connection.vendor == "postgresql":
+        rows = execute(_PAST_SQL, [*map(list, zip(*pairs, strict=True)), activity_ids])
+    else:  # SQLite: one simple condition over the profiles and journeys, narrowed to the pairs here
+        journeys = {journey_id for _, journey_id, _ in pairs}
+        condition = Q(journey_id__in=journeys, exit_at__isnull=True) | Q(
+            journey_id__in=journeys, entry_activity_id__in=activity_ids
+        )
+        for since in {since for _, _, since in pairs}:
+            ids = {journey_id for _, journey_id, bound in pairs if bound == since}
+            condition |= Q(journey_id__in=ids) if since is None else Q(journey_id__in=ids, entered_at__gte=since)
+        wanted = {(profile_id, journey_id) for profile_id, journey_id, _ in pairs}
+        found = Enrollment.objects.filter(condition, profile_id__in=entering.keys()).values_list(
+            "pk", "profile_id", "journey_id", "entered_at", "exit_at", "entry_activity_id"
+        )
+        rows = [row for row in found if (row[1], row[2]) in wanted]
     past: dict[int, dict[int, list[_Past]]] = {}
     for pk, profile_id, journey_id, entered_at, exit_at, activity_id in rows:
         if pk not in exclude:
@@ -298,3 +324,18 @@ def _past_entries(
                 _Past(entered_at, exit_at is None, activity_id)
             )
     return past
+
+
+# One index probe (enrollment_history: journey, profile, entered_at) per pair: the lateral subquery's
+# OFFSET 0 keeps the planner from flattening it into a merge join over the whole table, which it
+# prefers when the table's statistics are older than its rows. `since` NULL: every entry counts (once,
+# a cap with no period).
+_PAST_SQL = f"""
+SELECT e.id, e.profile_id, e.journey_id, e.entered_at, e.exit_at, e.entry_activity_id
+FROM unnest(%b::bigint[], %b::bigint[], %b::timestamptz[]) AS w(profile_id, journey_id, since)
+CROSS JOIN LATERAL (
+    SELECT id, profile_id, journey_id, entered_at, exit_at, entry_activity_id FROM {Enrollment._meta.db_table}
+    WHERE journey_id = w.journey_id AND profile_id = w.profile_id OFFSET 0
+) e
+WHERE e.exit_at IS NULL OR e.entry_activity_id = ANY(%b::bigint[]) OR w.since IS NULL OR e.entered_at >= w.since
+"""

@@ -339,10 +339,12 @@ def context_for(
     *,
     segments: Mapping[str, bool] | None = None,
     history: BatchHistory | None = None,
+    subject: ProfileSubject | None = None,
 ) -> Context:
     """`segments`, `history`: what a caller answered for a whole batch already (segment membership,
-    plain history counts)."""
-    subject = ProfileSubject(profile, segments=segments, history=history)
+    plain history counts); `subject`: the profile's, shared by the contexts of its journeys (what it
+    asked once it remembers)."""
+    subject = subject or ProfileSubject(profile, segments=segments, history=history)
     tz = profile.timezone or profile.workspace.timezone
 
     def change(effect: ChangeProfile) -> None:
