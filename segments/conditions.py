@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Protocol
@@ -512,8 +512,61 @@ def evaluate(
 
 
 def event_matches(condition: Condition, properties: Mapping[str, Any], now: datetime) -> bool:
-    """For `where` filters on an activity: only its properties are in scope."""
-    return evaluate(condition, now=now, event=properties)
+    """For `where` filters on an activity: only its properties are in scope. Answered by the
+    condition's event matcher, built on first use and kept on the (immutable) condition object: the
+    hot paths ask the same few filters of every activity."""
+    matcher = condition.__dict__.get("_event_matcher")
+    if matcher is None:
+        matcher = condition.__dict__["_event_matcher"] = event_matcher(condition)
+    return matcher(properties, now)
+
+
+EventMatcher = Callable[[Mapping[str, Any] | None, datetime], bool]
+
+
+def event_matcher(condition: Condition) -> EventMatcher:
+    """`evaluate(condition, now=now, event=event)` as a closure, the tree walked once: with no profile in
+    scope every profile leaf is false, so what is left is the event's property tests and their logic."""
+    match condition:
+        case AllOf(()):
+            return lambda event, now: True
+        case AllOf((item,)) | AnyOf((item,)):
+            return event_matcher(item)
+        case AllOf(items):
+            alls = tuple(event_matcher(item) for item in items)
+            return lambda event, now: all(m(event, now) for m in alls)
+        case AnyOf(items):
+            anys = tuple(event_matcher(item) for item in items)
+            return lambda event, now: any(m(event, now) for m in anys)
+        case NotOf(item):
+            inner = event_matcher(item)
+            return lambda event, now: not inner(event, now)
+        case PropertyIs(path, test):
+            return _property_matcher(path, test)
+    return lambda event, now: False  # a profile leaf, with no profile
+
+
+def _property_matcher(path: tuple[str, ...], test: Test) -> EventMatcher:
+    if len(path) == 1:
+        (key,) = path
+
+        def value(event: Mapping[str, Any] | None) -> Any:
+            return event.get(key) if isinstance(event, Mapping) else None
+    else:
+
+        def value(event: Mapping[str, Any] | None) -> Any:
+            return lookup(event, path)
+
+    op, bound = test.op, test.value
+    if op in ("gt", "gte", "lt", "lte"):  # the commonest filter: a number against a bound
+        against = {"gt": float.__gt__, "gte": float.__ge__, "lt": float.__lt__, "lte": float.__le__}[op]
+
+        def numeric(event: Mapping[str, Any] | None, now: datetime) -> bool:
+            number = as_number(value(event))
+            return number is not None and against(number, float(bound))
+
+        return numeric
+    return lambda event, now: compare(value(event), test, now)
 
 
 def segments_in(condition: Condition) -> set[str]:
