@@ -6,10 +6,11 @@
    rest become `sending` with a lease and one more attempt, and count against caps from that moment.
 2. **Send** (no transaction held): render the template for the profile's locale and hand it to the
    workspace's provider with the message's idempotency key. The calls of a batch are in flight together
-   on one event loop per delivery run: HTTP providers (SMS, push, webhooks) send through the loop's
-   aiohttp session (HTTP/2 for APNs through httpx's async client), at most NUDGE_SEND_CONCURRENCY at
-   once; providers without an async send (SMTP and ESPs through Django's email backends, web push
-   through requests, the file outbox) run on a few threads.
+   on one event loop per delivery run, on a thread of its own, while the run records the batch before
+   and claims the one after (the ORM never runs on the loop's thread). HTTP providers (SMS, push,
+   webhooks) send through the loop's aiohttp session (HTTP/2 for APNs through httpx's async client), at
+   most NUDGE_SEND_CONCURRENCY at once; providers without an async send (SMTP and ESPs through Django's
+   email backends, web push through requests, the file outbox) run on a few threads.
 3. **Record**: `sent`, or back to `queued` after an exponential backoff with jitter (transient), or
    `failed` with the provider's reason (permanent, or attempts exhausted). Guarded on `sending`, so a
    late worker cannot overwrite a newer outcome.
@@ -25,10 +26,11 @@ import asyncio
 import gc
 import logging
 import random
+import threading
 import time
-from collections import defaultdict
-from collections.abc import Callable, Coroutine, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections import defaultdict, deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -76,15 +78,30 @@ def messages_deliver(
 ) -> int:
     """Deliver what is due, batch after batch, claiming no new batch once `budget_seconds` are spent (a
     task's time limit must never cut a batch between its sends and its outcomes); returns how many were
-    sent."""
+    sent. Batches overlap: while one batch's calls are in flight on the run's loop (its own thread), this
+    thread records the batch before it and claims the one after, so the calls never wait on the database
+    nor the database on the calls. A batch is recorded only once all its calls are answered."""
     started = time.monotonic()
     sent = 0
-    with _heap_frozen(), _event_loop() as loop:
-        for _ in range(max_batches):
+    pending: deque[_Batch] = deque()  # sending or sent, not yet recorded; oldest first
+    with _heap_frozen(), _SendingLoop() as loop:
+        try:
             claimed = messages_claim(now=now or timezone.now(), batch_size=batch_size)
-            sent += messages_send(claimed, loop=loop)
-            if len(claimed) < batch_size or time.monotonic() - started > budget_seconds:
-                break
+            claims = 1
+            while claimed or pending:
+                if claimed:
+                    pending.append(_Batch(claimed, loop))
+                if len(pending) > 1 or not claimed:
+                    sent += pending.popleft().record()
+                more = len(claimed) == batch_size and claims < max_batches
+                if more and time.monotonic() - started <= budget_seconds:
+                    claimed = messages_claim(now=now or timezone.now(), batch_size=batch_size)
+                    claims += 1
+                else:
+                    claimed = []
+        finally:
+            for batch in pending:  # an error on the way: what was sent is still recorded
+                batch.record_after_error()
     return sent
 
 
@@ -414,60 +431,90 @@ class _Attempt:
     detail: str = ""  # the provider's id when sent, else the reason
 
 
-def messages_send(claimed: list[Claimed], *, loop: asyncio.Runner | None = None) -> int:
-    """Send claimed messages; returns how many were sent. Rendering and every database read and write
-    happen here, outside the event loop; the provider calls themselves are all in flight at once on
-    `loop` (a delivery run's, else one of their own), at most NUDGE_SEND_CONCURRENCY together, so a
-    batch takes about as long as its slowest calls, not their sum."""
-    providers: dict[tuple[int, str], Provider | PermanentError] = {}
-    attempts = [_prepare(item, providers) for item in claimed]
-    ready = [a for a in attempts if a.provider is not None]
-    if ready and loop is not None:
-        _run_on(loop, _calls(ready))
-    elif ready:
-        with _event_loop() as own:
-            _run_on(own, _calls(ready))
-    sent = _results_write(attempts)
-    gone = [pk for a in attempts if a.outgoing is not None for pk in a.outgoing.gone]
-    if gone:
-        PushDevice.objects.filter(pk__in=gone).delete()
-    return sent
+def messages_send(claimed: list[Claimed]) -> int:
+    """Send one claimed batch on a loop of its own and record it; returns how many were sent."""
+    with _SendingLoop() as loop:
+        return _Batch(claimed, loop).record()
 
 
-@contextmanager
-def _event_loop() -> Iterator[asyncio.Runner]:
-    """A delivery run's event loop; its HTTP clients (and their kept-alive connections) last as long as
-    it does. Between its `run`s no loop is running, so the ORM works as anywhere else."""
-    runner = asyncio.Runner()
-    try:
-        yield runner
-    finally:
+class _SendingLoop:
+    """A delivery run's event loop, on a thread of its own for as long as the run lasts, with its HTTP
+    clients (and their kept-alive connections). The provider calls of every batch go out on it, at most
+    NUDGE_SEND_CONCURRENCY at once across the batches in flight; the ORM stays on the caller's thread
+    (where no loop runs, so it works as anywhere else, even when the caller's thread has a loop of its
+    own: an async caller, or the panel tests' browser)."""
+
+    def __init__(self) -> None:
+        self._started = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="nudge-delivery-loop", daemon=True)
+
+    def __enter__(self) -> _SendingLoop:
+        self._thread.start()
+        self._started.wait()
+        if self._error is not None:
+            raise self._error
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join()
+        if self._error is not None and exc_info[0] is None:
+            raise self._error
+
+    def _run(self) -> None:
         try:
-            _run_on(runner, outbound.async_clients_close())
+            asyncio.run(self._main())
+        except BaseException as error:  # handed to the caller's thread
+            self._error = error
         finally:
-            _outside_a_running_loop(runner.close)
+            self._started.set()
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        self._limit = asyncio.Semaphore(settings.NUDGE_SEND_CONCURRENCY)
+        self._started.set()
+        try:
+            await self._stop.wait()
+        finally:
+            await outbound.async_clients_close()
+
+    def calls(self, attempts: list[_Attempt]) -> Future[list[None]]:
+        """Start the attempts' calls on the loop; the future is done when every one has its outcome."""
+        return asyncio.run_coroutine_threadsafe(self._calls(attempts), self._loop)
+
+    async def _calls(self, attempts: list[_Attempt]) -> list[None]:
+        return await asyncio.gather(*(_call(attempt, self._limit) for attempt in attempts))
 
 
-def _run_on(runner: asyncio.Runner, calls: Coroutine[Any, Any, None]) -> None:
-    _outside_a_running_loop(runner.run, calls)
+class _Batch:
+    """A claimed batch: rendered and its calls started on the loop when made, recorded by `record`.
+    Rendering and every database read and write happen on the caller's thread."""
 
+    def __init__(self, claimed: list[Claimed], loop: _SendingLoop) -> None:
+        providers: dict[tuple[int, str], Provider | PermanentError] = {}
+        self.attempts = [_prepare(item, providers) for item in claimed]
+        ready = [a for a in self.attempts if a.provider is not None]
+        self.calls = loop.calls(ready) if ready else None
 
-def _outside_a_running_loop(step: Callable[..., Any], *args: Any) -> None:
-    """`step(*args)` (running or closing a delivery loop), on a thread of its own when this thread is
-    already inside a running event loop — an async caller, or the panel tests' browser, which holds one
-    in the main thread — where no other loop may run. The ORM work around it stays on this thread."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        step(*args)
-        return
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="nudge-delivery-loop") as thread:
-        thread.submit(step, *args).result()
+    def record(self) -> int:
+        """Once every call is answered: the outcomes written, gone devices removed; how many were sent."""
+        if self.calls is not None:
+            self.calls.result()
+        sent = _results_write(self.attempts)
+        gone = [pk for a in self.attempts if a.outgoing is not None for pk in a.outgoing.gone]
+        if gone:
+            PushDevice.objects.filter(pk__in=gone).delete()
+        return sent
 
-
-async def _calls(attempts: list[_Attempt]) -> None:
-    limit = asyncio.Semaphore(settings.NUDGE_SEND_CONCURRENCY)
-    await asyncio.gather(*(_call(attempt, limit) for attempt in attempts))
+    def record_after_error(self) -> None:
+        """`record`, while an error is on its way out: a failure here is logged, not raised over it (the
+        rows stay `sending` until their lease runs out, then go out again with the same key)."""
+        try:
+            self.record()
+        except Exception:
+            logger.exception("the outcomes of a batch in flight could not be recorded")
 
 
 BLOCKING_THREADS = 16  # at most, for providers without an async send (email, web push, the file outbox)
