@@ -10,7 +10,7 @@ All run on Django's connection, inside the caller's transaction, with Django's e
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -96,11 +96,13 @@ def update_columns(
     columns: dict[str, str],
     rows: Sequence[Sequence[Any]],
     *,
+    assign: Mapping[str, Any] | None = None,
     guard: str = "",
     returning: str = "",
 ) -> list[tuple]:
-    """UPDATE rows by `key` (the first value of each row) to the other values, in one statement; `guard`
-    is an extra SQL condition on the table's row (only rows still in the expected state change)."""
+    """UPDATE rows by `key` (the first value of each row) to the other values, in one statement; `assign`
+    sets columns to one value for every row (bound once, not an array of copies); `guard` is an extra SQL
+    condition on the table's row (only rows still in the expected state change)."""
     if not rows:
         return []
     condition = f" AND {guard}" if guard else ""
@@ -108,20 +110,21 @@ def update_columns(
     names = [key, *columns]
     kinds = ["bigint", *columns.values()]
     values = _columns(kinds, rows)
-    assignments = ", ".join(f"{name} = v.{name}" for name in columns)
+    shared = dict(assign or {})
+    assignments = ", ".join([f"{name} = v.{name}" for name in columns] + [f"{name} = %s" for name in shared])
     if connection.vendor == "postgresql":
         arrays = ", ".join(f"%b::{'text' if kind == 'jsonb' else kind}[]" for kind in kinds)
         selected = ", ".join(f"{n}::jsonb AS {n}" if k == "jsonb" else n for n, k in zip(names, kinds, strict=True))
         source = f"SELECT {selected} FROM unnest({arrays}) AS u({', '.join(names)})"
         return execute(
             f"UPDATE {table} SET {assignments} FROM ({source}) v WHERE {table}.{key} = v.{key}{condition}{tail}",
-            values,
+            [*shared.values(), *values],
         )
     placeholders = "(" + ", ".join(["%s"] * len(names)) + ")"
     return execute(
         f"WITH v({', '.join(names)}) AS (VALUES {', '.join([placeholders] * len(rows))}) "
         f"UPDATE {table} SET {assignments} FROM v WHERE {table}.{key} = v.{key}{condition}{tail}",
-        [column[r] for r in range(len(rows)) for column in values],
+        [*(column[r] for r in range(len(rows)) for column in values), *shared.values()],
     )
 
 

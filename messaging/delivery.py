@@ -252,6 +252,7 @@ def messages_claim(*, now: datetime, batch_size: int) -> list[Claimed]:
         claimed: list[Claimed] = []
         taken: defaultdict[int, list[MessageRow]] = defaultdict(list)  # claimed above, by profile
         held_back: list[tuple[MessageRow, str]] = []
+        lease_until = now + _lease()
         for message in messages:
             template = templates.get((message.workspace_id, message.channel, message.template))
             profile = profiles.get(message.profile_id)
@@ -259,7 +260,7 @@ def messages_claim(*, now: datetime, batch_size: int) -> list[Claimed]:
             profile_taken = taken[message.profile_id]
             verdict = _verdict(message, template, profile, mine, policies.get(message.workspace_id), now, profile_taken)
             if verdict is None:
-                message.status, message.lease_until = MessageStatus.SENDING, now + _lease()
+                message.status, message.lease_until = MessageStatus.SENDING, lease_until
                 message.attempts += 1
                 message.sent_at = now  # counts against caps from now on
                 message.updated_at = now
@@ -271,11 +272,19 @@ def messages_claim(*, now: datetime, batch_size: int) -> list[Claimed]:
         # One upsert of the counters per transaction: several, in different orders, deadlock with a
         # concurrent claim.
         _counted(held_back)
+        # The claimed rows: what differs row to row as arrays, the rest bound once.
+        update_columns(
+            Message._meta.db_table,
+            "id",
+            {"attempts": "integer", "category": "text"},
+            [(c.message.pk, c.message.attempts, c.message.category) for c in claimed],
+            assign={"status": MessageStatus.SENDING, "lease_until": lease_until, "sent_at": now, "updated_at": now},
+        )
         update_columns(
             Message._meta.db_table,
             "id",
             CLAIM_COLUMNS,
-            [(m.pk, *(getattr(m, column) for column in CLAIM_COLUMNS)) for m in messages],
+            [(m.pk, *(getattr(m, column) for column in CLAIM_COLUMNS)) for m, _ in held_back],
         )
         return claimed
 
@@ -285,7 +294,7 @@ def _counted(outcomes: list[tuple[MessageRow, str]]) -> None:
     messages_counted(cast(list[tuple[Message, str]], outcomes))
 
 
-CLAIM_COLUMNS = {
+CLAIM_COLUMNS = {  # a held-back row's
     "status": "text",
     "status_reason": "text",
     "lease_until": "timestamptz",
@@ -572,12 +581,9 @@ async def _call(attempt: _Attempt, limit: asyncio.Semaphore) -> None:
 
 
 def _settle_attempt(attempt: _Attempt, now: datetime) -> tuple:
-    """The row's new state: (id, status, reason, lease, sent_at, send_after, provider id, rendered)."""
+    """A row not sent, its new state: (id, status, reason, lease, sent_at, send_after, provider id,
+    rendered)."""
     message = attempt.item.message
-    if attempt.outcome == "sent":
-        assert attempt.outgoing is not None
-        rendered = dict(attempt.outgoing.content)
-        return (message.pk, MessageStatus.SENT, "", None, now, message.send_after, attempt.detail[:200], rendered)
     if attempt.outcome == "permanent":
         status, reason, after = MessageStatus.FAILED, attempt.detail, message.send_after
     elif attempt.outcome == "transient" and message.attempts >= settings.NUDGE_SEND_MAX_ATTEMPTS:
@@ -597,7 +603,9 @@ def _backoff(attempts: int) -> timedelta:
     return timedelta(seconds=base / 2 + random.uniform(0, base / 2))
 
 
-RESULT_COLUMNS = {
+SENT_COLUMNS = {"provider_message_id": "text", "rendered": "jsonb"}  # a sent row's own; the rest it shares:
+SENT_SHARED = {"status": MessageStatus.SENT, "status_reason": "", "lease_until": None}
+RESULT_COLUMNS = {  # a row not sent
     "status": "text",
     "status_reason": "text",
     "lease_until": "timestamptz",
@@ -610,24 +618,35 @@ RESULT_COLUMNS = {
 
 
 def _results_write(attempts: list[_Attempt]) -> int:
-    """Every outcome of a batch in one statement, only over rows still `sending` (a row handed out again
-    after a lease ran out is not overwritten); returns how many were sent."""
+    """Every outcome of a batch in one transaction — the sent rows in one statement (what differs row to
+    row as arrays, the rest bound once), the others in another — only over rows still `sending` (a row
+    handed out again after a lease ran out is not overwritten); returns how many were sent."""
     now = timezone.now()
-    rows = [(*_settle_attempt(a, now), now) for a in attempts]
+    sent = [a for a in attempts if a.outcome == "sent"]
+    settled = [(a, _settle_attempt(a, now)) for a in attempts if a.outcome != "sent"]
+    table, guard = Message._meta.db_table, "messaging_message.status = 'sending'"
     with transaction.atomic():
         written = {
             pk
             for (pk,) in update_columns(
-                Message._meta.db_table,
+                table,
                 "id",
-                RESULT_COLUMNS,
-                rows,
-                guard="messaging_message.status = 'sending'",
+                SENT_COLUMNS,
+                [(a.item.message.pk, a.detail[:200], dict(cast(Outgoing, a.outgoing).content)) for a in sent],
+                assign=SENT_SHARED | {"sent_at": now, "updated_at": now},
+                guard=guard,
                 returning="id",
             )
         }
-        outcomes = [(a.item.message, row[1]) for a, row in zip(attempts, rows, strict=True) if row[0] in written]
-        _counted([(m, status) for m, status in outcomes if status != MessageStatus.QUEUED])
+        delivered = [(a.item.message, MessageStatus.SENT) for a in sent if a.item.message.pk in written]
+        written |= {
+            pk
+            for (pk,) in update_columns(
+                table, "id", RESULT_COLUMNS, [(*row, now) for _, row in settled], guard=guard, returning="id"
+            )
+        }
+        others = [(a.item.message, row[1]) for a, row in settled if row[0] in written]
+        _counted(delivered + [(m, status) for m, status in others if status != MessageStatus.QUEUED])
         sends_counted(
             [
                 (a.item.message.workspace_id, a.item.message.channel, a.outcome)
@@ -635,7 +654,7 @@ def _results_write(attempts: list[_Attempt]) -> int:
                 if a.item.message.pk in written
             ]
         )
-    return sum(1 for _, status in outcomes if status == MessageStatus.SENT)
+    return len(delivered)
 
 
 def _outgoing(item: Claimed) -> Outgoing:
