@@ -62,16 +62,20 @@ class SharedProfile:
     locale: str
 
 
-def profiles_share(profile_ids: Iterable[int]) -> dict[int, SharedProfile]:
+def profiles_share(
+    profile_ids: Iterable[int], locked: dict[int, SharedProfile] | None = None
+) -> dict[int, SharedProfile]:
     """Take a KEY SHARE lock on profiles (in id order, following merges) for the rest of the transaction.
+    `locked`: profiles this transaction has locked so already (with the batch's claim), not asked again.
 
     KEY SHARE lets any number of ingesting transactions append activities to one profile at once while
     still waiting for a merge (FOR UPDATE) to finish, after which the merged_into pointer is seen.
     """
     table = Profile._meta.db_table
     lock = " FOR KEY SHARE" if connection.vendor == "postgresql" else ""
-    wanted = sorted(set(profile_ids))
-    found: dict[int, SharedProfile] = {}
+    found: dict[int, SharedProfile] = dict(locked or {})
+    ahead = {r.merged_into_id for r in found.values() if r.merged_into_id}
+    wanted = sorted((set(profile_ids) | ahead) - found.keys())
     while wanted:
         rows = {
             pk: SharedProfile(merged, tz, locale)
@@ -150,8 +154,45 @@ class Resolution:
         return self.profile_of[primary_key(message)]
 
 
-def identities_resolve(workspace_id: int, messages: list[Message]) -> Resolution:
-    """Find or create the profile behind every id in the batch (without merging yet)."""
+@dataclass(frozen=True)
+class Wanted:
+    """The ids a batch names, to look up in one go: `keys`, and the (user id, anonymous id) pairs that
+    arrived together (each a merge when the anonymous id already belongs to another profile)."""
+
+    keys: set[Key]
+    pairs: list[tuple[str, str]]
+    aliased: bool  # an alias's previousId may merge whatever the lookup finds
+
+    def may_merge_blindly(self) -> bool:
+        """Whether a merge can follow however the lookup comes out: an alias, or one anonymous id beside
+        two user ids. (Otherwise a pair merges only if its anonymous id is known and its user id is not
+        known on the same profile.)"""
+        return self.aliased or len({anonymous for _, anonymous in self.pairs}) < len(set(self.pairs))
+
+
+def identities_wanted(messages: Iterable[Message]) -> Wanted:
+    keys: set[Key] = set()
+    pairs: list[tuple[str, str]] = []
+    aliased = False
+    for message in messages:
+        user_id, anonymous_id = message.user_id, message.anonymous_id
+        if user_id is not None:
+            keys.add((IdentityKind.USER_ID, user_id))
+            if anonymous_id is not None:
+                keys.add((IdentityKind.ANONYMOUS_ID, anonymous_id))
+                pairs.append((user_id, anonymous_id))
+        else:
+            keys.add((IdentityKind.ANONYMOUS_ID, anonymous_id))  # type: ignore[arg-type]  # one is set
+        if message.previous_id is not None:
+            aliased = True
+            # alias.previousId may be an earlier user id or an anonymous id.
+            keys.update((kind, message.previous_id) for kind in IdentityKind.values)
+    return Wanted(keys, pairs, aliased)
+
+
+def identities_resolve(workspace_id: int, messages: list[Message], known: dict[Key, int] | None = None) -> Resolution:
+    """Find or create the profile behind every id in the batch (without merging yet). `known`: the
+    profile ids of (at least) the batch's `identities_wanted` keys, when they were looked up already."""
     keys: set[Key] = set()
     links: dict[Key, Key] = {}  # a new anonymous id seen beside a user id joins that user's profile
     merges: list[tuple[Key, Key]] = []
@@ -166,9 +207,11 @@ def identities_resolve(workspace_id: int, messages: list[Message]) -> Resolution
             merges.append((anonymous, primary))
         if message.previous_id is not None:
             previous_ids.add(message.previous_id)
-    # alias.previousId may be an earlier user id or an anonymous id.
-    previous_keys = {(kind, value) for value in previous_ids for kind in IdentityKind.values}
-    existing = _lookup(workspace_id, keys | previous_keys)
+    if known is None:
+        previous_keys = {(kind, value) for value in previous_ids for kind in IdentityKind.values}
+        existing = _lookup(workspace_id, keys | previous_keys)
+    else:
+        existing = dict(known)
     for message in messages:
         if message.previous_id is None:
             continue

@@ -308,16 +308,23 @@ def ingest_batch(request: HttpRequest) -> Answer:
     read = _request_read(request)
     if isinstance(read, Answer):
         return read
-    try:
-        workspace_id = write_key_workspace_id(read.raw_key)
-    except (OperationalError, InterfaceError):
-        return _unavailable()
-    if workspace_id is None:
+    return _storing(lambda: _batch_store(read, request.path[:40]))
+
+
+def _batch_store(read: _Read, endpoint: str) -> Answer:
+    """As `_single_store`: the write key's workspace from this process's memory, its check inside the
+    statement that claims the batch (or by a lookup where none runs); answers in the same order."""
+    key = _key_workspace(read.raw_key)
+    if key is None:
         return _unauthorized()
+    hashed, workspace_id, cached = key
+
+    def active() -> bool:
+        return not cached or _key_active(read.raw_key)
+
     wait = _limited(workspace_id, read.raw_key)
     if wait is not None:
-        return _rate_limited(wait)
-
+        return _rate_limited(wait) if active() else _unauthorized()
     try:
         parsed = parse_batch(
             read.data,
@@ -327,21 +334,24 @@ def ingest_batch(request: HttpRequest) -> Answer:
             nul=b"\\u0000" in read.body,  # only an escaped NUL can smuggle one into valid JSON
         )
     except SpecError as error:
-        return _error(400, "invalid_request", error.field, error.message)
+        return _error(400, "invalid_request", error.field, error.message) if active() else _unauthorized()
     messages, refused = parsed.messages, parsed.refused
-
-    def store() -> Answer:
-        if refused:
-            _refused_record(workspace_id, request.path[:40], refused, read.received_at)
-        if messages:
-            messages_store_retrying(workspace_id=workspace_id, messages=messages, received_at=read.received_at)
-        named = [{"index": r.index, "field": r.field, "error": f"{r.field} {r.message}"} for r in refused]
-        if refused and not messages:
-            first = refused[0]
-            return _error(400, "invalid_request", first.field, first.message, refused=named)
-        return _answer(200, {"success": True, **({"refused": named} if named else {})})
-
-    return _storing(store)
+    if messages:
+        stored = messages_store_retrying(
+            workspace_id=workspace_id, messages=messages, received_at=read.received_at, key_hash=hashed
+        )
+        if not stored.authorized:
+            _keys.pop(hashed, None)
+            return _unauthorized()
+    elif not active():
+        return _unauthorized()
+    if refused:
+        _refused_record(workspace_id, endpoint, refused, read.received_at)
+    named = [{"index": r.index, "field": r.field, "error": f"{r.field} {r.message}"} for r in refused]
+    if refused and not messages:
+        first = refused[0]
+        return _error(400, "invalid_request", first.field, first.message, refused=named)
+    return _answer(200, {"success": True, **({"refused": named} if named else {})})
 
 
 def _endpoint(call: str | None):  # noqa: ANN202 - returns a view

@@ -111,17 +111,27 @@ def nul_path(value: Any, where: str = "body") -> str | None:
 def too_deep(value: Any, where: str, limit: int = MAX_DEPTH) -> str | None:
     """The path of the first object or list nested deeper than `limit` levels. Every event of every batch
     is walked, so the walk keeps only depths; the path is spelled out only for a body that is too deep."""
-    stack: list[tuple[Any, int]] = [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            item = item.values()
-        elif not isinstance(item, list):
-            continue
+    return _deep_path(value, where, limit) if nests_deeper([value], limit) else None
+
+
+def nests_deeper(values: list[Any], limit: int = MAX_DEPTH) -> bool:
+    """Whether any of `values` holds objects or lists more than `limit` levels below itself. One walk,
+    a level at a time over the objects and lists alone: a batch's events are checked all at once."""
+    level = [value for value in values if isinstance(value, (dict, list))]
+    depth = 0
+    while level:
         if depth >= limit:
-            return _deep_path(value, where, limit)
-        stack.extend((inner, depth + 1) for inner in item)
-    return None
+            return True
+        below = []
+        for item in level:
+            below += [
+                inner
+                for inner in (item.values() if isinstance(item, dict) else item)
+                if isinstance(inner, (dict, list))
+            ]
+        level = below
+        depth += 1
+    return False
 
 
 def _deep_path(value: Any, where: str, limit: int) -> str | None:
@@ -219,10 +229,22 @@ def parse_message(
     batch_context: dict[str, Any] | None = None,
 ) -> Message:
     """Validate one call. `call` is fixed by the endpoint (`/v1/track`) or None inside a batch."""
+    if isinstance(raw, dict) and (deep := too_deep(raw, where.rstrip("."))) is not None:
+        raise SpecError(deep, f"nests deeper than {MAX_DEPTH} levels")
+    return _message(raw, call, received_at, where, batch_sent_at, batch_context)
+
+
+def _message(
+    raw: Any,
+    call: str | None,
+    received_at: datetime,
+    where: str,
+    batch_sent_at: datetime | None,
+    batch_context: dict[str, Any] | None,
+) -> Message:
+    """`parse_message` for a message already known not to nest too deep."""
     if not isinstance(raw, dict):
         raise SpecError(where.rstrip(".") or "body", "must be a JSON object")
-    if (deep := too_deep(raw, where.rstrip("."))) is not None:
-        raise SpecError(deep, f"nests deeper than {MAX_DEPTH} levels")
     kind = call or raw.get("type")
     if not isinstance(kind, str) or kind not in CALL_TYPES:
         if kind is None:
@@ -334,26 +356,18 @@ def parse_batch(data: Any, *, received_at: datetime, max_event_bytes: int, size:
     if nul:
         reject_nul(batch_context)
     messages, refused = [], []
+    deep = nests_deeper(batch)  # then each event is walked again, for the one(s) too deep and their paths
     for index, raw in enumerate(batch):
         where = f"batch[{index}]."
         try:
-            if (deep := too_deep(raw, f"batch[{index}]")) is not None:
-                raise SpecError(deep, f"nests deeper than {MAX_DEPTH} levels")
+            if deep and (path := too_deep(raw, f"batch[{index}]")) is not None:
+                raise SpecError(path, f"nests deeper than {MAX_DEPTH} levels")
             # Only a body larger than one event's limit can hold an oversize event: skip the re-encode otherwise.
             if size > max_event_bytes and len(orjson.dumps(raw)) > max_event_bytes:
                 raise SpecError(f"batch[{index}]", f"is larger than {max_event_bytes // 1024} KB (the per-event limit)")
             if nul and (path := nul_path(raw, f"batch[{index}]")) is not None:
                 raise SpecError(path, "contains a NUL character (\\u0000), which cannot be stored")
-            messages.append(
-                parse_message(
-                    raw,
-                    call=None,
-                    received_at=received_at,
-                    where=where,
-                    batch_sent_at=sent_at,
-                    batch_context=batch_context,
-                )
-            )
+            messages.append(_message(raw, None, received_at, where, sent_at, batch_context))
         except SpecError as error:
             refused.append(Refused(index, error.field, error.message, raw))
     return Parsed(messages, refused)

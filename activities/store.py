@@ -1,10 +1,10 @@
 """Storing a batch of validated messages: deduplicate, resolve identities, write activities and
 profile changes in one transaction, and hand the new activities to the evaluation pipeline.
 
-A batch of tracks for known people costs a fixed number of statements whatever its size: one INSERT
-claiming the messageIds, one identity lookup, one KEY SHARE lock of the profiles, the activities
-(COPY with ids from the sequence on PostgreSQL), one outbox row and the commit. New people, merges and
-profile changes add statements only when they occur.
+A batch of tracks for known people costs three statements on PostgreSQL whatever its size: one claiming
+the messageIds (with the write key's check, the activities' ids from their sequence, the identity
+lookup, the profiles' KEY SHARE lock and the evaluation batch's outbox row), the COPY of the activities,
+and the commit. New people, merges and profile changes add statements only when they occur.
 
 A single call about someone already known (`/v1/track` and its kin) is one statement in autocommit on
 PostgreSQL (`message_store_single`): the write key's check, the identity lookup, the profile's KEY SHARE
@@ -35,8 +35,10 @@ from django.db import (
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from activities.identity import (
+    Key,
     SharedProfile,
     identities_resolve,
+    identities_wanted,
     live_id,
     primary_key,
     profile_merge,
@@ -56,33 +58,7 @@ class StoreResult:
     activity_ids: list[int]
     duplicates: int
     new_messages: list[Message]
-
-
-def _new_messages(workspace_id: int, messages: list[Message], received_at: datetime) -> list[Message]:
-    """Claim each messageId in the dedupe table; only messages whose claim succeeds are new."""
-    first: dict[str, Message] = {}
-    for message in messages:
-        first.setdefault(message.message_id, message)
-    if connection.vendor == "postgresql":
-        # One fixed statement whatever the batch size: psycopg prepares it once per connection.
-        with raw_cursor() as raw:
-            raw.execute(
-                f"INSERT INTO {DedupeKey._meta.db_table} (workspace_id, message_id, received_at) "
-                "SELECT %s, unnest(%s::text[]), %s ON CONFLICT (workspace_id, message_id) DO NOTHING "
-                "RETURNING message_id",
-                [workspace_id, list(first), received_at],
-            )
-            new_ids = {row[0] for row in raw.fetchall()}
-        return [m for m in first.values() if m.message_id in new_ids]
-    claimed = insert_returning(
-        DedupeKey._meta.db_table,
-        ["workspace_id", "message_id", "received_at"],
-        [(workspace_id, message_id, received_at) for message_id in first],
-        "message_id",
-        conflict="ON CONFLICT (workspace_id, message_id) DO NOTHING",
-    )
-    new_ids = {row[0] for row in claimed}
-    return [m for m in first.values() if m.message_id in new_ids]
+    authorized: bool = True  # False: the write key checked with the batch was revoked; nothing was stored
 
 
 ACTIVITY_COLUMNS = [
@@ -99,18 +75,29 @@ ACTIVITY_COLUMNS = [
 
 
 def messages_store(
-    *, workspace_id: int, messages: list[Message], received_at: datetime, historical: bool = False
+    *,
+    workspace_id: int,
+    messages: list[Message],
+    received_at: datetime,
+    historical: bool = False,
+    key_hash: str | None = None,
+    soon: bool = False,
 ) -> StoreResult:
     """Store a batch atomically; answer only after commit. Re-sent messageIds change nothing.
 
-    Live traffic is handed to the evaluation pipeline; `historical` imports are not (journeys must not
-    react to last year's events).
+    Live traffic is handed to the evaluation pipeline (`soon`: coalesced with this process's other
+    batches, as web processes do); `historical` imports are not (journeys must not react to last year's
+    events). `key_hash`: the write key the batch came with, checked (still active, this workspace's) in
+    the same transaction; when it is not, nothing is stored and the result is not `authorized`.
     """
     with transaction.atomic():
-        new = _new_messages(workspace_id, messages, received_at)
+        claim = _claim(workspace_id, messages, received_at, key_hash=key_hash, evaluate=not historical)
+        if not claim.authorized:
+            return StoreResult(activity_ids=[], duplicates=0, new_messages=[], authorized=False)
+        new = claim.new
         if not new:
             return StoreResult(activity_ids=[], duplicates=len(messages), new_messages=[])
-        owners, shared = _owners(workspace_id, new)
+        owners, shared = _owners(workspace_id, new, claim.known, claim.shared)
         rows = [
             (
                 workspace_id,
@@ -125,9 +112,10 @@ def messages_store(
             )
             for m, owner in zip(new, owners, strict=True)
         ]
-        activity_ids = _activities_write(rows)
+        activity_ids = _activities_write(rows, claim.activity_ids)
         _profiles_update(workspace_id, new, owners, shared)
-        if not historical:
+        batch_id = claim.batch_id
+        if claim.activity_ids is None and not historical:
             ((batch_id,),) = insert_returning(
                 EvaluationBatch._meta.db_table,
                 ["workspace_id", "activity_ids", "created_at", "attempts"],
@@ -135,17 +123,179 @@ def messages_store(
                 "id",
                 json_columns=frozenset({"activity_ids"}),
             )
-            transaction.on_commit(lambda: _hand_to_pipeline(batch_id))
+        if batch_id is not None:
+            hand = _hand_to_pipeline_soon if soon else _hand_to_pipeline
+            transaction.on_commit(lambda: hand(batch_id))
     return StoreResult(activity_ids=activity_ids, duplicates=len(messages) - len(new), new_messages=new)
 
 
-def _owners(workspace_id: int, messages: list[Message]) -> tuple[list[int], dict[int, SharedProfile]]:
-    """The live profile id of each message, after the merges the batch asks for.
+@dataclass(frozen=True)
+class _Claim:
+    """What claiming a batch's messageIds found. On PostgreSQL the claim also looks up the batch's ids
+    (`known`), takes the activities' ids from their sequence, writes the evaluation batch (`batch_id`,
+    unless historical) and, when the batch cannot merge anyone, locks its known profiles (`shared`)."""
+
+    authorized: bool
+    new: list[Message]
+    known: dict[Key, int] | None = None
+    shared: dict[int, SharedProfile] | None = None
+    activity_ids: list[int] | None = None
+    batch_id: int | None = None
+
+
+def _claim(
+    workspace_id: int, messages: list[Message], received_at: datetime, *, key_hash: str | None, evaluate: bool
+) -> _Claim:
+    """Claim each messageId in the dedupe table; only messages whose claim succeeds are new."""
+    first: dict[str, Message] = {}
+    for message in messages:
+        first.setdefault(message.message_id, message)
+    if connection.vendor == "postgresql":
+        return _claim_postgresql(workspace_id, first, received_at, key_hash=key_hash, evaluate=evaluate)
+    if (
+        key_hash is not None
+        and not WriteKey.objects.filter(key_hash=key_hash, workspace_id=workspace_id, revoked_at__isnull=True).exists()
+    ):
+        return _Claim(authorized=False, new=[])
+    claimed = insert_returning(
+        DedupeKey._meta.db_table,
+        ["workspace_id", "message_id", "received_at"],
+        [(workspace_id, message_id, received_at) for message_id in first],
+        "message_id",
+        conflict="ON CONFLICT (workspace_id, message_id) DO NOTHING",
+    )
+    new_ids = {row[0] for row in claimed}
+    return _Claim(authorized=True, new=[m for m in first.values() if m.message_id in new_ids])
+
+
+# The batch's first statement: the write key's check, the messageId claims with the new activities' ids,
+# the identity lookup, the evaluation batch and, unless a merge may follow (whose FOR UPDATE must not
+# wait behind this transaction's own KEY SHARE locks), the KEY SHARE lock of the known profiles. A pair
+# (user id, anonymous id) merges when the anonymous id is known and its user id is not known on the same
+# profile; Python says whether anything else can merge (`share`: identities_wanted's answer).
+_CLAIM_SQL = """
+WITH k AS MATERIALIZED (
+    SELECT %(key_hash)s::text IS NULL OR EXISTS (
+        SELECT FROM {write_key} WHERE key_hash = %(key_hash)s::text AND workspace_id = %(ws)s::bigint
+        AND revoked_at IS NULL
+    ) AS ok
+), claimed AS (
+    INSERT INTO {dedupe} (workspace_id, message_id, received_at)
+    SELECT %(ws)s::bigint, m, %(received_at)s::timestamptz FROM unnest(%(message_ids)s::text[]) AS m
+    WHERE (SELECT ok FROM k)
+    ON CONFLICT (workspace_id, message_id) DO NOTHING
+    RETURNING message_id, nextval('{sequence}'::regclass) AS activity_id
+), found AS MATERIALIZED (
+    SELECT i.kind, i.value, i.profile_id
+    FROM unnest(%(kinds)s::text[], %(values)s::text[]) AS w(kind, value)
+    JOIN {identity} i ON i.workspace_id = %(ws)s::bigint AND i.kind = w.kind AND i.value = w.value
+    WHERE (SELECT ok FROM k)
+), early AS MATERIALIZED (
+    SELECT %(share)s::boolean AND NOT EXISTS (
+        SELECT FROM unnest(%(pair_users)s::text[], %(pair_anonymous)s::text[]) AS p(u, a)
+        JOIN found fa ON fa.kind = '{anonymous_kind}' AND fa.value = p.a
+        LEFT JOIN found fu ON fu.kind = '{user_kind}' AND fu.value = p.u
+        WHERE fu.profile_id IS DISTINCT FROM fa.profile_id
+    ) AS share
+), shared AS MATERIALIZED (
+    SELECT id, merged_into_id, timezone, locale FROM {profile}
+    WHERE (SELECT share FROM early) AND id IN (SELECT profile_id FROM found)
+    ORDER BY id FOR KEY SHARE
+), batch AS (
+    INSERT INTO {evaluation_batch} (workspace_id, activity_ids, created_at, attempts)
+    SELECT %(ws)s::bigint, jsonb_agg(activity_id ORDER BY activity_id), %(received_at)s::timestamptz, 0
+    FROM claimed HAVING %(evaluate)s::boolean AND count(*) > 0
+    RETURNING id
+)
+SELECT (SELECT ok FROM k), (SELECT share FROM early),
+    ARRAY(SELECT message_id FROM claimed), ARRAY(SELECT activity_id FROM claimed ORDER BY activity_id),
+    ARRAY(SELECT kind FROM found), ARRAY(SELECT value FROM found), ARRAY(SELECT profile_id FROM found),
+    ARRAY(SELECT id FROM shared), ARRAY(SELECT merged_into_id FROM shared),
+    ARRAY(SELECT timezone FROM shared), ARRAY(SELECT locale FROM shared),
+    (SELECT id FROM batch)
+"""
+_claim_sql: dict[str, str] = {}  # by database name: the statement, with the activities' sequence in it
+
+
+def _claim_statement(db: BaseDatabaseWrapper) -> str:
+    name = db.settings_dict["NAME"]
+    if name not in _claim_sql:
+        with raw_cursor() as raw:
+            raw.execute("SELECT pg_get_serial_sequence(%s, 'id')", [Activity._meta.db_table])
+            row = raw.fetchone()
+        assert row is not None and row[0]
+        _claim_sql[name] = _CLAIM_SQL.format(
+            write_key=WriteKey._meta.db_table,
+            dedupe=DedupeKey._meta.db_table,
+            sequence=row[0],
+            identity=Identity._meta.db_table,
+            profile=Profile._meta.db_table,
+            evaluation_batch=EvaluationBatch._meta.db_table,
+            user_kind=IdentityKind.USER_ID.value,
+            anonymous_kind=IdentityKind.ANONYMOUS_ID.value,
+        )
+    return _claim_sql[name]
+
+
+def _claim_postgresql(
+    workspace_id: int, first: dict[str, Message], received_at: datetime, *, key_hash: str | None, evaluate: bool
+) -> _Claim:
+    wanted = identities_wanted(first.values())
+    params = {
+        "key_hash": key_hash,
+        "ws": workspace_id,
+        "received_at": received_at,
+        "message_ids": list(first),
+        "kinds": [kind for kind, _ in wanted.keys],
+        "values": [value for _, value in wanted.keys],
+        "share": not wanted.may_merge_blindly(),
+        "pair_users": [user for user, _ in wanted.pairs],
+        "pair_anonymous": [anonymous for _, anonymous in wanted.pairs],
+        "evaluate": evaluate,
+    }
+    db = connections[DEFAULT_DB_ALIAS]
+    sql = _claim_statement(db)
+    with db.wrap_database_errors:
+        cursor = _kept_cursor(db)
+        cursor.execute(sql, params, prepare=True)
+        row = cursor.fetchone()
+    assert row is not None
+    ok, early, claimed, activity_ids, kinds, values, profile_ids, shared_ids, merged, timezones, locales, batch_id = row
+    if not ok:
+        return _Claim(authorized=False, new=[])
+    new_ids = set(claimed)
+    shared = None
+    if early:
+        shared = {
+            pk: SharedProfile(merged_into, tz, locale)
+            for pk, merged_into, tz, locale in zip(shared_ids, merged, timezones, locales, strict=True)
+        }
+        if len(shared) < len(set(profile_ids)):
+            # Deleted (privacy request) after the lookup read its ids: resolve again from scratch.
+            raise IntegrityError("a profile of this batch was deleted concurrently")
+    return _Claim(
+        authorized=True,
+        new=[m for m in first.values() if m.message_id in new_ids],
+        known=dict(zip(zip(kinds, values, strict=True), profile_ids, strict=True)),
+        shared=shared,
+        activity_ids=activity_ids,
+        batch_id=batch_id,
+    )
+
+
+def _owners(
+    workspace_id: int,
+    messages: list[Message],
+    known: dict[Key, int] | None = None,
+    shared: dict[int, SharedProfile] | None = None,
+) -> tuple[list[int], dict[int, SharedProfile]]:
+    """The live profile id of each message, after the merges the batch asks for. `known`, `shared`: the
+    ids looked up and the profiles locked with the claim.
 
     Profiles about to be merged are locked exclusively; all others only with KEY SHARE, so batches
     that touch the same people do not queue behind each other.
     """
-    resolution = identities_resolve(workspace_id, messages)
+    resolution = identities_resolve(workspace_id, messages, known)
     merging = [
         (resolution.profile_of[source], resolution.profile_of[target], source[0] == IdentityKind.USER_ID)
         for source, target in resolution.merges
@@ -155,31 +305,39 @@ def _owners(workspace_id: int, messages: list[Message]) -> tuple[list[int], dict
         profiles_lock({pk for source, target, _ in merging for pk in (source, target)})
         for source_id, target_id, forced in merging:  # forced: alias of an earlier user id
             profile_merge(source_id=source_id, target_id=target_id, force=forced)
-    shared = profiles_share(resolution.profile_of.values())
+        shared = None  # read again: the merges moved them
+    shared = profiles_share(resolution.profile_of.values(), locked=shared)
     return [live_id(shared, resolution.profile_id(m)) for m in messages], shared
 
 
 COPY_FROM_ROWS = 10  # below this a multi-row INSERT is cheaper than two round trips
 
 
-def _activities_write(rows: list[tuple]) -> list[int]:
-    """Write activity rows and return their ids, in row order.
+def _activities_write(rows: list[tuple], ids: list[int] | None) -> list[int]:
+    """Write activity rows and return their ids, in row order. `ids`: taken for them from the sequence
+    already (with the claim, on PostgreSQL), one for each row, ascending.
 
-    On PostgreSQL a batch takes its ids from the sequence and goes in with COPY, which costs a fraction
-    of an INSERT with hundreds of parameters; small batches and SQLite use INSERT … RETURNING.
+    A batch goes in with COPY, which costs a fraction of an INSERT with hundreds of parameters; small
+    batches and SQLite use INSERT … RETURNING.
     """
     table = Activity._meta.db_table
-    if connection.vendor != "postgresql" or len(rows) < COPY_FROM_ROWS:
+    if ids is None:
         inserted = insert_returning(
             table, ACTIVITY_COLUMNS, rows, "id", json_columns=frozenset({"properties", "context"})
         )
         return [row[0] for row in inserted]
-    with raw_cursor() as raw:
-        raw.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, len(rows)])
-        ids = sorted(row[0] for row in raw.fetchall())
-        with raw.copy(f"COPY {table} (id, {', '.join(ACTIVITY_COLUMNS)}) FROM STDIN") as copy:
-            for pk, row in zip(ids, rows, strict=True):
-                copy.write_row((pk, *row))
+    if len(rows) < COPY_FROM_ROWS:
+        inserted = insert_returning(
+            table,
+            ["id", *ACTIVITY_COLUMNS],
+            [(pk, *row) for pk, row in zip(ids, rows, strict=True)],
+            "id",
+            json_columns=frozenset({"properties", "context"}),
+        )
+        return ids
+    with raw_cursor() as raw, raw.copy(f"COPY {table} (id, {', '.join(ACTIVITY_COLUMNS)}) FROM STDIN") as copy:
+        for pk, row in zip(ids, rows, strict=True):
+            copy.write_row((pk, *row))
     return ids
 
 
@@ -287,22 +445,22 @@ def message_store_single(*, key_hash: str, workspace_id: int, message: Message, 
     return SingleResult(authorized=True, handled=True, activity_id=activity_id)
 
 
-# The cursor each thread's connection runs the single-call statement on. Kept, because a new cursor
-# looks up and builds the dumpers of all fourteen parameters and the loaders of the answer again: a
-# third of the statement's cost in Python.
-_single_cursors = threading.local()
+# The cursor each thread's connection runs the single-call statement and the batches' claim on. Kept,
+# because a new cursor looks up and builds the dumpers of all fourteen parameters and the loaders of the
+# answer again: a third of the single-call statement's cost in Python.
+_kept_cursors = threading.local()
 
 
-def _single_cursor(db: BaseDatabaseWrapper) -> psycopg.Cursor:
+def _kept_cursor(db: BaseDatabaseWrapper) -> psycopg.Cursor:
     db.ensure_connection()
     raw = db.connection
-    cursor = getattr(_single_cursors, "cursor", None)
+    cursor = getattr(_kept_cursors, "cursor", None)
     if cursor is None or cursor.connection is not raw:
         if raw.prepare_threshold is None:
             # Django turns psycopg's preparing off, which refuses even `prepare=True`; a threshold no
             # statement reaches lets this one be prepared and leaves every other as it was.
             raw.prepare_threshold = sys.maxsize
-        cursor = _single_cursors.cursor = psycopg.Cursor(raw)  # server-side binding, as raw_cursor's
+        cursor = _kept_cursors.cursor = psycopg.Cursor(raw)  # server-side binding, as raw_cursor's
     return cursor
 
 
@@ -315,7 +473,7 @@ def _single_execute(db: BaseDatabaseWrapper, params: dict[str, Any]) -> tuple:
     for attempt in range(1, _ATTEMPTS + 1):
         try:
             with db.wrap_database_errors:
-                cursor = _single_cursor(db)
+                cursor = _kept_cursor(db)
                 cursor.execute(_SINGLE_SQL, params, prepare=True)
                 row = cursor.fetchone()
             assert row is not None
@@ -342,12 +500,17 @@ class StorageUnavailable(Exception):
         self.unreachable = unreachable
 
 
-def messages_store_retrying(*, workspace_id: int, messages: list[Message], received_at: datetime) -> StoreResult:
-    """messages_store, retried on the conflicts concurrency can cause (a deadlock between merges, a
-    profile deleted under a batch); every other database failure becomes StorageUnavailable."""
+def messages_store_retrying(
+    *, workspace_id: int, messages: list[Message], received_at: datetime, key_hash: str | None = None
+) -> StoreResult:
+    """messages_store for the ingestion endpoints (a web process's: handed to the pipeline `soon`),
+    retried on the conflicts concurrency can cause (a deadlock between merges, a profile deleted under a
+    batch); every other database failure becomes StorageUnavailable."""
     for attempt in range(1, _ATTEMPTS + 1):
         try:
-            return messages_store(workspace_id=workspace_id, messages=messages, received_at=received_at)
+            return messages_store(
+                workspace_id=workspace_id, messages=messages, received_at=received_at, key_hash=key_hash, soon=True
+            )
         except IntegrityError as error:
             if attempt == _ATTEMPTS:
                 raise StorageUnavailable(str(error)) from error
