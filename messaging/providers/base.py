@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol, cast, runtime_checkable
+from typing import Any, Protocol, TypeVar, cast, runtime_checkable
 from urllib.parse import parse_qsl, urlsplit
 
 import aiohttp
@@ -41,6 +41,25 @@ class Device:
     token: str
     platform: str
     subscription: Mapping[str, Any] = field(default_factory=dict)  # web push: endpoint and keys
+
+
+class HttpAnswer(Protocol):
+    """What a provider reads of an HTTP answer, whichever client carried the call: httpx's `Response`
+    (the blocking client, HTTP/2, a compressed body) or the event loop's `outbound.Answer`."""
+
+    @property
+    def status_code(self) -> int: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    @property
+    def text(self) -> str: ...
+
+    def json(self, **kwargs: Any) -> Any: ...
+
+
+AnswerT = TypeVar("AnswerT", bound=HttpAnswer)
 
 
 class TransientError(Exception):
@@ -174,7 +193,7 @@ def http_call(
 
 async def ahttp_call(
     method: str, url: str, *, allow_private: bool = False, http2: bool = False, timeout: float = 10.0, **kwargs: Any
-) -> httpx.Response:
+) -> HttpAnswer:
     """`http_call` on the running event loop: HTTP/1.1 through its aiohttp session, HTTP/2 through
     httpx's async client (aiohttp has no HTTP/2)."""
     client = (outbound.async_http2_client if http2 else outbound.async_http_client)(allow_private=allow_private)
@@ -210,7 +229,7 @@ _AIOHTTP_TIMEOUTS: dict[type[Exception], str] = {
 }
 
 
-def _not_redirected(response: httpx.Response) -> httpx.Response:
+def _not_redirected(response: AnswerT) -> AnswerT:
     if 300 <= response.status_code < 400:
         where = outbound.location_host(response.headers)
         raise PermanentError(f"HTTP {response.status_code}: redirected to {where}; redirects are not followed")
@@ -223,12 +242,12 @@ def http_send(method: str, url: str, **kwargs: Any) -> httpx.Response:
     return _sorted(http_call(method, url, **kwargs))
 
 
-async def ahttp_send(method: str, url: str, **kwargs: Any) -> httpx.Response:
+async def ahttp_send(method: str, url: str, **kwargs: Any) -> HttpAnswer:
     """`http_send` through the running event loop's async client."""
     return _sorted(await ahttp_call(method, url, **kwargs))
 
 
-def _sorted(response: httpx.Response) -> httpx.Response:
+def _sorted(response: AnswerT) -> AnswerT:
     if response.status_code == 429 or response.status_code >= 500:
         raise TransientError(f"HTTP {response.status_code}: {response.text[:ANSWER_MAX]}")
     if response.status_code >= 400:
@@ -252,16 +271,16 @@ class HttpCall:
     def _arguments(self) -> dict[str, Any]:
         return {"allow_private": self.allow_private, "http2": self.http2, "timeout": self.timeout, **self.options}
 
-    def send(self) -> httpx.Response:
+    def send(self) -> HttpAnswer:
         return (http_send if self.sort else http_call)(self.method, self.url, **self._arguments())
 
-    async def asend(self) -> httpx.Response:
+    async def asend(self) -> HttpAnswer:
         return await (ahttp_send if self.sort else ahttp_call)(self.method, self.url, **self._arguments())
 
 
 # A provider's side of sending one message: a generator that yields each request it makes, is handed
 # back the answer (or the error the call raised, where it yielded), and returns the provider's id.
-Exchange = Generator[HttpCall, httpx.Response, str]
+Exchange = Generator[HttpCall, HttpAnswer, str]
 
 
 def exchange_send(exchange: Exchange) -> str:
