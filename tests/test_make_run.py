@@ -8,8 +8,10 @@ import io
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import time
+from contextlib import closing
 from pathlib import Path
 
 import httpx
@@ -67,6 +69,20 @@ def _pipeline() -> None:
             batch_process(batch.pk)
         timers_fire()
     messages_deliver()
+
+
+def _until_evaluated(database: Path, worker_log: Path, timeout: float = 90) -> None:
+    """Until the embedded worker has evaluated every stored batch: a 200 means the call's activity and
+    its pipeline batch are committed, and the worker deletes the batch in the transaction that evaluates
+    it, so no batch left in the app's database is the condition itself."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with closing(sqlite3.connect(database, timeout=10)) as db:
+            (pending,) = db.execute("SELECT count(*) FROM activities_evaluationbatch").fetchone()
+        if pending == 0:
+            return
+        assert time.monotonic() < deadline, f"{pending} batches never evaluated:\n{worker_log.read_text()[-5000:]}"
+        time.sleep(0.2)
 
 
 @pytest.mark.django_db
@@ -156,7 +172,7 @@ def test_make_run_serves_the_panel_and_processes_events(tmp_path: Path):
             assert (
                 httpx.post(f"{base}/v1/batch", auth=(write_key.group(1), ""), json={"batch": [call]}).status_code == 200
             )
-            time.sleep(2)
+            _until_evaluated(checkout / "var" / "nudge.sqlite3", checkout / "var" / "worker.log")
         outbox = checkout / "var" / "outbox" / "sms.jsonl"
         deadline = time.monotonic() + 90
         while not (outbox.exists() and "Hi Zoe, how do you like it?" in outbox.read_text()):
