@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from django.db.models import F
 
 from activities.names import counts_as_any
+from config.sql import execute
 from journeys.document import Branch, Journey, WaitEvent, WaitInactive, parse_journey
 from journeys.engine import reads_profile
 from journeys.models import Journey as JourneyRow
@@ -132,13 +133,17 @@ def version_histories(version_id: int) -> tuple[tuple[str, Duration], ...]:
 
 def live_index(workspace_id: int) -> LiveIndex:
     """The workspace's index, rebuilt only when its generation has moved since it was built."""
-    generation = Workspace.objects.filter(pk=workspace_id).values_list("journeys_generation", flat=True).first() or 0
+    found = execute(_GENERATION_SQL, [workspace_id])  # every batch asks: one fixed statement, prepared once
+    generation = found[0][0] if found else 0
     cached = _indexes.get(workspace_id)
     if cached is not None and cached[0] == generation:
         return cached[1]
     index = _build(workspace_id)
     _indexes[workspace_id] = (generation, index)
     return index
+
+
+_GENERATION_SQL = f"SELECT journeys_generation FROM {Workspace._meta.db_table} WHERE id = %s"
 
 
 def _build(workspace_id: int) -> LiveIndex:
