@@ -26,7 +26,7 @@ from activities.models import Profile
 from activities.recorded import RecordedActivity, recorded_write
 from activities.segment_spec import Message as SpecMessage
 from activities.store import messages_store
-from config.sql import execute, insert_columns, raw_cursor, update_columns
+from config.sql import insert_columns, raw_cursor, update_columns
 from journeys.engine import (
     CallWebhook,
     ChangeProfile,
@@ -173,17 +173,16 @@ class Writes:
             for enrollment, model in zip(self.new, models, strict=True):
                 enrollment.pk = model.pk
             return
-        ids = execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
-            [Enrollment._meta.db_table, len(self.new)],
-        )
-        for enrollment, (pk,) in zip(self.new, sorted(ids), strict=True):
-            enrollment.pk = pk
-        insert_columns(
+        # The keys come back in the order of the rows, as Django's own bulk_create relies on for the
+        # same INSERT … SELECT FROM unnest … RETURNING.
+        ids = insert_columns(
             Enrollment._meta.db_table,
-            {"id": "bigint", **ENROLLMENT_FIXED, **ENROLLMENT_STATE},
-            [(e.pk, *_fixed(e), *_state(e)) for e in self.new],
+            {**ENROLLMENT_FIXED, **ENROLLMENT_STATE},
+            [(*_fixed(e), *_state(e)) for e in self.new],
+            returning="id",
         )
+        for enrollment, (pk,) in zip(self.new, ids, strict=True):
+            enrollment.pk = pk
 
     def _update(self) -> None:
         inserted = {id(e) for e in self.new}
