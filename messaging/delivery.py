@@ -449,9 +449,13 @@ def messages_send(claimed: list[Claimed]) -> int:
 class _SendingLoop:
     """A delivery run's event loop, on a thread of its own for as long as the run lasts, with its HTTP
     clients (and their kept-alive connections). The provider calls of every batch go out on it, at most
-    NUDGE_SEND_CONCURRENCY at once across the batches in flight; the ORM stays on the caller's thread
-    (where no loop runs, so it works as anywhere else, even when the caller's thread has a loop of its
-    own: an async caller, or the panel tests' browser)."""
+    NUDGE_SEND_CONCURRENCY at once across the batches in flight. The ORM stays on the caller's thread,
+    and no loop is ever run there (which a thread already running one, such as the panel tests' browser
+    thread, could not do)."""
+
+    _loop: asyncio.AbstractEventLoop  # these three are made on the loop's thread, once it runs
+    _stop: asyncio.Event
+    _limit: asyncio.Semaphore
 
     def __init__(self) -> None:
         self._started = threading.Event()
