@@ -11,7 +11,7 @@ never waits in a cycle with the evaluation path; a skipped timer fires on the ne
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
@@ -395,19 +395,21 @@ def apply_effects(
 
 
 def effect_count(writes: Writes, enrollment: EnrollmentLike, effect: Effect) -> bool:
-    """Count an effect that is only a counter (a node entered, an edge taken, a conversion, an exit)."""
-    match effect:
-        case NodeEntered(node, at):
-            writes.count(enrollment, at, "node_entered", node)
-        case EdgeTaken(node, outcome, at):
-            writes.count(enrollment, at, "edge", node, outcome)
-        case Converted(at):
-            writes.count(enrollment, at, "converted")
-        case Exited(reason, at):
-            writes.count(enrollment, at, "exited", outcome=reason)
-        case _:
-            return False
+    """Count an effect that is only a counter (a node entered, an edge taken, a conversion, an exit).
+    Looked up by the effect's type: most of what the engine says is counters, several per step."""
+    counted = _COUNTERS.get(type(effect))
+    if counted is None:
+        return False
+    counted(writes, enrollment, effect)
     return True
+
+
+_COUNTERS: dict[type, Callable[[Writes, EnrollmentLike, Any], None]] = {
+    NodeEntered: lambda writes, e, effect: writes.count(e, effect.at, "node_entered", effect.node),
+    EdgeTaken: lambda writes, e, effect: writes.count(e, effect.at, "edge", effect.node, effect.outcome),
+    Converted: lambda writes, e, effect: writes.count(e, effect.at, "converted"),
+    Exited: lambda writes, e, effect: writes.count(e, effect.at, "exited", outcome=effect.reason),
+}
 
 
 # --- The timer sweep --------------------------------------------------------------------------------
