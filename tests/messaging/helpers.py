@@ -11,11 +11,11 @@ from typing import Any
 from django.conf import settings as django_settings
 from django.test import Client
 
-from activities.models import EvaluationBatch
+from activities.models import EvaluationBatch, Profile
 from activities.pipeline import batch_process
 from journeys.models import Journey
 from journeys.services import journey_create, journey_publish
-from messaging.models import ProviderConfig, Template
+from messaging.models import Message, ProviderConfig, Template
 from tests.conftest import SegmentClient
 from tests.personas import Tenant
 
@@ -45,6 +45,19 @@ def provider(tenant: Tenant, channel: str, kind: str, secret: str = "", **settin
     return ProviderConfig.objects.create(
         workspace=tenant.workspace, channel=channel, kind=kind, settings=settings, secret=secret
     )
+
+
+def sms_queued(tenant: Tenant, server_url: str, count: int) -> list[Message]:
+    """`count` transactional SMS queued for one profile, through a Twilio-style provider at `server_url`."""
+    provider(tenant, "sms", "twilio", secret="t", base_url=server_url, account_sid="AC1", from_number="+1555")
+    template(tenant, "code", "sms", {"body": "code {{ profile.first_name }}"}, "transactional")
+    profile = Profile.objects.create(workspace=tenant.workspace, user_id="kim", phone="+15550009")
+    return [
+        Message.objects.create(
+            workspace=tenant.workspace, profile=profile, channel="sms", template="code", idempotency_key=f"k:{i}"
+        )
+        for i in range(count)
+    ]
 
 
 def track(tenant: Tenant, user: str, event: str, traits: dict[str, Any] | None = None, **properties: Any) -> None:

@@ -37,7 +37,7 @@ from messaging.providers.sms import TwilioProvider
 from messaging.providers.webhook import WebhookProvider
 from messaging.tasks import deliver
 from tests.conftest import ROOT, server_env
-from tests.messaging.helpers import provider, template
+from tests.messaging.helpers import provider, sms_queued, template
 from tests.messaging.servers import Call, ProviderServer, keepalive_server, provider_server, smtp_server
 
 T = TypeVar("T")
@@ -205,18 +205,6 @@ def _signed(headers: httpx.Headers) -> dict[str, str]:
 # --- Many in flight, bounded ----------------------------------------------------------------------------
 
 
-def _messages(tenant, server_url: str, count: int) -> list[Message]:
-    provider(tenant, "sms", "twilio", secret="t", base_url=server_url, account_sid="AC1", from_number="+1555")
-    template(tenant, "code", "sms", {"body": "code {{ profile.first_name }}"}, "transactional")
-    profile = Profile.objects.create(workspace=tenant.workspace, user_id="kim", phone="+15550009")
-    return [
-        Message.objects.create(
-            workspace=tenant.workspace, profile=profile, channel="sms", template="code", idempotency_key=f"k:{i}"
-        )
-        for i in range(count)
-    ]
-
-
 @pytest.mark.django_db
 def test_many_calls_are_in_flight_at_once_in_one_process(acme, settings):
     """Each request is answered only once 40 are open at the same time: more than delivery has threads
@@ -229,7 +217,7 @@ def test_many_calls_are_in_flight_at_once_in_one_process(acme, settings):
         return b'{"sid": "SM1"}'
 
     with provider_server(reply=reply) as server:
-        messages = _messages(acme, server.url, 40)
+        messages = sms_queued(acme, server.url, 40)
         assert messages_deliver() == 40
     assert {m.status for m in Message.objects.filter(pk__in=[m.pk for m in messages])} == {MessageStatus.SENT}
     assert len(server.delivered) == 40
@@ -250,7 +238,7 @@ def test_no_more_calls_are_in_flight_than_the_setting(acme, settings):
         server.release.set()
 
     with provider_server(hold=True) as server:
-        _messages(acme, server.url, 20)
+        sms_queued(acme, server.url, 20)
         watcher = threading.Thread(target=watch, args=(server,))
         watcher.start()
         assert messages_deliver() == 20
@@ -262,7 +250,7 @@ def test_no_more_calls_are_in_flight_than_the_setting(acme, settings):
 @pytest.mark.django_db
 def test_email_on_threads_and_sms_on_the_loop_go_out_in_one_batch(acme):
     with provider_server() as api, smtp_server() as mailbox:
-        messages = _messages(acme, api.url, 3)
+        messages = sms_queued(acme, api.url, 3)
         provider(acme, "email", "smtp", host="127.0.0.1", port=mailbox.port)
         template(acme, "hello", "email", {"subject": "Hi", "text": "Hello"}, "transactional")
         Profile.objects.filter(pk=messages[0].profile_id).update(email="kim@example.com")
@@ -318,7 +306,7 @@ def test_a_connection_the_server_hung_up_is_replaced_not_reused():
 def test_the_deliver_task_sends_on_a_real_celery_worker(acme, celery_worker_process):
     """The task's event loop inside a worker process, its batch as large as the concurrency."""
     with provider_server() as server:
-        messages = _messages(acme, server.url, 30)
+        messages = sms_queued(acme, server.url, 30)
         deliver.delay()
         deadline = time.monotonic() + 60
         while Message.objects.filter(status=MessageStatus.SENT).count() < 30:
@@ -336,7 +324,7 @@ def test_killed_with_many_calls_in_flight_each_message_is_delivered_exactly_once
     """The provider has all 20 requests (held open) when the worker is killed; after the lease each is
     sent again with its key, and each message is delivered once."""
     with provider_server(hold=True) as server:
-        messages = _messages(acme, server.url, 20)
+        messages = sms_queued(acme, server.url, 20)
         worker = subprocess.Popen(
             [
                 sys.executable,

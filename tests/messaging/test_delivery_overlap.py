@@ -10,23 +10,10 @@ import time
 
 import pytest
 
-from activities.models import Profile
 from messaging.delivery import messages_deliver
 from messaging.models import Message, MessageStatus
-from tests.messaging.helpers import provider, template
+from tests.messaging.helpers import sms_queued
 from tests.messaging.servers import ProviderServer, provider_server
-
-
-def _messages(tenant, server_url: str, count: int) -> list[Message]:
-    provider(tenant, "sms", "twilio", secret="t", base_url=server_url, account_sid="AC1", from_number="+1555")
-    template(tenant, "code", "sms", {"body": "code {{ profile.first_name }}"}, "transactional")
-    profile = Profile.objects.create(workspace=tenant.workspace, user_id="kim", phone="+15550009")
-    return [
-        Message.objects.create(
-            workspace=tenant.workspace, profile=profile, channel="sms", template="code", idempotency_key=f"k:{i}"
-        )
-        for i in range(count)
-    ]
 
 
 def _held_until(server: ProviderServer, calls: int, seen: list[int]) -> threading.Thread:
@@ -53,30 +40,25 @@ def _each_sent_once(server: ProviderServer, messages: list[Message]) -> None:
 
 
 @pytest.mark.django_db
-def test_the_next_batch_is_claimed_and_sent_while_the_one_before_is_in_flight(acme, settings):
-    """Two batches of five, the server holding every answer: all ten calls arrive together, so the
-    second batch was claimed and started before the first had its answers."""
-    settings.NUDGE_SEND_CONCURRENCY = 10
+@pytest.mark.parametrize(
+    ("concurrency", "batch", "open_at_once"),
+    [
+        (10, 5, 10),  # two batches of five, every answer held: all ten calls arrive together, so the
+        # second batch was claimed and started before the first had its answers
+        (3, 2, 3),  # batches in flight together keep to the concurrency across them
+    ],
+)
+def test_the_next_batch_goes_out_while_the_one_before_is_in_flight_within_the_concurrency(
+    acme, settings, concurrency: int, batch: int, open_at_once: int
+):
+    settings.NUDGE_SEND_CONCURRENCY = concurrency
     seen: list[int] = []
     with provider_server(hold=True) as server:
-        messages = _messages(acme, server.url, 10)
-        watcher = _held_until(server, 10, seen)
-        assert messages_deliver(batch_size=5) == 10
+        messages = sms_queued(acme, server.url, 10)
+        watcher = _held_until(server, open_at_once, seen)
+        assert messages_deliver(batch_size=batch) == 10
         watcher.join()
-    assert seen == [10]
-    _each_sent_once(server, messages)
-
-
-@pytest.mark.django_db
-def test_batches_in_flight_together_keep_to_the_concurrency(acme, settings):
-    settings.NUDGE_SEND_CONCURRENCY = 3
-    seen: list[int] = []
-    with provider_server(hold=True) as server:
-        messages = _messages(acme, server.url, 10)
-        watcher = _held_until(server, 3, seen)
-        assert messages_deliver(batch_size=2) == 10
-        watcher.join()
-    assert seen == [3]
+    assert seen == [open_at_once]
     _each_sent_once(server, messages)
 
 
@@ -84,7 +66,7 @@ def test_batches_in_flight_together_keep_to_the_concurrency(acme, settings):
 @pytest.mark.parametrize("limits", [{"budget_seconds": 0.0}, {"max_batches": 1}])
 def test_a_spent_budget_or_the_batch_limit_claims_no_next_batch(acme, limits):
     with provider_server() as server:
-        messages = _messages(acme, server.url, 10)
+        messages = sms_queued(acme, server.url, 10)
         assert messages_deliver(batch_size=4, **limits) == 4
         statuses = sorted(Message.objects.filter(pk__in=[m.pk for m in messages]).values_list("status", flat=True))
         assert statuses == [MessageStatus.QUEUED] * 6 + [MessageStatus.SENT] * 4
