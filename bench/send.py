@@ -14,17 +14,17 @@ ceiling: Django's SMTP backend sending the same emails one after the other (a co
 as the provider does).
 A second SMS row sends to a sink that answers after PROVIDER_MS, as a provider's API does: there the
 figure is how many calls one process keeps in flight (at most NUDGE_SEND_CONCURRENCY / PROVIDER_MS).
-What bounds it (CPU per message by phase, cProfile and the cyclic collector's callbacks, over 4,000 SMS
-to the instant sink at small scale, 2026-12-01, on a shared machine): one core's Python, ~180–190 µs of
-CPU a message (was ~300–430). What is not Nudge's own below, ~130 µs, is the call on the event loop
-(aiohttp building, writing and parsing, the asyncio loop, form encoding through urllib, the providers'
-exchange and error wrappers): what the bare aiohttp ceiling pays. Nudge's own: the claim ~20 µs (rows,
-not models: messages, locked profiles, templates, devices in set-based reads), rendering ~9 µs (plain
-`{{ a.b }}` sources filled in without python-liquid, the unsubscribe token signed only when something
-uses it), the results statement ~8 µs, the cyclic collector ~15 µs (young generations only: the heap
-alive at the start is frozen for the run; its full passes over Django's heap were ~90 µs a message). The
-process also waits on PostgreSQL for the claim and the results (their wall time is 2–3 × their CPU) and
-on a batch's last calls, with nothing else to do meanwhile.
+What bounds it (thread CPU per message, over rounds of 4,000 SMS to the instant sink at small scale,
+2026-12-01 late, on a shared machine): a delivery run's batches overlap — its event loop, on a thread of
+its own, sends one batch while the run's thread records the one before and claims the one after — so the
+process no longer idles on PostgreSQL or on a batch's last calls. The loop thread spends ~210–300 µs of
+CPU a message, what the bare session spends (~210–340 µs in the same rounds): about half aiohttp's
+request handling, a quarter the event loop, a quarter Nudge's layers around a call (the address policy,
+the providers' exchange and error wrappers; answers read without httpx's model, form bodies quoted in
+one pass). The run's thread adds ~50–70 µs: the claim (rows, JSON fields converted), rendering (~15 µs;
+plain `{{ a.b }}` sources without python-liquid) and the results statement (values the rows share bound
+once). The two threads share the interpreter lock, and PostgreSQL and the sink run on the same two
+cores.
 """
 
 from __future__ import annotations
