@@ -122,14 +122,12 @@ def nests_deeper(values: list[Any], limit: int = MAX_DEPTH) -> bool:
     while level:
         if depth >= limit:
             return True
-        below = []
-        for item in level:
-            below += [
-                inner
-                for inner in (item.values() if isinstance(item, dict) else item)
-                if isinstance(inner, (dict, list))
-            ]
-        level = below
+        level = [
+            inner
+            for item in level
+            for inner in (item.values() if isinstance(item, dict) else item)
+            if isinstance(inner, (dict, list))
+        ]
         depth += 1
     return False
 
@@ -156,48 +154,56 @@ def reject_nul(data: Any) -> None:
 
 def parse_timestamp(value: Any, where: str) -> datetime | None:
     """An ISO 8601 date-time, in UTC (naive ones are UTC); a year in UTC outside 1970–9998 is refused."""
+    return _time(value, where, "")
+
+
+# The field readers below name a field `where` + `name` (`batch[3].` + `userId`), spelled out only for a
+# field that is wrong: every message of every batch passes through them.
+
+
+def _time(value: Any, where: str, name: str) -> datetime | None:
     if value is None or value == "":
         return None
     if not isinstance(value, str):
-        raise SpecError(where, "must be an ISO 8601 date-time string")
+        raise SpecError(where + name, "must be an ISO 8601 date-time string")
     try:
         parsed = datetime.fromisoformat(value)
         moment = parsed.astimezone(UTC) if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
     except (ValueError, OverflowError):
-        raise SpecError(where, f"is not an ISO 8601 date-time: {value[:40]!r}") from None
+        raise SpecError(where + name, f"is not an ISO 8601 date-time: {value[:40]!r}") from None
     if not EARLIEST.year <= moment.year <= 9998:
-        raise SpecError(where, f"is out of range (years 1970 to 9998): {value[:40]!r}")
+        raise SpecError(where + name, f"is out of range (years 1970 to 9998): {value[:40]!r}")
     return moment
 
 
-def _id(value: Any, where: str, *, max_length: int = MAX_ID_LENGTH) -> str | None:
+def _id(value: Any, where: str, name: str, max_length: int = MAX_ID_LENGTH) -> str | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise SpecError(where, "must be a string (or a whole number within 64 bits)")
+        raise SpecError(where + name, "must be a string (or a whole number within 64 bits)")
     text = value if isinstance(value, str) else str(value)  # integers keep every digit
     if len(text) > max_length:
-        raise SpecError(where, f"is longer than {max_length} characters")
+        raise SpecError(where + name, f"is longer than {max_length} characters")
     return text or None
 
 
-def _object(value: Any, where: str) -> dict[str, Any]:
+def _object(value: Any, where: str, name: str) -> dict[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise SpecError(where, "must be a JSON object")
+        raise SpecError(where + name, "must be a JSON object")
     return value
 
 
-def _name(value: Any, where: str, *, required: bool) -> str | None:
+def _name(value: Any, where: str, name: str, *, required: bool) -> str | None:
     if value is None or value == "":
         if required:
-            raise SpecError(where, "is required")
+            raise SpecError(where + name, "is required")
         return None
     if not isinstance(value, str):
-        raise SpecError(where, "must be a string")
+        raise SpecError(where + name, "must be a string")
     if len(value) > MAX_NAME_LENGTH:
-        raise SpecError(where, f"is longer than {MAX_NAME_LENGTH} characters")
+        raise SpecError(where + name, f"is longer than {MAX_NAME_LENGTH} characters")
     return value
 
 
@@ -205,9 +211,9 @@ def _event_time(raw: dict[str, Any], where: str, received_at: datetime, batch_se
     """The device's time — an explicit `timestamp`, else `originalTimestamp` — skew-corrected when sentAt
     is known: receivedAt − (sentAt − device time), as Segment's and RudderStack's servers do. It must fall
     between 1970 and a day after now."""
-    given = parse_timestamp(raw.get("timestamp"), f"{where}timestamp")
-    original = parse_timestamp(raw.get("originalTimestamp"), f"{where}originalTimestamp")
-    sent_at = parse_timestamp(raw.get("sentAt"), f"{where}sentAt") or batch_sent_at
+    given = _time(raw.get("timestamp"), where, "timestamp")
+    original = _time(raw.get("originalTimestamp"), where, "originalTimestamp")
+    sent_at = _time(raw.get("sentAt"), where, "sentAt") or batch_sent_at
     device_time, field = (given, "timestamp") if given is not None else (original, "originalTimestamp")
     if device_time is None:
         return received_at
@@ -251,16 +257,16 @@ def _message(
             raise SpecError(f"{where}type", "is required")
         raise SpecError(f"{where}type", f"must be one of {', '.join(sorted(CALL_TYPES))}")
 
-    user_id = _id(raw.get("userId"), f"{where}userId")
-    anonymous_id = _id(raw.get("anonymousId"), f"{where}anonymousId")
+    user_id = _id(raw.get("userId"), where, "userId")
+    anonymous_id = _id(raw.get("anonymousId"), where, "anonymousId")
     if user_id is None and anonymous_id is None:
         raise SpecError(f"{where}userId", "either userId or anonymousId is required")
-    message_id = _id(raw.get("messageId"), f"{where}messageId", max_length=MAX_MESSAGE_ID_LENGTH)
-    context = _object(raw.get("context"), f"{where}context")
+    message_id = _id(raw.get("messageId"), where, "messageId", MAX_MESSAGE_ID_LENGTH)
+    context = _object(raw.get("context"), where, "context")
     if batch_context:
         context = {**batch_context, **context}
-    properties = _object(raw.get("properties"), f"{where}properties")
-    traits = _object(raw.get("traits"), f"{where}traits")
+    properties = _object(raw.get("properties"), where, "properties")
+    traits = _object(raw.get("traits"), where, "traits")
     message = Message(
         type=kind,
         name=kind,
@@ -272,14 +278,14 @@ def _message(
     )
 
     if kind == "track":
-        message.name = _name(raw.get("event"), f"{where}event", required=True) or ""
+        message.name = _name(raw.get("event"), where, "event", required=True) or ""
         message.properties = properties
     elif kind == "page":
         message.name = "viewed"
         page_context = context.get("page")
         page: dict[str, Any] = page_context if isinstance(page_context, dict) else {}
         message.properties = {**properties}
-        name = _name(raw.get("name"), f"{where}name", required=False)
+        name = _name(raw.get("name"), where, "name", required=False)
         for key, value in (
             ("name", name),
             ("url", page.get("url")),
@@ -291,21 +297,21 @@ def _message(
     elif kind == "screen":
         message.name = "screen_view"
         message.properties = {**properties}
-        screen_name = _name(raw.get("name"), f"{where}name", required=False)
+        screen_name = _name(raw.get("name"), where, "name", required=False)
         if screen_name is not None:
             message.properties["screen_name"] = screen_name
     elif kind == "identify":
-        message.traits = traits or _object(context.get("traits"), f"{where}context.traits")
+        message.traits = traits or _object(context.get("traits"), where, "context.traits")
         message.properties = message.traits
     elif kind == "alias":
         if user_id is None:
             raise SpecError(f"{where}userId", "is required for alias")
-        message.previous_id = _id(raw.get("previousId"), f"{where}previousId")
+        message.previous_id = _id(raw.get("previousId"), where, "previousId")
         if message.previous_id is None:
             raise SpecError(f"{where}previousId", "is required for alias")
         message.properties = {"previous_id": message.previous_id}
     elif kind == "group":
-        group_id = _id(raw.get("groupId"), f"{where}groupId")
+        group_id = _id(raw.get("groupId"), where, "groupId")
         if group_id is None:
             raise SpecError(f"{where}groupId", "is required for group")
         message.properties = {"group_id": group_id, "traits": traits}
@@ -352,7 +358,7 @@ def parse_batch(data: Any, *, received_at: datetime, max_event_bytes: int, size:
     if not isinstance(batch, list):
         raise SpecError("batch", "is required and must be a list of messages")
     sent_at = parse_timestamp(data.get("sentAt"), "sentAt")
-    batch_context = _object(data.get("context"), "context")
+    batch_context = _object(data.get("context"), "", "context")
     if nul:
         reject_nul(batch_context)
     messages, refused = [], []

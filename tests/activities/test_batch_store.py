@@ -4,6 +4,7 @@ it finds is what the rest of the store builds on."""
 
 from __future__ import annotations
 
+import re
 import tempfile
 from typing import Any
 
@@ -15,7 +16,7 @@ from django.utils import timezone
 from activities.identity import identities_wanted
 from activities.models import Activity, DedupeKey, EvaluationBatch, Identity, IdentityKind, Profile
 from activities.segment_spec import MAX_DEPTH, nests_deeper, parse_batch, parse_message, too_deep
-from activities.store import messages_store
+from activities.store import _claim_statement, messages_store
 from tests.conftest import SegmentClient
 from workspaces.models import WriteKey
 from workspaces.services import key_revoke
@@ -185,3 +186,43 @@ def test_a_batch_is_walked_for_depth_once_as_each_event_would_be(levels):
     alone = [too_deep(event, "x") is not None for event in events]
     assert nests_deeper(events) == any(alone) == (levels + 2 > MAX_DEPTH)
     assert nests_deeper([1, "text", None, {"flat": 1}, []]) is False
+
+
+@pytest.mark.django_db
+def test_the_claim_probes_indexes_on_the_generic_plan_it_is_prepared_with(acme):
+    """The claim is prepared once per connection and runs on a generic plan, which knows neither the
+    batch nor its ids: its lookups must be index probes (a join on the batch's ids once read all of a
+    workspace's identities, here two thousand of them, on that plan)."""
+    ws = acme.workspace
+    profiles = Profile.objects.bulk_create([Profile(workspace=ws, user_id=f"u{i}") for i in range(2000)])
+    Identity.objects.bulk_create(
+        [Identity(workspace=ws, kind=IdentityKind.USER_ID, value=f"u{i}", profile=p) for i, p in enumerate(profiles)]
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE activities_identity")
+    statement = _claim_statement(connection)
+    names = list(dict.fromkeys(re.findall(r"%\((\w+)\)[sb]", statement)))
+    positional = re.sub(r"%\((\w+)\)[sb]", lambda match: f"${names.index(match.group(1)) + 1}", statement)
+    params = {
+        "key_hash": "h",
+        "ws": acme.workspace.pk,
+        "received_at": timezone.now(),
+        "message_ids": ["m1"],
+        "kinds": ["user_id"],
+        "values": ["u1"],
+        "share": True,
+        "pair_users": [],
+        "pair_anonymous": [],
+        "evaluate": True,
+    }
+    connection.ensure_connection()
+    with psycopg.ClientCursor(connection.connection) as cursor:
+        cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        cursor.execute(f"PREPARE nudge_claim_plan AS {positional}")
+        placeholders = ", ".join(["%s"] * len(names))
+        cursor.execute(f"EXPLAIN EXECUTE nudge_claim_plan({placeholders})", [params[name] for name in names])
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+        cursor.execute("DEALLOCATE nudge_claim_plan")
+    assert "Index Scan using identity_unique on activities_identity" in plan, plan
+    assert "activities_profile_pkey" in plan, plan
+    assert "Seq Scan" not in plan and "activities_identity_workspace_id" not in plan, plan
