@@ -58,7 +58,7 @@ def _run(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
         return thread.submit(lambda: asyncio.run(main())).result()
 
 
-def _post(url: str, *, allow_private: bool = False) -> httpx.Response:
+def _post(url: str, *, allow_private: bool = False) -> outbound.Answer | httpx.Response:
     return _run(lambda: outbound.async_http_client(allow_private=allow_private).post(url, content=b"{}"))
 
 

@@ -42,7 +42,8 @@ def test_sent_retried_and_failed_rows_of_one_batch_each_get_their_state(acme):
         None,
         None,
     )
-    assert retried.status_reason.startswith("retrying: HTTP 500") and retried.send_after > started
+    assert retried.status_reason.startswith("retrying: HTTP 500")
+    assert retried.send_after is not None and retried.send_after > started
     assert (failed.status, failed.sent_at, failed.lease_until) == (MessageStatus.FAILED, None, None)
     assert failed.status_reason.startswith("HTTP 400")
     for sent in rows.values():
