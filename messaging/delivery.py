@@ -92,7 +92,10 @@ def messages_deliver(
                 if claimed:
                     pending.append(_Batch(claimed, loop))
                 if len(pending) > 1 or not claimed:
-                    sent += pending.popleft().record()
+                    # Recorded, then let go: an error while it is recorded (a time limit in the wait
+                    # for its calls) leaves it for the `finally` to record.
+                    sent += pending[0].record()
+                    pending.popleft()
                 more = len(claimed) == batch_size and claims < max_batches
                 if more and time.monotonic() - started <= budget_seconds:
                     claimed = messages_claim(now=now or timezone.now(), batch_size=batch_size)
@@ -310,6 +313,12 @@ def _lease() -> timedelta:
     return timedelta(seconds=settings.NUDGE_SEND_LEASE_SECONDS)
 
 
+def _call_margin() -> timedelta:
+    """How much of its lease a call must have left to start: a slow call's worst case (connecting,
+    writing and reading, each bounded by the providers' 10 s timeout), or a quarter of a short lease."""
+    return min(timedelta(seconds=30), _lease() / 4)
+
+
 def _profiles_locked(ids: set[int]) -> dict[int, ProfileRow]:
     rows = Profile.objects.filter(pk__any=list(ids)).order_by("pk")
     if connection.features.has_select_for_update:
@@ -436,7 +445,7 @@ class _Attempt:
     outgoing: Outgoing | None = None
     provider: Provider | None = None
     on_loop: bool = False  # the provider sends on the event loop (else on a thread)
-    outcome: str = ""  # sent, permanent, transient, crashed
+    outcome: str = ""  # sent, permanent, transient, crashed, deferred (not started: its lease ran short)
     detail: str = ""  # the provider's id when sent, else the reason
 
 
@@ -570,6 +579,12 @@ async def _call(attempt: _Attempt, limit: asyncio.Semaphore) -> None:
     assert provider is not None and outgoing is not None
     try:
         async with limit:
+            lease = attempt.item.message.lease_until
+            if lease is not None and timezone.now() + _call_margin() > lease:
+                # Waited its turn behind the batches in flight until its lease nearly ran out: sent now,
+                # it could still be answered after the lease, when the row may be handed out again.
+                attempt.outcome, attempt.detail = "deferred", "its lease ran short before the call started"
+                return
             if attempt.on_loop:
                 attempt.detail = await cast(AsyncProvider, provider).asend(outgoing)
             else:
@@ -585,20 +600,23 @@ async def _call(attempt: _Attempt, limit: asyncio.Semaphore) -> None:
 
 
 def _settle_attempt(attempt: _Attempt, now: datetime) -> tuple:
-    """A row not sent, its new state: (id, status, reason, lease, sent_at, send_after, provider id,
-    rendered)."""
+    """A row not sent, its new state: (id, attempts — the claim's, which guards the write — status, reason,
+    lease, sent_at, send_after, provider id, rendered). A deferred call counts as an attempt, as a crashed
+    one does; neither gives up on the message."""
     message = attempt.item.message
     if attempt.outcome == "permanent":
         status, reason, after = MessageStatus.FAILED, attempt.detail, message.send_after
     elif attempt.outcome == "transient" and message.attempts >= settings.NUDGE_SEND_MAX_ATTEMPTS:
         status, reason = MessageStatus.FAILED, f"gave up after {message.attempts} attempts: {attempt.detail}"
         after = message.send_after
+    elif attempt.outcome == "deferred":  # never sent: due again at once
+        status, reason, after = MessageStatus.QUEUED, f"retrying: {attempt.detail}", now
     else:
         status = MessageStatus.QUEUED
         reason = attempt.detail if attempt.outcome == "crashed" else f"retrying: {attempt.detail}"
         after = now + _backoff(message.attempts)
     # A send that did not happen does not count against caps (sent_at cleared).
-    return (message.pk, status, reason_clean(reason), None, None, after, "", {})
+    return (message.pk, message.attempts, status, reason_clean(reason), None, None, after, "", {})
 
 
 def _backoff(attempts: int) -> timedelta:
@@ -607,9 +625,13 @@ def _backoff(attempts: int) -> timedelta:
     return timedelta(seconds=base / 2 + random.uniform(0, base / 2))
 
 
-SENT_COLUMNS = {"provider_message_id": "text", "rendered": "jsonb"}  # a sent row's own; the rest it shares:
+# Every result is guarded on the row being in the claim it came from (`sending`, with the attempt that
+# claim counted): a row whose lease ran out and was handed out again is someone else's.
+RESULT_GUARD = "messaging_message.status = 'sending' AND messaging_message.attempts = v.attempts"
+SENT_COLUMNS = {"attempts": "integer", "provider_message_id": "text", "rendered": "jsonb"}  # a sent row's own
 SENT_SHARED = {"status": MessageStatus.SENT, "status_reason": "", "lease_until": None}
 RESULT_COLUMNS = {  # a row not sent
+    "attempts": "integer",
     "status": "text",
     "status_reason": "text",
     "lease_until": "timestamptz",
@@ -628,7 +650,7 @@ def _results_write(attempts: list[_Attempt]) -> int:
     now = timezone.now()
     sent = [a for a in attempts if a.outcome == "sent"]
     settled = [(a, _settle_attempt(a, now)) for a in attempts if a.outcome != "sent"]
-    table, guard = Message._meta.db_table, "messaging_message.status = 'sending'"
+    table, guard = Message._meta.db_table, RESULT_GUARD
     with transaction.atomic():
         written = {
             pk
@@ -636,7 +658,15 @@ def _results_write(attempts: list[_Attempt]) -> int:
                 table,
                 "id",
                 SENT_COLUMNS,
-                [(a.item.message.pk, a.detail[:200], dict(cast(Outgoing, a.outgoing).content)) for a in sent],
+                [
+                    (
+                        a.item.message.pk,
+                        a.item.message.attempts,
+                        a.detail[:200],
+                        dict(cast(Outgoing, a.outgoing).content),
+                    )
+                    for a in sent
+                ],
                 assign=SENT_SHARED | {"sent_at": now, "updated_at": now},
                 guard=guard,
                 returning="id",
@@ -649,7 +679,7 @@ def _results_write(attempts: list[_Attempt]) -> int:
                 table, "id", RESULT_COLUMNS, [(*row, now) for _, row in settled], guard=guard, returning="id"
             )
         }
-        others = [(a.item.message, row[1]) for a, row in settled if row[0] in written]
+        others = [(a.item.message, row[2]) for a, row in settled if row[0] in written]
         _counted(delivered + [(m, status) for m, status in others if status != MessageStatus.QUEUED])
         sends_counted(
             [
