@@ -36,7 +36,7 @@ def test_a_call_whose_lease_has_nearly_run_out_is_not_started(acme, settings):
         assert {(m.status, m.status_reason, m.lease_until, m.sent_at) for m in rows} == {
             (MessageStatus.QUEUED, "retrying: its lease ran short before the call started", None, None)
         }
-        assert all(m.send_after <= timezone.now() for m in rows)  # due again at once, no backoff
+        assert all(m.send_after is not None and m.send_after <= timezone.now() for m in rows)  # due at once, no backoff
         assert messages_deliver() == 3
     assert {(m.status, m.attempts) for m in _rows(messages)} == {(MessageStatus.SENT, 2)}
     assert len(server.calls) == 3
