@@ -13,8 +13,6 @@ import threading
 import time
 from dataclasses import dataclass
 
-import redis
-
 from config import ratelimit
 from config.ratelimit import _client as redis_client  # the limiter's own Redis: same URL, same client
 from config.ratelimit import _url as redis_url
@@ -63,7 +61,7 @@ def hit(key: str, *, limit: int, window: int) -> float | None:
             pipe.set(name, 0, ex=window * 2, nx=True)  # the window's counter, expiring with it
             pipe.incrby(name, send)
             count = int(pipe.execute()[1])
-        except redis.RedisError:
+        except ratelimit.STORE_ERRORS:
             logger.warning("rate limit store unavailable; letting %s through", key, exc_info=True)
             return None
         with _lock:

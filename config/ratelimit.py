@@ -22,6 +22,12 @@ _local: dict[str, int] = {}
 _lock = threading.Lock()
 
 
+# What a Redis call may raise when the store is away or a connection broke under it: redis-py's own
+# errors, and — from a connection torn down while it was read (a reset found by the health check) — the
+# OS's error or a ValueError of its closed read buffer. Any of them lets the request through.
+STORE_ERRORS: tuple[type[Exception], ...] = (redis.RedisError, OSError, ValueError)
+
+
 @cache
 def _client(url: str) -> redis.Redis:
     return redis.Redis.from_url(url, socket_timeout=0.2, socket_connect_timeout=0.2, health_check_interval=30)
@@ -47,7 +53,7 @@ def hit(key: str, *, limit: int, window: int) -> float | None:
             pipe.set(name, 0, ex=window * 2, nx=True)  # the window's counter, expiring with it
             pipe.incr(name)
             count = int(pipe.execute()[1])
-        except redis.RedisError:
+        except STORE_ERRORS:
             logger.warning("rate limit store unavailable; letting %s through", key, exc_info=True)
             return None
     else:

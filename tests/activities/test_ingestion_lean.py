@@ -262,3 +262,22 @@ def test_single_calls_reach_a_real_worker_a_few_batches_a_task(live_nudge: str, 
     wait_until(lambda: not EvaluationBatch.objects.exists())
     assert TrackedActivity.objects.get(workspace=acme.workspace, name="tap").count == 30
     assert Activity.objects.filter(name="tap").count() == 30
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("broken", [ValueError("I/O operation on closed file."), OSError(9, "Bad file descriptor")])
+def test_a_redis_connection_broken_under_the_rate_count_lets_the_call_through(
+    segment: SegmentClient, monkeypatch, broken: Exception
+):
+    """A reset found while the rate limit's Redis connection is read surfaces from redis-py as the OS's
+    error or a ValueError of its closed buffer, not as a RedisError; the call is stored all the same."""
+
+    def execute(self, *args, **kwargs):
+        raise broken
+
+    monkeypatch.setattr(redis.client.Pipeline, "execute", execute)
+    ingest_rate._windows.clear()  # the next count goes to Redis
+    event = {"type": "track", "userId": "rita", "event": "rate_store_broken"}
+    assert segment.post("/v1/batch", {"batch": [event]}).status_code == 200
+    assert segment.post("/v1/track", {"userId": "rita", "event": "rate_store_broken"}).status_code == 200
+    assert Activity.objects.filter(name="rate_store_broken").count() == 2
