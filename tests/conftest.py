@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import orjson
+import psycopg
 import pytest
 from django.db import connection
 from django.test import Client
@@ -79,6 +81,22 @@ class SegmentClient:
         if self.write_key is not None:
             extra.setdefault("HTTP_AUTHORIZATION", basic_auth(self.write_key))
         return self.client.post(path, data=data, content_type="application/json", **extra)
+
+
+def round_trips(segment: SegmentClient, path: str, body: dict) -> tuple[int, int]:
+    """(status, round trips to PostgreSQL) of one call, read from libpq's own trace of the connection."""
+    connection.ensure_connection()
+    pgconn = connection.connection.pgconn
+    with tempfile.TemporaryFile() as trace:
+        pgconn.trace(trace.fileno())
+        pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS | psycopg.pq.Trace.REGRESS_MODE)
+        try:
+            status = segment.post(path, body).status_code
+        finally:
+            pgconn.untrace()
+        trace.seek(0)
+        lines = trace.read().decode().splitlines()
+    return status, sum(1 for line in lines if line.startswith("B") and "ReadyForQuery" in line)
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ it finds is what the rest of the store builds on."""
 from __future__ import annotations
 
 import re
-import tempfile
 from typing import Any
 
 import psycopg
@@ -17,7 +16,7 @@ from activities.identity import identities_wanted
 from activities.models import Activity, DedupeKey, EvaluationBatch, Identity, IdentityKind, Profile
 from activities.segment_spec import MAX_DEPTH, nests_deeper, parse_batch, parse_message, too_deep
 from activities.store import _claim_statement, messages_store
-from tests.conftest import SegmentClient
+from tests.conftest import SegmentClient, round_trips
 from workspaces.models import WriteKey
 from workspaces.services import key_revoke
 
@@ -28,27 +27,11 @@ def _tracks(users: list[str], prefix: str = "m") -> list[dict]:
     ]
 
 
-def _round_trips(segment: SegmentClient, path: str, body: dict) -> tuple[int, int]:
-    """(status, round trips to PostgreSQL) of one request, read from libpq's trace of the connection."""
-    connection.ensure_connection()
-    pgconn = connection.connection.pgconn
-    with tempfile.TemporaryFile() as trace:
-        pgconn.trace(trace.fileno())
-        pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS | psycopg.pq.Trace.REGRESS_MODE)
-        try:
-            status = segment.post(path, body).status_code
-        finally:
-            pgconn.untrace()
-        trace.seek(0)
-        lines = trace.read().decode().splitlines()
-    return status, sum(1 for line in lines if line.startswith("B") and "ReadyForQuery" in line)
-
-
 @pytest.mark.django_db(transaction=True)
 def test_a_batch_about_known_people_is_begin_one_statement_copy_and_commit(segment: SegmentClient):
     users = [f"u{i}" for i in range(20)]
     assert segment.post("/v1/batch", {"batch": _tracks(users, "warm")}).status_code == 200  # everyone known
-    assert _round_trips(segment, "/v1/batch", {"batch": _tracks(users)}) == (200, 4)
+    assert round_trips(segment, "/v1/batch", {"batch": _tracks(users)}) == (200, 4)
     assert connection.connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE  # committed
     stored = list(Activity.objects.filter(message_id__startswith="m").order_by("pk"))
     assert [a.message_id for a in stored] == [f"m{i}" for i in range(20)]  # ids follow the batch's order

@@ -6,7 +6,6 @@ out and evaluated several at a time."""
 from __future__ import annotations
 
 import base64
-import tempfile
 import time
 from datetime import UTC, datetime
 
@@ -25,26 +24,10 @@ from activities import ingest_rate, pipeline
 from activities.models import Activity, DedupeKey, EvaluationBatch, Profile, TrackedActivity
 from activities.segment_spec import parse_message
 from activities.store import message_store_single
-from tests.conftest import SegmentClient, basic_auth, wait_until
+from tests.conftest import SegmentClient, basic_auth, round_trips, wait_until
 from workspaces.keys import key_hash
 from workspaces.models import WriteKey
 from workspaces.services import key_revoke
-
-
-def _round_trips(segment: SegmentClient, path: str, body: dict) -> tuple[int, int]:
-    """(status, round trips to PostgreSQL) of one call, read from libpq's own trace of the connection."""
-    connection.ensure_connection()
-    pgconn = connection.connection.pgconn
-    with tempfile.TemporaryFile() as trace:
-        pgconn.trace(trace.fileno())
-        pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS | psycopg.pq.Trace.REGRESS_MODE)
-        try:
-            status = segment.post(path, body).status_code
-        finally:
-            pgconn.untrace()
-        trace.seek(0)
-        lines = trace.read().decode().splitlines()
-    return status, sum(1 for line in lines if line.startswith("B") and "ReadyForQuery" in line)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -59,7 +42,7 @@ def test_a_call_about_someone_known_is_one_committed_statement(segment: SegmentC
         ("/v1/identify", {"userId": "ann", "messageId": "i1"}),  # no traits: nothing to change
         ("/v1/track", {"userId": "ann", "event": "tap", "messageId": "t1"}),  # a duplicate
     ):
-        assert _round_trips(segment, path, body) == (200, 1), path
+        assert round_trips(segment, path, body) == (200, 1), path
     assert connection.connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE  # committed
     assert Activity.objects.filter(message_id__in=["t1", "p1", "s1", "g1", "i1"]).count() == 5
     ann = Profile.objects.get(user_id="ann")
