@@ -212,3 +212,32 @@ def keepalive_server(idle_close: float | None = None) -> Iterator[KeepAlive]:
 
     with served_on_a_thread(loop, main):
         yield state
+
+
+@contextmanager
+def answering(status: int, content_type: str, body: bytes, encoding: str = "") -> Iterator[str]:
+    """A plain HTTP server (http.server, on a thread) answering every POST with `status`, `body` and its
+    headers; yields its URL (path /x)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("X-Request-Id", "r-1")
+            if encoding:
+                self.send_header("Content-Encoding", encoding)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/x"
+    finally:
+        server.shutdown()
+        server.server_close()

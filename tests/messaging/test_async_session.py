@@ -11,12 +11,10 @@ import datetime as dt
 import gzip
 import socket
 import ssl
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +33,7 @@ from messaging.providers.base import Device, Outgoing, PermanentError, Transient
 from messaging.providers.push import ApnsProvider
 from messaging.providers.sms import TwilioProvider
 from tests.conftest import free_port
-from tests.messaging.servers import provider_server, served_on_a_thread
+from tests.messaging.servers import answering, provider_server, served_on_a_thread
 from tests.messaging.test_async_delivery import _run
 
 
@@ -151,28 +149,9 @@ def test_a_header_value_with_a_newline_is_refused_and_transient_as_on_the_blocki
 
 def test_a_compressed_answer_is_decoded_as_on_the_blocking_client():
     """The session offers gzip and leaves decoding to httpx's answer model, as the blocking client does."""
-    body = gzip.compress(b'{"sid": "SMgz"}')
-
-    class Gzipped(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            self.send_response(200)
-            self.send_header("Content-Encoding", "gzip")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Gzipped)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        provider, outgoing = _sms(f"http://127.0.0.1:{server.server_address[1]}")
+    with answering(200, "application/json", gzip.compress(b'{"sid": "SMgz"}'), encoding="gzip") as url:
+        provider, outgoing = _sms(url.removesuffix("/x"))
         assert _run(lambda: provider.asend(outgoing)) == provider.send(outgoing) == "SMgz"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 # --- TLS, and HTTP/2 for APNs ---------------------------------------------------------------------------

@@ -6,42 +6,14 @@ the charset the answer names (or UTF-8, bad bytes replaced), JSON, and httpx's o
 from __future__ import annotations
 
 import gzip
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
 import pytest
 
 from messaging import outbound
+from tests.messaging.servers import answering
 from tests.messaging.test_async_delivery import _run
-
-
-@contextmanager
-def _answering(status: int, content_type: str, body: bytes, encoding: str = "") -> Iterator[str]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("X-Request-Id", "r-1")
-            if encoding:
-                self.send_header("Content-Encoding", encoding)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/x"
-    finally:
-        server.shutdown()
 
 
 def _both(url: str) -> tuple[Any, httpx.Response]:
@@ -59,7 +31,7 @@ def _both(url: str) -> tuple[Any, httpx.Response]:
     ],
 )
 def test_an_answer_reads_as_the_blocking_clients(content_type, body):
-    with _answering(200, content_type, body) as url:
+    with answering(200, content_type, body) as url:
         on_the_loop, blocking = _both(url)
     assert isinstance(on_the_loop, outbound.Answer)
     assert on_the_loop.status_code == blocking.status_code == 200
@@ -73,7 +45,7 @@ def test_an_answer_reads_as_the_blocking_clients(content_type, body):
 
 @pytest.mark.parametrize("status", [404, 503])
 def test_raise_for_status_raises_httpxs_error(status):
-    with _answering(status, "application/json", b'{"message": "no"}') as url:
+    with answering(status, "application/json", b'{"message": "no"}') as url:
         on_the_loop, blocking = _both(url)
     with pytest.raises(httpx.HTTPStatusError) as loop_error:
         on_the_loop.raise_for_status()
@@ -84,7 +56,7 @@ def test_raise_for_status_raises_httpxs_error(status):
 
 
 def test_a_compressed_answer_is_httpxs_model_decoded():
-    with _answering(200, "application/json", gzip.compress(b'{"sid": "SMgz"}'), encoding="gzip") as url:
+    with answering(200, "application/json", gzip.compress(b'{"sid": "SMgz"}'), encoding="gzip") as url:
         on_the_loop, blocking = _both(url)
     assert isinstance(on_the_loop, httpx.Response)
     assert on_the_loop.json() == blocking.json() == {"sid": "SMgz"}
