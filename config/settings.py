@@ -349,6 +349,8 @@ NUDGE_PROFILE_MERGED_HOOKS = ["journeys.runtime.profile_merged", "segments.servi
 NUDGE_WORKSPACE_CREATED_HOOKS = ["behaviors.services.examples_install", "segments.services.builtins_install"]
 # Unprocessed batches older than this are handed to workers again by the periodic sweep.
 NUDGE_PIPELINE_RETRY_SECONDS = env_int("NUDGE_PIPELINE_RETRY_SECONDS", 60, minimum=5)
+# Behind a backlog a worker's transaction takes up to this many pending batches together (1: each alone).
+NUDGE_PIPELINE_GROUP = env_int("NUDGE_PIPELINE_GROUP", 10, minimum=1)
 # The provider for a channel a workspace has not configured: the file outbox (var/outbox/) on the
 # embedded default; none in production (such messages fail, saying so).
 NUDGE_DEFAULT_PROVIDER = env_str("NUDGE_DEFAULT_PROVIDER", "file" if EMBEDDED else "")

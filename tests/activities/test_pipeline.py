@@ -3,15 +3,17 @@ and survive a broker outage, a lost task and a consumer that fails halfway."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import psycopg
 import pytest
-from django.db import OperationalError
+from django.db import OperationalError, connection
 from django.test import override_settings
 from django.utils import timezone
 
-from activities import pipeline
+from activities import pipeline, tasks
 from activities.models import Activity, DedupeKey, EvaluationBatch, IngestionError, Profile, TrackedActivity
 from journeys.services import journey_create, journey_publish
 from tests.conftest import SegmentClient, basic_auth, free_port, gunicorn_server, wait_until
@@ -175,6 +177,98 @@ def test_a_real_worker_drains_ingested_batches(live_nudge: str, acme, celery_wor
         assert response.status_code == 200
     wait_until(lambda: not EvaluationBatch.objects.exists())
     assert TrackedActivity.objects.get(workspace=acme.workspace, name="purchase").count == 60
+
+
+def _tracks(segment: SegmentClient, names: list[str]) -> list[int]:
+    """One /v1/track call per name (each its own batch); the batches' ids, oldest first."""
+    for i, name in enumerate(names):
+        response = segment.post("/v1/track", {"userId": f"g{i}", "event": name, "messageId": f"{name}-{i}"})
+        assert response.status_code == 200
+    return list(EvaluationBatch.objects.order_by("pk").values_list("pk", flat=True))
+
+
+@pytest.mark.django_db
+def test_a_task_takes_the_oldest_pending_batches_along_up_to_its_group(segment: SegmentClient, settings):
+    settings.NUDGE_PIPELINE_GROUP = 3
+    ids = _tracks(segment, ["a", "b", "c", "d", "e"])
+    assert len(ids) == 5
+    assert tasks.process_batch(ids[1]) is True  # its own batch and the two oldest others
+    assert list(EvaluationBatch.objects.order_by("pk").values_list("pk", flat=True)) == ids[3:]
+    assert sorted(TrackedActivity.objects.values_list("name", flat=True)) == ["a", "b", "c"]
+    assert pipeline.batch_process(ids[4]) is True  # outside the tasks: the batch given, alone
+    assert list(EvaluationBatch.objects.values_list("pk", flat=True)) == [ids[3]]
+    assert tasks.process_batches([ids[3]]) == 1
+    assert tasks.process_batch(ids[0]) is False  # done already: nothing else is taken
+    assert TrackedActivity.objects.count() == 5
+
+
+@pytest.mark.django_db
+def test_a_task_whose_batch_is_done_takes_nothing_else(segment: SegmentClient, settings):
+    settings.NUDGE_PIPELINE_GROUP = 10
+    ids = _tracks(segment, ["a", "b"])
+    assert pipeline.batch_process(ids[0]) is True
+    assert tasks.process_batch(ids[0]) is False
+    assert list(EvaluationBatch.objects.values_list("pk", flat=True)) == [ids[1]]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_task_skips_the_batches_another_worker_holds_and_does_not_wait(segment: SegmentClient, settings):
+    settings.NUDGE_PIPELINE_GROUP = 10
+    ids = _tracks(segment, ["a", "b", "c"])
+    params = connection.get_connection_params()
+    locked, release = threading.Event(), threading.Event()
+
+    def hold() -> None:  # another worker, in the middle of the second batch
+        with psycopg.connect(**{k: v for k, v in params.items() if k != "cursor_factory"}) as other:
+            other.execute(f"SELECT 1 FROM {EvaluationBatch._meta.db_table} WHERE id = %s FOR UPDATE", [ids[1]])
+            locked.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert locked.wait(10)
+        assert tasks.process_batch(ids[0]) is True
+        assert list(EvaluationBatch.objects.values_list("pk", flat=True)) == [ids[1]]
+        assert sorted(TrackedActivity.objects.values_list("name", flat=True)) == ["a", "c"]
+    finally:
+        release.set()
+        holder.join()
+    assert tasks.process_batch(ids[1]) is True
+    assert not EvaluationBatch.objects.exists()
+
+
+@pytest.mark.django_db
+def test_grouped_batches_reach_a_journey_in_time_order(segment: SegmentClient, acme, settings):
+    """Two batches of one person taken into one transaction: the journey sees the older activity
+    first, whichever batch holds it (the entry comes from `open`, the wait it starts ends on `pay`)."""
+    settings.NUDGE_PIPELINE_GROUP = 10
+    document = {
+        "name": "order",
+        "entry": {"type": "event", "event": "open"},
+        "start": "wait",
+        "nodes": {
+            "wait": {"type": "wait_event", "event": "pay", "timeout": "P1D", "on_performed": None, "on_timeout": None}
+        },
+    }
+    journey = journey_create(workspace=acme.workspace, actor=None, document=document)
+    journey_publish(journey=journey, actor=None)
+    now = timezone.now()
+    later = {"userId": "o", "event": "pay", "timestamp": now.isoformat(), "messageId": "pay-1"}
+    earlier = {
+        "userId": "o",
+        "event": "open",
+        "timestamp": (now - timedelta(minutes=5)).isoformat(),
+        "messageId": "o-1",
+    }
+    assert segment.post("/v1/track", later).status_code == 200
+    assert segment.post("/v1/track", earlier).status_code == 200
+    ids = list(EvaluationBatch.objects.order_by("pk").values_list("pk", flat=True))
+    assert len(ids) == 2
+    assert tasks.process_batch(ids[0]) is True
+    assert not EvaluationBatch.objects.exists()
+    enrollment = journey.enrollments.get()
+    assert (enrollment.exit_reason, enrollment.node) == ("completed", None)
 
 
 @pytest.mark.slow
