@@ -205,6 +205,31 @@ def wait_until(predicate: Any, *, timeout: float = 20.0, interval: float = 0.1) 
     raise TimeoutError("condition not met in time")
 
 
+@contextmanager
+def held_by_another_session(statement: str, params: list[Any] | None = None) -> Iterator[None]:
+    """While inside, another database session (its own thread and connection) holds the locks that
+    `statement` took, in a transaction it keeps open until the block ends."""
+    import threading
+
+    settings = {k: v for k, v in connection.get_connection_params().items() if k != "cursor_factory"}
+    locked, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with psycopg.connect(**settings) as other:
+            other.execute(statement, params)
+            locked.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert locked.wait(10), "the other session did not get its lock"
+        yield
+    finally:
+        release.set()
+        holder.join()
+
+
 def in_parallel(count: int, work: Any) -> list[Any]:
     """Run `work(index)` in `count` threads released at the same instant (each with its own database
     connection); return their results, re-raising the first error in the test's thread."""

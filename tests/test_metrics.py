@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import psycopg
 import pytest
 import time_machine
-from django.db import connection
 from django.test import Client
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -20,6 +17,7 @@ from journeys.services import journey_create
 from messaging.delivery import messages_deliver
 from messaging.models import Channel, Message, MessageStatus
 from messaging.providers.base import KINDS
+from tests.conftest import held_by_another_session
 from tests.messaging.helpers import provider, template
 from tests.personas import Tenant
 
@@ -199,22 +197,7 @@ def test_no_label_names_a_workspace_or_a_person(acme: Tenant, token: str, settin
 def test_a_slow_database_is_reported_not_waited_for(token: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Another session holds the batches table: the scrape gives up at its statement timeout and says so."""
     monkeypatch.setattr(metrics, "STATEMENT_TIMEOUT_MS", 200)
-    params = connection.get_connection_params()
-    locked, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with psycopg.connect(**{k: v for k, v in params.items() if k != "cursor_factory"}) as other:
-            other.execute(f"LOCK TABLE {EvaluationBatch._meta.db_table} IN ACCESS EXCLUSIVE MODE")
-            locked.set()
-            release.wait(10)
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    try:
-        assert locked.wait(10)
+    with held_by_another_session(f"LOCK TABLE {EvaluationBatch._meta.db_table} IN ACCESS EXCLUSIVE MODE"):
         samples = scrape()
-    finally:
-        release.set()
-        holder.join()
     assert samples == {("nudge_metrics_database_up", ()): 0}
     assert scrape()["nudge_metrics_database_up", ()] == 1

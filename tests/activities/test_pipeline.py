@@ -3,11 +3,9 @@ and survive a broker outage, a lost task and a consumer that fails halfway."""
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, timedelta
 
 import httpx
-import psycopg
 import pytest
 from django.db import OperationalError, connection
 from django.test import override_settings
@@ -16,7 +14,7 @@ from django.utils import timezone
 from activities import pipeline, tasks
 from activities.models import Activity, DedupeKey, EvaluationBatch, IngestionError, Profile, TrackedActivity
 from journeys.services import journey_create, journey_publish
-from tests.conftest import SegmentClient, basic_auth, free_port, gunicorn_server, wait_until
+from tests.conftest import SegmentClient, basic_auth, free_port, gunicorn_server, held_by_another_session, wait_until
 
 
 def _events(n: int, name: str = "purchase") -> dict:
@@ -215,25 +213,11 @@ def test_a_task_whose_batch_is_done_takes_nothing_else(segment: SegmentClient, s
 def test_a_task_skips_the_batches_another_worker_holds_and_does_not_wait(segment: SegmentClient, settings):
     settings.NUDGE_PIPELINE_GROUP = 10
     ids = _tracks(segment, ["a", "b", "c"])
-    params = connection.get_connection_params()
-    locked, release = threading.Event(), threading.Event()
-
-    def hold() -> None:  # another worker, in the middle of the second batch
-        with psycopg.connect(**{k: v for k, v in params.items() if k != "cursor_factory"}) as other:
-            other.execute(f"SELECT 1 FROM {EvaluationBatch._meta.db_table} WHERE id = %s FOR UPDATE", [ids[1]])
-            locked.set()
-            release.wait(10)
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    try:
-        assert locked.wait(10)
+    # another worker, in the middle of the second batch
+    with held_by_another_session(f"SELECT 1 FROM {EvaluationBatch._meta.db_table} WHERE id = %s FOR UPDATE", [ids[1]]):
         assert tasks.process_batch(ids[0]) is True
         assert list(EvaluationBatch.objects.values_list("pk", flat=True)) == [ids[1]]
         assert sorted(TrackedActivity.objects.values_list("name", flat=True)) == ["a", "c"]
-    finally:
-        release.set()
-        holder.join()
     assert tasks.process_batch(ids[1]) is True
     assert not EvaluationBatch.objects.exists()
 
@@ -295,7 +279,6 @@ def test_the_migration_quarantines_activities_stored_before_times_were_bounded(s
     import importlib
 
     from django.apps import apps
-    from django.db import connection
 
     segment.post("/v1/batch", _events(2))
     old, kept = Activity.objects.order_by("pk")
