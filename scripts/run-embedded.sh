@@ -5,6 +5,9 @@ set -euo pipefail
 host=$1
 port=$2
 bin=.venv/bin
+# Links in what the demo sends (tracking, open pixel, unsubscribe) point at this server as started here.
+case $host in 0.0.0.0 | "::" | "[::]") public_host=127.0.0.1 ;; *) public_host=$host ;; esac
+export NUDGE_PUBLIC_URL=${NUDGE_PUBLIC_URL:-http://$public_host:$port}
 
 $bin/python manage.py migrate --noinput -v 0
 seed=$($bin/python manage.py seed_demo)

@@ -190,6 +190,9 @@ def test_make_run_serves_the_panel_and_processes_events(tmp_path: Path):
             while not (sent.exists() and f'"to":"{to}"' in sent.read_text()):
                 assert time.monotonic() < deadline, f"the demo's {channel} to {to} never reached the outbox"
                 time.sleep(1)
+        # Its links (open pixel, unsubscribe) lead to this server as `make run` started it.
+        email = (checkout / "var" / "outbox" / "email.jsonl").read_text()
+        assert f"{base}/" in email, email[-2000:]
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:
