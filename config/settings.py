@@ -188,6 +188,7 @@ UNFOLD_PANEL = {
     "SHOW_VIEW_ON_SITE": False,
     "SHOW_HISTORY": False,
     "STYLES": ["panel.navigation.stylesheet"],
+    "SCRIPTS": ["panel.navigation.script"],
     "SIDEBAR": {"show_search": False, "show_all_applications": False, "navigation": "panel.navigation.sidebar"},
 }
 

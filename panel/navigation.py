@@ -93,3 +93,7 @@ def workspace_name(request: HttpRequest) -> str:
 
 def stylesheet(request: HttpRequest) -> str:
     return static("panel/panel.css")
+
+
+def script(request: HttpRequest) -> str:
+    return static("panel/panel.js")

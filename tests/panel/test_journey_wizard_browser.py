@@ -119,6 +119,9 @@ def test_a_marketer_builds_launches_and_watches_the_seed_journey(page: Page, liv
     page.wait_for_url(re.compile(r"/build/$"))
     page.click("g.add[data-from=trigger]")
     page.click("a.kind-choice[data-kind=wait_event]")
+    page.click("#node-panel button[name=save_node]")  # nothing chosen: the errors show at their fields
+    expect(page.locator("#node-panel")).to_contain_text("Choose the activity to wait for")
+    expect(page.locator("g.node[data-node=state]")).to_have_count(0)
     choose(page, "#node-panel select[name=event]", "add_to_favorites")
     page.fill("#node-panel input[name=timeout_0]", "3")
     page.select_option("#node-panel select[name=timeout_1]", "days")
