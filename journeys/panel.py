@@ -179,15 +179,13 @@ class JourneyPanelAdmin(PanelModelAdmin):
         return get_object_or_404(mine.select_related("live_version", "updated_by", "workspace"), pk=pk)
 
     def add_view(self, request: HttpRequest, form_url: str = "", extra_context: dict | None = None) -> HttpResponse:
-        """A new journey is a draft at once; the wizard's first step edits it."""
+        """The wizard's Setup for a new journey: its draft is made when that step is saved, so opening
+        the page (a click, Back, a prefetch) leaves nothing behind."""
         if not self.has_add_permission(request):
             raise PermissionDenied
-        journey = services.journey_create(
-            workspace=self.membership(request).workspace,
-            actor=acting_user(request),
-            document={"name": "Untitled journey"},
-        )
-        return HttpResponseRedirect(reverse("panel:journeys_journey_setup", args=[journey.pk]))
+        from journeys.wizard_views import Wizard
+
+        return Wizard(self).setup(request, None)
 
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict | None = None

@@ -139,15 +139,17 @@ class Wizard:
         if problems is None:
             problems = self.problems(journey)
         states = wizard.step_states(self.draft(journey), problems)
-        for state in states:
-            state.url = reverse(f"panel:journeys_journey_{state.key}", args=[journey.pk])  # type: ignore[attr-defined]
+        for state in states:  # a journey not yet saved has only its Setup to go to
+            state.url = (  # type: ignore[attr-defined]
+                reverse(f"panel:journeys_journey_{state.key}", args=[journey.pk]) if journey.pk else None
+            )
         index = STEP_KEYS.index(step)
         return {
             **self.admin.admin_site.each_context(request),
             "opts": self.admin.model._meta,
             "journey": journey,
-            "original": journey,  # unfold's header: Journeys › journeys › this one
-            "title": f"{journey.name} · {wizard.STEPS[index][1]}",
+            "original": journey if journey.pk else None,  # unfold's header: Journeys › journeys › this one
+            "title": f"{journey.name or 'New journey'} · {wizard.STEPS[index][1]}",
             "step": step,
             "steps": states,
             "back_url": states[index - 1].url if index else None,  # type: ignore[attr-defined]
@@ -176,6 +178,11 @@ class Wizard:
         if own:
             show_problems(form, own, fields)
             return None
+        if journey.pk is None:  # a new journey's Setup: the draft is made with what it says
+            created = services.journey_create(
+                workspace=journey.workspace, actor=acting_user(request), document=document
+            )
+            return self.after_save(request, created, step)
         try:
             services.journey_update_draft(
                 journey=journey, actor=acting_user(request), document=document, revision=form.cleaned_data["revision"]
@@ -201,8 +208,11 @@ class Wizard:
 
     # --- 1. Setup ------------------------------------------------------------------------------------
 
-    def setup(self, request: HttpRequest, pk: int) -> HttpResponse:
-        journey = self.journey(request, pk)
+    def setup(self, request: HttpRequest, pk: int | None) -> HttpResponse:
+        """Setup of a journey, or of a new one (`pk` None): nothing is saved until its form is."""
+        journey = (
+            self.journey(request, pk) if pk is not None else Journey(workspace=self.admin.membership(request).workspace)
+        )
         document = self.draft(journey)
         known = self.known_activities(journey)
         conversion = _part(document, "conversion")

@@ -19,7 +19,7 @@ from journeys.models import Journey, JourneyStatus
 from journeys.services import journey_create, journey_publish
 from messaging.models import Template
 from tests.personas import Tenant
-from workspaces.models import Role
+from workspaces.models import AuditLogEntry, Role
 
 pytestmark = pytest.mark.django_db
 
@@ -489,9 +489,28 @@ def test_an_analyst_changes_nothing(shop, page, data):
     assert Journey.objects.filter(workspace=shop.workspace).count() == 1
 
 
+def test_a_new_journey_is_made_when_its_setup_is_saved_not_when_the_page_opens(shop):
+    client, add = browser(shop), reverse("panel:journeys_journey_add")
+    page = client.get(add)
+    assert page.status_code == 200 and page.context["step"] == "setup"
+    assert not Journey.objects.exists() and not AuditLogEntry.objects.filter(object_type="journey").exists()
+    fresh = {"revision": "1", "description": "", "conversion_event": "", "next": "1"} | management("conversion", [])
+    refused = client.post(add, fresh | {"name": ""})
+    assert refused.status_code == 400 and field_errors(refused, "name") and not Journey.objects.exists()
+    made = client.post(add, fresh | {"name": "Welcome series"})
+    journey = Journey.objects.get(workspace=shop.workspace)
+    assert made.status_code == 302 and made["Location"] == url("entry", journey)
+    assert journey.name == "Welcome series" and journey.draft["name"] == "Welcome series"
+    assert journey.created_by == shop.members[Role.MARKETER]
+    assert list(AuditLogEntry.objects.filter(object_type="journey").values_list("action", "object_id")) == [
+        ("created", str(journey.pk))
+    ]
+
+
 def test_an_analyst_cannot_create_or_import(shop):
     client = browser(shop, Role.ANALYST)
     assert client.get(reverse("panel:journeys_journey_add")).status_code == 403
+    assert client.post(reverse("panel:journeys_journey_add"), {"name": "x", "next": "1"}).status_code == 403
     assert client.post(reverse("panel:journeys_journey_import"), {"document": '{"name": "x"}'}).status_code == 403
     assert not Journey.objects.exists()
     listing = client.get(reverse("panel:journeys_journey_changelist"))

@@ -80,8 +80,9 @@ def test_a_marketer_builds_launches_and_watches_the_seed_journey(page: Page, liv
     expect(page.locator("[data-empty]")).to_contain_text("No journeys yet")
     page.click("[data-empty] a.button-primary")
 
-    # 1. Setup
-    page.wait_for_url(re.compile(r"/journeys/journey/\d+/setup/$"))
+    # 1. Setup: the draft is made when it is saved, not when the page opens.
+    page.wait_for_url(re.compile(r"/journeys/journey/add/$"))
+    assert not Journey.objects.filter(workspace=acme.workspace).exists()
     page.fill("input[name=name]", SEED_NAME)
     page.fill("textarea[name=description]", "Engage users who look at discounts")
     choose(page, "select[name=conversion_event]", "purchase")

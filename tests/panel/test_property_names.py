@@ -82,7 +82,12 @@ def test_a_message_shows_its_events_items_and_a_push_preview_its_data(shop):
     ayse = Profile.objects.create(workspace=shop.workspace, user_id="ayse")
     event = {"items": ["sku-1", "sku-2"], "keys": "k", "values": 3}
     message = Message.objects.create(
-        workspace=shop.workspace, profile=ayse, channel="sms", template="t", idempotency_key="k1", payload={"event": event}
+        workspace=shop.workspace,
+        profile=ayse,
+        channel="sms",
+        template="t",
+        idempotency_key="k1",
+        payload={"event": event},
     )
     client = marketer(shop)
     page = client.get(reverse("panel:messaging_message_change", args=[message.pk])).content.decode()
