@@ -7,11 +7,33 @@ from typing import Any
 
 from django.db.models import Count, Sum
 
-from journeys.models import Enrollment, Journey, JourneyStat
+from journeys.models import Enrollment, Journey, JourneyStat, JourneyStatus
+
+RUNNING = (JourneyStatus.LIVE, JourneyStatus.SCHEDULED, JourneyStatus.PAUSED)
 
 
 def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat().replace("+00:00", "Z") if moment is not None else None
+
+
+def journeys_sending(*, workspace_id: int, channel: str, template: str) -> list[Journey]:
+    """Running journeys (live, scheduled or paused) whose live version has a step sending this template:
+    what would fail to send without it. Drafts are not counted: their Launch names a missing template."""
+    running = Journey.objects.filter(workspace_id=workspace_id, status__in=RUNNING, live_version__isnull=False)
+    found = []
+    for journey in running.select_related("live_version").order_by("name", "pk"):
+        assert journey.live_version is not None
+        nodes = (journey.live_version.document or {}).get("nodes")
+        steps = nodes.values() if isinstance(nodes, dict) else ()
+        if any(
+            isinstance(n, dict)
+            and n.get("type") == "send"
+            and n.get("channel") == channel
+            and n.get("template") == template
+            for n in steps
+        ):
+            found.append(journey)
+    return found
 
 
 def enrollments_report(*, journey_id: int, profile_id: int) -> list[dict[str, Any]]:

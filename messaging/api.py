@@ -77,8 +77,18 @@ class TemplateViewSet(viewsets.ModelViewSet):
             return _problems(error)
         return Response(TemplateSerializer(template).data)
 
+    @extend_schema(responses={204: None, 409: OpenApiTypes.OBJECT})
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        services.template_delete(template=self.get_object(), actor=acting_user(request))
+        try:
+            services.template_delete(template=self.get_object(), actor=acting_user(request))
+        except services.TemplateInUse as error:
+            return Response(
+                {
+                    "detail": f"The template is in use: {error}. Change those steps or stop the journeys first.",
+                    "journeys": [{"id": j.pk, "name": j.name, "status": j.status} for j in error.journeys],
+                },
+                status=status.HTTP_409_CONFLICT,
+            )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(request=PreviewRequest, responses={200: OpenApiTypes.OBJECT})

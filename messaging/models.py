@@ -144,7 +144,7 @@ class Template(models.Model):
         constraints = [models.UniqueConstraint(fields=["workspace", "channel", "name"], name="template_name_unique")]
 
     def __str__(self) -> str:
-        return f"{self.channel}: {self.name}"
+        return f"{self.get_channel_display()}: {self.name}"
 
 
 def _default_categories() -> list[dict]:

@@ -77,6 +77,7 @@ class TemplatePanelAdmin(PanelModelAdmin):
     ordering = ["name"]
     list_per_page = 50
     actions_list = ["test_profiles", "categories"]
+    actions = None  # deleting goes through the services, one template at a time (refused while in use)
     change_list_template = "messaging/panel/template_list.html"
 
     # --- Columns --------------------------------------------------------------------------------------
@@ -118,12 +119,33 @@ class TemplatePanelAdmin(PanelModelAdmin):
     def categories(self, request: HttpRequest) -> HttpResponse:
         return HttpResponseRedirect(reverse("panel:messaging_categories"))
 
-    def delete_model(self, request: HttpRequest, obj: Template) -> None:
-        services.template_delete(template=obj, actor=acting_user(request))
+    def delete_view(self, request: HttpRequest, object_id: str, extra_context: dict | None = None) -> HttpResponse:
+        """Delete after confirming; refused while a running journey sends it (its messages would fail)."""
+        if not self.has_delete_permission(request):
+            raise PermissionDenied
+        template = self.template(request, int(object_id) if object_id.isdigit() else 0)
+        back = reverse("panel:messaging_template_change", args=[template.pk])
+        if request.method == "POST":
+            try:
+                services.template_delete(template=template, actor=acting_user(request))
+            except services.TemplateInUse as error:
+                self.message_user(request, f"{template.name} cannot be deleted: {error}.", messages.ERROR)
+                return HttpResponseRedirect(back)
+            self.message_user(request, f"Deleted {template.name}.", messages.SUCCESS)
+            return HttpResponseRedirect(reverse("panel:messaging_template_changelist"))
+        from journeys.panel import journey_url
+        from journeys.selectors import journeys_sending
 
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Template]) -> None:
-        for template in queryset:
-            services.template_delete(template=template, actor=acting_user(request))
+        sending = journeys_sending(workspace_id=template.workspace_id, channel=template.channel, template=template.name)
+        context = self.context(
+            request,
+            f"Delete {template.name}?",
+            template=template,
+            original=template,
+            sending=[(journey, journey_url(journey)) for journey in sending],
+            back_url=back,
+        )
+        return TemplateResponse(request, "messaging/panel/delete.html", context)
 
     # --- Pages ----------------------------------------------------------------------------------------
 

@@ -39,6 +39,21 @@ class TemplateError(ValueError):
         self.problems = problems
 
 
+class TemplateInUse(ValueError):
+    """A running journey sends the template: deleting it would fail those messages."""
+
+    def __init__(self, journeys: list[Any]) -> None:
+        names = ", ".join(f"{j.name!r} ({j.get_status_display().lower()})" for j in journeys)
+        super().__init__(f"journey{'s' if len(journeys) > 1 else ''} {names} send{'' if len(journeys) > 1 else 's'} it")
+        self.journeys = journeys
+
+
+def _sending(template: Template) -> list[Any]:
+    from journeys.selectors import journeys_sending
+
+    return journeys_sending(workspace_id=template.workspace_id, channel=template.channel, template=template.name)
+
+
 def policy_for(workspace_id: int) -> MessagingPolicy:
     policy, _ = MessagingPolicy.objects.get_or_create(workspace_id=workspace_id)
     return policy
@@ -139,6 +154,10 @@ def template_save(
     name = merged["name"]
     if not isinstance(name, str) or not name or len(name) > 200 or not all(c.isalnum() or c in "-_" for c in name):
         problems.insert(0, FieldProblem("name", "must be 1–200 letters, digits, - or _"))
+    moved = template is not None and (merged["name"], merged["channel"]) != (template.name, template.channel)
+    if moved and template is not None and (sending := _sending(template)):  # its senders would find nothing
+        field = "name" if merged["name"] != template.name else "channel"
+        problems.insert(0, FieldProblem(field, f"cannot change while {TemplateInUse(sending)}"))
     if problems:
         raise TemplateError(problems)
     target = template or Template(workspace=workspace, created_by=actor)
@@ -155,7 +174,11 @@ def template_save(
     return target
 
 
+@transaction.atomic
 def template_delete(*, template: Template, actor: User | None) -> None:
+    """Refused (TemplateInUse) while a running journey sends it."""
+    if sending := _sending(template):
+        raise TemplateInUse(sending)
     audit_log_append(workspace=template.workspace, actor=actor, action="deleted", obj=template)
     template.delete()
 

@@ -16,6 +16,7 @@ from django.urls import reverse
 from activities.models import Activity, Profile
 from messaging import services
 from messaging.models import Message, MessageStatus, MessagingPolicy, Template
+from tests.messaging.helpers import journey_sending
 from tests.personas import Tenant
 from workspaces import models as workspace_models
 from workspaces.models import AuditLogEntry, Role
@@ -434,6 +435,19 @@ def test_marketers_delete_a_template_with_an_audit_entry(acme):
     answer = browser(acme).post(reverse("panel:messaging_template_delete", args=[saved.pk]), {"post": "yes"})
     assert answer.status_code == 302 and not Template.objects.filter(pk=saved.pk).exists()
     assert AuditLogEntry.objects.filter(workspace=acme.workspace, action="deleted", object_type="template").exists()
+
+
+def test_a_template_a_live_journey_sends_is_not_deleted_and_the_page_says_which(acme):
+    saved = template(acme)
+    journey = journey_sending(acme, {"type": "send", "channel": "sms", "template": "welcome"})
+    url = reverse("panel:messaging_template_delete", args=[saved.pk])
+    page = browser(acme).get(url).content.decode()
+    assert "It cannot be deleted while a running journey sends it" in page and journey.name in page
+    assert "data-confirm" not in page
+    answer = browser(acme).post(url, {"post": "yes"}, follow=True)
+    assert answer.redirect_chain[0][0] == change_url(saved)
+    assert "welcome cannot be deleted: journey &#x27;on signup&#x27; (live) sends it." in answer.content.decode()
+    assert Template.objects.filter(pk=saved.pk).exists()
 
 
 def _errors(response: Any) -> dict[str, str]:

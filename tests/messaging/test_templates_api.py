@@ -8,6 +8,7 @@ from django.test import Client
 
 from activities.models import Profile
 from messaging.models import Message, Template
+from tests.messaging.helpers import journey_sending, template
 from workspaces.models import Role
 from workspaces.models import TestProfile as SendTarget
 
@@ -159,3 +160,33 @@ def test_workspaces_are_sealed(client, acme, globex):
     )
     assert client.get("/api/v1/messages/", **globex.auth()).json()["count"] == 0
     assert client.get("/api/v1/messages/", **acme.auth()).json()["count"] == 1
+
+
+
+def test_a_template_a_running_journey_sends_is_neither_deleted_nor_renamed(client, acme):
+    from journeys.services import journey_pause, journey_stop
+    from workspaces.models import AuditLogEntry
+
+    sms = template(acme, "survey", "sms", {"body": "Hi"})
+    journey = journey_sending(acme, {"type": "send", "channel": "sms", "template": "survey"})
+    path = f"/api/v1/templates/{sms.pk}/"
+    for pause in (False, True):  # live, then paused: both would send it again
+        if pause:
+            journey_pause(journey=journey, actor=None)
+        journey.refresh_from_db()
+        refused = client.delete(path, **acme.auth(Role.MARKETER))
+        assert refused.status_code == 409, refused.content
+        assert "'on signup'" in refused.json()["detail"]
+        assert refused.json()["journeys"] == [{"id": journey.pk, "name": "on signup", "status": journey.status}]
+    renamed = client.patch(path, {"name": "thanks"}, content_type="application/json", **acme.auth(Role.MARKETER))
+    assert "cannot change while journey 'on signup' (paused) sends it" in _fields(renamed)["name"]
+    moved = client.patch(path, {"channel": "email"}, content_type="application/json", **acme.auth(Role.MARKETER))
+    assert "channel" in _fields(moved)
+    edited = client.patch(
+        path, {"content": {"body": "Thanks!"}}, content_type="application/json", **acme.auth(Role.MARKETER)
+    )
+    assert edited.status_code == 200  # its words may change: the journeys send the new ones
+    assert Template.objects.get(pk=sms.pk).name == "survey"
+    assert not AuditLogEntry.objects.filter(action="deleted", object_type="template").exists()
+    journey_stop(journey=journey, actor=None)
+    assert client.delete(path, **acme.auth(Role.MARKETER)).status_code == 204

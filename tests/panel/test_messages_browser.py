@@ -14,6 +14,7 @@ from playwright.sync_api import Page, expect
 
 from activities.models import Profile
 from messaging.models import Message, Template
+from tests.messaging.helpers import journey_sending
 from tests.panel.conftest import log_in, screenshot
 from workspaces.models import Role
 
@@ -127,3 +128,19 @@ def test_an_sms_template_previews_as_typed_then_a_test_goes_out(page: Page, live
     page.wait_for_url(re.compile(r"/messaging/template/\d+/change/$"))
     page.goto(f"{base}/messaging/template/")
     screenshot(page, "messages-templates")
+
+    # Deleting: refused while a live journey sends the template, with the journey named; done otherwise.
+    journey = journey_sending(customers, {"type": "send", "channel": "sms", "template": "cart-reminder"})
+    page.click("a:text-is('cart-reminder')")
+    page.click("a.button-danger:text-is('Delete')")
+    expect(page.locator("[data-sending]")).to_contain_text(journey.name)
+    expect(page.locator("[data-delete] button[data-confirm]")).to_have_count(0)
+    screenshot(page, "messages-delete-refused")
+    page.goto(f"{base}/messaging/template/")
+    page.click("a:text-is('cart-email')")
+    page.click("a.button-danger:text-is('Delete')")
+    page.click("[data-delete] button[data-confirm]")
+    expect(page.locator("body")).to_contain_text("Deleted cart-email.")
+    assert list(Template.objects.filter(workspace=customers.workspace).values_list("name", flat=True)) == [
+        "cart-reminder"
+    ]
