@@ -15,7 +15,7 @@ import re
 from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from django.contrib import admin, messages
 from django.core.cache import cache
@@ -40,8 +40,9 @@ from activities.models import Activity, Identity, IdentityKind, Profile, Tracked
 from panel.dashboard import chart
 from panel.model_admin import PanelModelAdmin
 from panel.sites import panel_site
+from panel.times import local_words, zone_of
 from segments.words import event_words
-from workspaces.models import Role, Workspace
+from workspaces.models import Role
 from workspaces.permissions import acting_user
 
 STREAM_ROWS = 50  # shown on the stream page, and the most one poll adds
@@ -50,27 +51,6 @@ TIMELINE_ROWS = 25
 PROFILE_ROWS = 20  # journeys, messages shown on a profile's page
 CHART_DAYS = 30
 PHONE = re.compile(r"\+?[\d\s().-]{5,32}")
-
-
-def zone_of(workspace: Workspace) -> ZoneInfo:
-    try:
-        return ZoneInfo(workspace.timezone or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
-
-
-def in_zone(zone: ZoneInfo, response: HttpResponse) -> HttpResponse:
-    """Render a changelist in the workspace's timezone: its columns are rendered with the response, after
-    the view returns (and a ModelAdmin is shared by every request, so it cannot hold the zone)."""
-    if isinstance(response, TemplateResponse) and not response.is_rendered:
-        with timezone.override(zone):
-            response.render()
-    return response
-
-
-def local_words(moment: datetime | None) -> str:
-    """A moment in the current (the workspace's) timezone, for list columns."""
-    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M") if moment else "—"
 
 
 def url_or_none(name: str, *args: Any) -> str | None:
@@ -182,7 +162,7 @@ class TrackedActivityPanelAdmin(PanelModelAdmin):
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
         zone = zone_of(self.membership(request).workspace)
-        return in_zone(zone, super().changelist_view(request, {**(extra_context or {}), "zone": zone}))
+        return super().changelist_view(request, {**(extra_context or {}), "zone": zone})
 
     @display(description="Activity", ordering="name")
     def name_link(self, tracked: TrackedActivity) -> str:
@@ -415,7 +395,7 @@ class ProfilePanelAdmin(PanelModelAdmin):
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
         context = {**(extra_context or {}), "limit": BoundedPaginator.LIMIT}
-        return in_zone(zone_of(self.membership(request).workspace), super().changelist_view(request, context))
+        return super().changelist_view(request, context)
 
     @display(description="Profile")
     def profile_link(self, profile: Profile) -> str:

@@ -25,6 +25,7 @@ from journeys.document import DocumentError
 from journeys.models import Journey, JourneyStatus
 from panel.model_admin import PanelModelAdmin
 from panel.sites import panel_site
+from panel.times import local_words
 from segments.words import condition_words, event_words
 from workspaces.permissions import acting_user
 
@@ -109,7 +110,7 @@ class JourneyPanelAdmin(PanelModelAdmin):
 
     @display(description="Last edited", ordering="updated_at")
     def edited(self, journey: Journey) -> str:
-        when = timezone.localtime(journey.updated_at).strftime("%Y-%m-%d %H:%M")
+        when = local_words(journey.updated_at)
         return f"{when} · {journey.updated_by.get_username()}" if journey.updated_by else when
 
     # --- Lifecycle actions (confirmed on a page of their own) -------------------------------------------

@@ -17,7 +17,6 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, URLPattern, path, reverse
-from django.utils import timezone
 from django.utils.html import format_html
 from unfold.decorators import action, display
 
@@ -28,6 +27,7 @@ from messaging.models import Channel, Message, MessageStatus, Template
 from panel.forms import unvalidated
 from panel.model_admin import PanelModelAdmin
 from panel.sites import panel_site
+from panel.times import local_words
 from workspaces.models import Role, TestProfile
 from workspaces.permissions import acting_user
 
@@ -109,7 +109,7 @@ class TemplatePanelAdmin(PanelModelAdmin):
 
     @display(description="Last edited", ordering="updated_at")
     def edited(self, template: Template) -> str:
-        return timezone.localtime(template.updated_at).strftime("%Y-%m-%d %H:%M")
+        return local_words(template.updated_at)
 
     @action(description="Test profiles", url_path="test-profiles-link", icon="smartphone")
     def test_profiles(self, request: HttpRequest) -> HttpResponse:
@@ -580,7 +580,7 @@ class MessagePanelAdmin(PanelModelAdmin):
     @display(description="Written", ordering="created_at")
     def created(self, message: Message) -> str:
         url = reverse("panel:messaging_message_change", args=[message.pk])
-        when = timezone.localtime(message.created_at).strftime("%Y-%m-%d %H:%M:%S")
+        when = local_words(message.created_at, seconds=True)
         return format_html('<a class="text-primary-600" href="{}">{}</a>', url, when)
 
     @display(description="Channel", ordering="channel")

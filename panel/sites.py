@@ -8,18 +8,22 @@ there on the server. Members need not be staff: the site asks for a membership, 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
 from typing import Any
 
 from django.contrib.auth.forms import AuthenticationForm
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from unfold.forms import BASE_INPUT_CLASSES
 from unfold.sites import UnfoldAdminSite
 
 from panel import dashboard, reports
 from panel.access import current_membership, workspace_choose
+from panel.times import zone_of
 
 
 class MemberLoginForm(AuthenticationForm):
@@ -42,6 +46,23 @@ class PanelSite(UnfoldAdminSite):
     # The panel sits at `/`: its catch-all would answer every unknown URL, the API's and ingestion's too
     # (an HTML CSRF page for a PUT to a wrong /api/ path). Unknown URLs are the project's 404 instead.
     final_catch_all_view = False
+
+    def admin_view(self, view: Callable[..., HttpResponse], cacheable: bool = False) -> Callable[..., HttpResponse]:
+        """Every page in the member's workspace's time zone, rendered there too (panel/times.py)."""
+        guarded = super().admin_view(view, cacheable)
+
+        @wraps(guarded)
+        def in_zone(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            membership = current_membership(request) if request.user.is_authenticated else None
+            if membership is None:
+                return guarded(request, *args, **kwargs)
+            with timezone.override(zone_of(membership.workspace)):
+                response = guarded(request, *args, **kwargs)
+                if isinstance(response, TemplateResponse) and not response.is_rendered:
+                    response.render()
+            return response
+
+        return in_zone
 
     def has_permission(self, request: HttpRequest) -> bool:
         return bool(request.user.is_active and current_membership(request) is not None)

@@ -31,6 +31,7 @@ from panel.dashboard import chart
 from panel.forms import unvalidated
 from panel.model_admin import PanelModelAdmin
 from panel.sites import panel_site
+from panel.times import local_words
 from segments import lists, selectors, services
 from segments.compiler import CompileError
 from segments.conditions import ConditionError, parse_condition
@@ -101,7 +102,7 @@ class SegmentPanelAdmin(PanelModelAdmin):
 
     @display(description="Counted", ordering="refreshed_at")
     def refreshed(self, segment: Segment) -> str:
-        return timezone.localtime(segment.refreshed_at).strftime("%Y-%m-%d %H:%M") if segment.refreshed_at else "—"
+        return local_words(segment.refreshed_at)
 
     @action(description="New static list", url_path="new-list", permissions=["add"], icon="playlist_add")
     def new_list(self, request: HttpRequest) -> HttpResponse:

@@ -162,7 +162,6 @@ def test_workspaces_are_sealed(client, acme, globex):
     assert client.get("/api/v1/messages/", **acme.auth()).json()["count"] == 1
 
 
-
 def test_a_template_a_running_journey_sends_is_neither_deleted_nor_renamed(client, acme):
     from journeys.services import journey_pause, journey_stop
     from workspaces.models import AuditLogEntry
