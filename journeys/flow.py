@@ -17,7 +17,7 @@ types) with optional overlays to a layout, and one from a layout to an SVG strin
 
 Left to right, one column per depth (longest path from the trigger, edges back to an earlier or the same
 column are loops and curve around below); a step's first edge stays on its row, later ones open rows
-below. Every open exit ends in a "+ add step" point, an edge to an unknown id in a "missing step"
+below. Every open exit ends in a "+ add step" point (an exit dot where nothing can be added), an edge to an unknown id in a "missing step"
 placeholder, and steps not reachable from start are drawn in rows below, to be connected or deleted.
 
 `flow_svg(layout, *, link=None)`: `link(Target)` returns the attributes of an `<a>` wrapping a clickable
@@ -29,7 +29,9 @@ What the SVG holds, for the page, tests and browser tests to find (svg root clas
   also `invalid`, `taken`, `unreachable`; inside: `rect.card`, `text.node-type`, `text.node-summary`,
   `text.node-counts`, `text.node-time`, `text.problem` and a `<title>` with the full text.
 - `g.node.missing` with `data-missing` (the unknown id).
-- `g.add` with `data-from` (node id or "trigger") and `data-key` (edge key): an open exit.
+- `g.add` with `data-from` (node id or "trigger") and `data-key` (edge key): an open exit; also `end`
+  where `link` gives it nothing (drawn as the dot where profiles leave, not "+ add step").
+The root's style fits it to its box, down to `FIT` of its size; the page scrolls what is wider.
 - `g.edge` with `data-from`, `data-key`, `data-to` (absent on an open exit), `data-count`; also `back`
   (a loop), `open`, `to-missing`, `taken`; inside `path.edge-line`, `path.edge-arrow`, `g.edge-label`.
 """
@@ -53,6 +55,7 @@ COL_GAP, ROW_GAP = 184, 56
 MARGIN, SECTION_GAP = 32, 40
 TRUNK = 18  # where edges leaving a card turn down or up
 CHAR = 0.55  # average glyph width in ems, to fit text without measuring it
+FIT = 0.7  # the smallest scale a flow is drawn at to fit its box (text 13 px → 9 px); wider ones scroll
 TRIGGER = "T"  # the trigger's key in the layout; node keys are "n:<id>", so no node id can clash
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
@@ -701,6 +704,7 @@ STYLE = """
 .nudge-flow .edge.taken .edge-label text{fill:#15803d}
 .nudge-flow .add .pill{fill:#fff;stroke:#c4b5fd;stroke-dasharray:4 3}
 .nudge-flow .add text{fill:#7c3aed;font-size:12px}
+.nudge-flow .add.end text{fill:#6b7280}
 .nudge-flow .section-label{fill:#6b7280;font-size:12px}
 .nudge-flow a{cursor:pointer}
 .nudge-flow a:hover .card,.nudge-flow a:focus .card,.nudge-flow a:hover .pill{stroke:#7c3aed}
@@ -713,6 +717,8 @@ def flow_svg(layout: Layout, *, link: Callable[[Target], Mapping[str, str] | Non
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="nudge-flow" width="{_n(layout.width)}"'
         f' height="{_n(layout.height)}" viewBox="0 0 {_n(layout.width)} {_n(layout.height)}" role="img"'
+        # as wide as its box allows, never wider than drawn, nor narrower than FIT of it (then it scrolls)
+        f' style="width:100%;height:auto;max-width:{_n(layout.width)}px;min-width:{_n(layout.width * FIT)}px"'
         f" aria-label={_attr(title)}>",
         f"<style>{STYLE}</style>",
     ]
@@ -723,8 +729,9 @@ def flow_svg(layout: Layout, *, link: Callable[[Target], Mapping[str, str] | Non
         )
     out.extend(_edge_svg(edge) for edge in layout.edges)
     for box in layout.boxes:
-        drawn = _box_svg(box)
         attributes = link(box.target) if link is not None and box.target is not None else None
+        # An open exit is a "+ add step" where a step can be added, else the dot where profiles leave.
+        drawn = _exit_svg(box) if box.kind == "add" and not attributes else _box_svg(box)
         if attributes:
             drawn = f"<a{_attributes(attributes)}>{drawn}</a>"
         out.append(drawn)
@@ -839,6 +846,20 @@ def _add_svg(box: Box) -> str:
         f'<rect class="pill" x="{_n(box.x)}" y="{_n(box.y)}" width="{_n(box.width)}" height="{_n(box.height)}"'
         f' rx="{_n(box.height / 2)}"/>'
         f'<text x="{_n(box.x + box.width / 2)}" y="{_n(box.middle + 4)}" text-anchor="middle">+ add step</text></g>'
+    )
+
+
+def _exit_svg(box: Box) -> str:
+    """An open exit nobody can add to here (a live journey, the simulator, an analyst): profiles leave."""
+    data = {
+        "class": "add end taken" if box.taken else "add end",
+        "data-from": str(box.target.from_id if box.target else ""),
+    }
+    data["data-key"] = str(box.target.key if box.target else "")
+    return (
+        f"<g{_attributes(data)}><title>Profiles leave the journey here</title>"
+        f'<circle class="exit-dot" cx="{_n(box.x + 8)}" cy="{_n(box.middle)}" r="6"/>'
+        f'<text x="{_n(box.x + 20)}" y="{_n(box.middle + 4)}">exit</text></g>'
     )
 
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from journeys.document import Problem
 from journeys.examples import DISCOUNTS
-from journeys.flow import FlowCounts, Layout, PathStep, Target, flow_layout, flow_svg
+from journeys.flow import FIT, FlowCounts, Layout, PathStep, Target, flow_layout, flow_svg
 from journeys.wizard import outgoing
 from segments.words import event_words
 
@@ -177,6 +177,27 @@ def test_the_svg_is_sized_from_the_layout() -> None:
     for box in layout.boxes:
         assert box.x >= 0 and box.right <= layout.width
         assert box.y >= 0 and box.bottom <= layout.height
+
+
+def test_the_svg_fits_its_box_down_to_FIT_and_scrolls_beyond() -> None:
+    layout = flow_layout(EVERY_TYPE)
+    style = dict(part.split(":") for part in ET.fromstring(flow_svg(layout)).get("style", "").split(";"))
+    assert style["width"] == "100%" and style["height"] == "auto"
+    assert float(style["max-width"].removesuffix("px")) == pytest.approx(layout.width, abs=0.1)
+    assert float(style["min-width"].removesuffix("px")) == pytest.approx(layout.width * FIT, abs=0.1)
+
+
+def test_an_open_exit_is_an_add_point_where_a_step_can_be_added_else_an_exit_dot() -> None:
+    layout = flow_layout(DISCOUNTS)
+    linked = ET.fromstring(flow_svg(layout, link=lambda target: {"href": "#"} if target.key else None))
+    for drawing in (linked, ET.fromstring(flow_svg(layout))):  # linked: Build; not: live page, simulator
+        exits = [g for g in drawing.iter(f"{SVG}g") if "add" in classes(g)]
+        assert sorted((g.get("data-from"), g.get("data-key")) for g in exits) == [("nudge", "next"), ("thanks", "next")]
+        words = {"".join(g.itertext()).strip() for g in exits}
+        if drawing is linked:
+            assert words == {"Add a step here+ add step"} and not any("end" in classes(g) for g in exits)
+        else:
+            assert words == {"Profiles leave the journey hereexit"} and all("end" in classes(g) for g in exits)
 
 
 def test_an_empty_document_draws_the_trigger_placeholder_and_one_add_point() -> None:

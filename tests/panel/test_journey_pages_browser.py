@@ -166,6 +166,7 @@ def test_an_analyst_sees_no_buttons_that_change_things_and_a_member_switches_wor
     page.goto(f"{base}/journeys/journey/{journey.pk}/build/")
     expect(page.get_by_text("You can look at this journey")).to_be_visible()
     expect(page.locator("g.add a")).to_have_count(0)  # no "+ add step" to click
+    expect(page.locator("g.add.end").first).to_contain_text("exit")  # where profiles leave instead
     page.goto(f"{base}/journeys/journey/{journey.pk}/launch/")
     expect(page.locator("button[data-publish]")).to_have_count(0)
     expect(page.locator("button[data-run-backtest]")).to_have_count(0)
