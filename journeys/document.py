@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, time
 from typing import Any
 
+from messaging.channels import content_problems
 from segments.conditions import (
     MATCH_ALL,
     Condition,
@@ -507,6 +508,11 @@ def _node(
         body = spec.get("body") if spec.get("body") is not None else ""
         if not isinstance(body, str):
             r.problem(f"{where}.body", "must be a string (a Liquid template)")
+        # The request is rendered as a webhook's content when sent: its Liquid is checked as a template's.
+        request = {"url": url or "", "headers": headers, "body": body if isinstance(body, str) else ""}
+        for problem in content_problems("webhook", request, where):
+            if problem.message.startswith("Liquid error"):
+                r.problem(problem.field, problem.message)
         return Webhook(
             node_id,
             url or "",

@@ -17,8 +17,9 @@ types) with optional overlays to a layout, and one from a layout to an SVG strin
 
 Left to right, one column per depth (longest path from the trigger, edges back to an earlier or the same
 column are loops and curve around below); a step's first edge stays on its row, later ones open rows
-below. Every open exit ends in a "+ add step" point (an exit dot where nothing can be added), an edge to an unknown id in a "missing step"
-placeholder, and steps not reachable from start are drawn in rows below, to be connected or deleted.
+below. Every open exit ends in a "+ add step" point (an exit dot where nothing can be added), an edge
+to an unknown id in a "missing step" placeholder, and steps not reachable from start are drawn in rows
+below, to be connected or deleted.
 
 `flow_svg(layout, *, link=None)`: `link(Target)` returns the attributes of an `<a>` wrapping a clickable
 element (`{"href": …, "hx-get": …}`) or None; targets are the trigger, each step and each add point.

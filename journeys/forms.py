@@ -568,7 +568,7 @@ class WebhookForm(RevisionForm):
         required=False,
         max_length=20_000,
         widget=UnfoldAdminTextareaWidget(attrs={"rows": 4}),
-        help_text="Liquid: {{ profile.traits.first_name }}, {{ event.properties.price }}.",
+        help_text="Liquid, as in templates: {{ profile.first_name }}, {{ event.price }} (the trigger's properties).",
     )
 
 

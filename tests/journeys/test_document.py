@@ -139,6 +139,25 @@ def test_each_problem_is_named(document, field):
     assert field in problems(document)
 
 
+@pytest.mark.parametrize(
+    ("spec", "field", "words"),
+    [
+        ({"url": "https://x.test/{{ profile.user_id"}, "nodes.thanks.url", "expected '}}'"),
+        ({"url": "https://x.test", "body": '{"n": "{{ profile.first_name "}'}, "nodes.thanks.body", "line 1"),
+        (
+            {"url": "https://x.test", "headers": {"X-Id": "{{ event.id | shout }}"}},
+            "nodes.thanks.headers.X-Id",
+            "shout",
+        ),
+    ],
+)
+def test_a_webhooks_liquid_is_checked_as_a_templates(spec, field, words):
+    with pytest.raises(DocumentError) as caught:
+        parse_journey(discounts(nodes=nodes(thanks={"type": "webhook", **spec, "next": None})))
+    found = {p.field: p.message for p in caught.value.problems}
+    assert field in found and "Liquid error on" in found[field] and words in found[field], found
+
+
 def test_all_problems_are_reported_at_once():
     found = problems(discounts(name="", start="nowhere", reentry={"mode": "twice"}))
     assert {"name", "start", "reentry.mode"} <= set(found)
