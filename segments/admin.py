@@ -113,6 +113,7 @@ class ListImportAdmin(ReadOnlyScopedAdmin):
         "rows_total",
         "added",
         "already",
+        "repeated",
         "rejected",
         "created_at",
     ]

@@ -88,6 +88,7 @@ class ImportSerializer(serializers.ModelSerializer):
             "cursor",
             "added",
             "already",
+            "repeated",
             "rejected",
             "problems",
             "created_at",
@@ -293,6 +294,7 @@ class SegmentViewSet(
                     "added": change.added,
                     "removed": change.removed,
                     "already": change.already,
+                    "repeated": change.repeated,
                     "problems": [p.as_dict() for p in change.problems],
                 }
             )

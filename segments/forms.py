@@ -12,6 +12,7 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 from unfold.widgets import (
+    UnfoldAdminFileFieldWidget,
     UnfoldAdminIntegerFieldWidget,
     UnfoldAdminSelectWidget,
     UnfoldAdminTextareaWidget,
@@ -565,8 +566,11 @@ def activity_options(known: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 
 class ImportForm(forms.Form):
+    # Unfold's widget: its script names the chosen file in the widget's own text box, which a plain
+    # file input lacks (the script then failed on every choice).
     file = forms.FileField(
         label="CSV file",
+        widget=UnfoldAdminFileFieldWidget,
         error_messages={"required": "Choose a CSV file: one user id or email per line, or a user_id / email column."},
         help_text="One user id or email per line, or a header row naming a user_id and/or email column.",
     )

@@ -1,5 +1,6 @@
 """Static lists: members added and removed by user id or email, and CSV imports run in committed
-chunks (resumable; every row that names nobody, or nothing usable, reported with its line)."""
+chunks (resumable; every row counted once: added, already in the list, repeated in the file, or
+rejected, and every row that names nobody, or nothing usable, reported with its line)."""
 
 from __future__ import annotations
 
@@ -139,10 +140,16 @@ def size_text(limit: int) -> str:
 
 @dataclass
 class Change:
+    """Adding, every row (or value given) is counted once: it `added` someone, or named only people
+    `already` in the list, or only people an earlier row named (`repeated`), or it is one of the
+    `problems`. `entered`: the people who joined (an email can name several); `removed`: people."""
+
     added: int = 0
     removed: int = 0
     already: int = 0
+    repeated: int = 0
     problems: list[Rejected] = field(default_factory=list)
+    entered: int = 0
 
 
 def _profiles(workspace_id: int, rows: list[Row]) -> dict[tuple[str, str], list[int]]:
@@ -171,19 +178,35 @@ def _locked_list(segment: Segment) -> Segment:
     return rows.get()
 
 
-def _apply(segment: Segment, rows: list[Row | Rejected], *, remove: bool) -> Change:
-    """Add (or remove) the profiles rows name, in the caller's transaction; the list is locked."""
+def _named(workspace_id: int, rows: list[Row | Rejected]) -> set[int]:
+    """The live profiles the rows name (those of a file's chunks already imported, when it resumes)."""
+    usable = [r for r in rows if isinstance(r, Row)]
+    named: set[int] = set()
+    for start in range(0, len(usable), CHUNK):
+        for ids in _profiles(workspace_id, usable[start : start + CHUNK]).values():
+            named.update(ids)
+    return named
+
+
+def _apply(segment: Segment, rows: list[Row | Rejected], *, remove: bool, named: set[int] | None = None) -> Change:
+    """Add (or remove) the profiles rows name, in the caller's transaction; the list is locked.
+
+    `named`: the profiles earlier rows named (a file's earlier chunks), updated with these rows' own, so
+    that a row naming someone a row above it named already counts as repeated, not as added again."""
     change = Change(problems=[r for r in rows if isinstance(r, Rejected)])
+    named = set() if named is None else named
     usable = [r for r in rows if isinstance(r, Row)]
     found = _profiles(segment.workspace_id, usable)
-    wanted: set[int] = set()
+    named_by_row: list[set[int]] = []
     for row in usable:
         ids = found.get((row.kind, row.value))
         if not ids:
             label = "user id" if row.kind == "user_id" else "email"
             change.problems.append(Rejected(row.line, row.value, f"no profile with this {label}"))
-        wanted.update(ids or ())
+        else:
+            named_by_row.append(set(ids))
     change.problems.sort(key=lambda p: p.line)
+    wanted: set[int] = set().union(*named_by_row)
     present = set(
         Membership.objects.filter(segment=segment, profile_id__in=wanted).values_list("profile_id", flat=True)
     )
@@ -198,7 +221,15 @@ def _apply(segment: Segment, rows: list[Row | Rejected], *, remove: bool) -> Cha
         Membership.objects.bulk_create(
             [Membership(segment=segment, profile_id=pk, since=now) for pk in new], batch_size=500
         )
-        change.added, change.already = len(new), len(wanted & present)
+        for people in named_by_row:
+            if people - present - named:
+                change.added += 1
+            elif people <= named:
+                change.repeated += 1
+            else:
+                change.already += 1
+            named |= people
+        change.entered = len(new)
         entered, exited = new, []
     if segment.record_changes and (entered or exited):
         segment.refreshes += 1
@@ -226,7 +257,7 @@ def list_members_change(
     segment = _locked_list(segment)
     added = _apply(segment, [identifier(v, None, i) for i, v in enumerate(add or [])], remove=False)
     removed = _apply(segment, [identifier(v, None, i) for i, v in enumerate(remove or [])], remove=True)
-    list_size_record(segment, entered=added.added, exited=removed.removed)
+    list_size_record(segment, entered=added.entered, exited=removed.removed)
     audit_log_append(
         workspace=segment.workspace,
         actor=actor,
@@ -236,7 +267,14 @@ def list_members_change(
     )
     problems = [replace(p, field=f"add[{p.line}]") for p in added.problems]
     problems += [replace(p, field=f"remove[{p.line}]") for p in removed.problems]
-    return Change(added.added, removed.removed, added.already, problems)
+    return Change(
+        added=added.added,
+        removed=removed.removed,
+        already=added.already,
+        repeated=added.repeated,
+        problems=problems,
+        entered=added.entered,
+    )
 
 
 # --- CSV imports -----------------------------------------------------------------------------------
@@ -272,6 +310,8 @@ def list_import_run(
     """Import the rows not yet handled, a committed chunk at a time, until done or out of time."""
     started = time.monotonic()
     rows: list[Row | Rejected] | None = None
+    named: set[int] = set()  # the profiles the rows before `known` named
+    known = 0
     while True:  # at least one chunk a call, then as many as the budget allows
         with transaction.atomic():
             found = ListImport.objects.filter(pk=import_id, status=ListImport.Status.RUNNING)
@@ -282,19 +322,23 @@ def list_import_run(
                 return ListImport.objects.filter(pk=import_id).first()
             if rows is None:
                 rows = list(csv_rows(job.source))  # once per run; the cursor says where to go on
+            if job.cursor != known:  # resumed (or another worker went on meanwhile): who the rows above named
+                named, known = _named(job.segment.workspace_id, rows[: job.cursor]), job.cursor
             chunk = rows[job.cursor : job.cursor + CHUNK]
             segment = _locked_list(job.segment)
-            change = _apply(segment, chunk, remove=False)
+            change = _apply(segment, chunk, remove=False, named=named)
             job.cursor += len(chunk)
+            known = job.cursor
             job.added += change.added
             job.already += change.already
+            job.repeated += change.repeated
             job.rejected += len(change.problems)
             room = MAX_PROBLEMS - len(job.problems)
             job.problems = job.problems + [p.as_dict() for p in sorted(change.problems, key=lambda p: p.line)[:room]]
             if job.cursor >= len(rows):
                 job.status, job.finished_at, job.source = ListImport.Status.DONE, timezone.now(), ""
             job.save()
-            list_size_record(segment, entered=change.added, exited=0)
+            list_size_record(segment, entered=change.entered, exited=0)
         if progress is not None:
             progress(job)
         if job.status == ListImport.Status.DONE or time.monotonic() - started >= budget_seconds:

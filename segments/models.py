@@ -103,6 +103,7 @@ class ListImport(models.Model):
     cursor = models.PositiveIntegerField(default=0, help_text="Data rows handled so far")
     added = models.PositiveIntegerField(default=0)
     already = models.PositiveIntegerField(default=0, help_text="Rows naming someone already in the list")
+    repeated = models.PositiveIntegerField(default=0, help_text="Rows naming only people a row above named")
     rejected = models.PositiveIntegerField(default=0)
     problems = JSONField(default=list, blank=True, help_text='[{"line": 12, "value": "…", "reason": "…"}]')
     error = models.TextField(blank=True)

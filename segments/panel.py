@@ -318,11 +318,17 @@ class SegmentPanelAdmin(PanelModelAdmin):
 
     def import_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         """POST: a CSV into a list (its rows go in on the workers); GET: the import card, which htmx
-        polls while the import runs (a reload finds the same import)."""
+        polls while the import runs (a reload finds the same import). The poll that finds it ended tells
+        the page, which fetches its counts and members again."""
         if request.method != "POST":
             segment = self.segment(request, pk)
-            context = {"segment": segment, "import_card": import_card(segment)}
-            return TemplateResponse(request, "segments/panel/_import.html", context)
+            card = import_card(segment)
+            response = TemplateResponse(
+                request, "segments/panel/_import.html", {"segment": segment, "import_card": card}
+            )
+            if request.htmx and card is not None and not card.get("running"):  # type: ignore[attr-defined]
+                response["HX-Trigger"] = "segment-members-changed"
+            return response
         segment = self.segment(request, pk, change=True)
         form = ImportForm(request.POST, request.FILES)
         if form.is_valid():

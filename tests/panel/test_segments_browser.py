@@ -1,7 +1,8 @@
 """A marketer's segments in real headless chromium against gunicorn: a rule segment built row by row
-while its estimate changes, saved to its page; a static list filled from a CSV with bad rows, its
-progress card surviving a reload and then listing the rejected rows by line. Photographed under
-var/screenshots/segments-*.png."""
+while its estimate changes, saved to its page; a static list filled from a CSV with bad and repeated
+rows, its progress card surviving a reload, then every row counted once, the rejected ones listed by
+line and the members shown without a reload, with no error in the browser's console. Photographed
+under var/screenshots/segments-*.png."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
-from playwright.sync_api import Page, expect
+from playwright.sync_api import ConsoleMessage, Page, expect
 
 from activities.models import Activity, Identity, IdentityKind, Profile, TrackedActivity
 from segments import lists
@@ -81,29 +82,62 @@ def test_a_marketer_builds_a_rule_segment_watching_the_estimate(live_nudge: str,
     screenshot(page, "segments-detail")
 
 
+def _console_errors(page: Page) -> list[str]:
+    """What the page reports as errors from here on: its scripts' exceptions and console errors, but for
+    the two answers that are meant (no favicon; a refused file's page is a 400)."""
+    errors: list[str] = []
+
+    def console(message: ConsoleMessage) -> None:
+        url = message.location.get("url", "")
+        meant = url.endswith("/favicon.ico") or (url.endswith("/import/") and "status of 400" in message.text)
+        if message.type == "error" and not meant:
+            errors.append(f"console: {message.text} ({url})")
+
+    page.on("console", console)
+    page.on("pageerror", lambda error: errors.append(f"pageerror: {error}"))
+    return errors
+
+
 def test_a_csv_list_with_bad_rows_lists_them_by_line(live_nudge: str, page: Page, acme, tmp_path):
     base = live_nudge
     _people(acme)
+    errors = _console_errors(page)
     log_in(page, base, acme.members[Role.MARKETER].username)
     page.goto(f"{base}/segments/segment/add/?kind=list")
     page.fill("input[name=name]", "Newsletter")
     page.click("[data-save]")
     expect(page.locator("#import")).to_be_visible()
+    expect(page.locator("[data-members]")).to_contain_text("No one yet")
+
+    latin1 = tmp_path / "latin1.csv"
+    latin1.write_bytes(b"caf\xe9\n")
+    page.set_input_files("input[name=file]", str(latin1))
+    expect(page.locator("#import input[type=text]")).to_have_value("latin1.csv")  # the chosen file is named
+    page.click("[data-upload]")
+    expect(page.locator("#import .errors")).to_contain_text("Is not UTF-8 text (line 1)")  # at the field
+    assert errors == []
 
     csv = tmp_path / "people.csv"
-    csv.write_text("user_id,email\nann,\n,bob@example.com\nnobody,\n,not-an-email\n")
+    csv.write_text("user_id,email\nann,\n,bob@example.com\nnobody,\n,not-an-email\nann,\n")
     page.set_input_files("input[name=file]", str(csv))
     page.click("[data-upload]")
     expect(page.locator("#import-card")).to_have_attribute("data-import", "running")
     page.reload()  # the progress card is found again
     expect(page.locator("#import-card")).to_have_attribute("data-import", "running")
+    expect(page.locator("[data-members]")).to_contain_text("No one yet")
+    expect(page.locator("[data-kpi=members]")).to_have_text("0")
 
     lists.imports_run(budget_seconds=10)  # what the worker does
     expect(page.locator("#import-card")).to_have_attribute("data-import", "done", timeout=15_000)
     expect(page.locator("[data-rejected] tr[data-line='4']")).to_contain_text("No profile with this user id")
     expect(page.locator("[data-rejected] tr[data-line='5']")).to_contain_text("Not an email address")
-    expect(page.locator("[data-number=added]")).to_have_text("2")
+    for name, shown in {"rows": "5", "added": "2", "already": "0", "repeated": "1", "rejected": "2"}.items():
+        expect(page.locator(f"[data-number={name}]")).to_have_text(shown)  # every row counted once
     assert ListImport.objects.get(segment__name="Newsletter").rejected == 2
-    page.reload()
+    # No reload: the page's count and members follow the import as it ends.
     expect(page.locator("[data-members]")).to_contain_text("ann@example.com")
+    expect(page.locator("[data-members]")).to_contain_text("bob@example.com")
+    expect(page.locator("[data-kpi=members]")).to_have_text("2")
+    expect(page.locator("#tags-lead")).to_contain_text("the 2 people")
+    assert errors == []
     screenshot(page, "segments-import")

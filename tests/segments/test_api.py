@@ -629,7 +629,7 @@ def test_list_members_are_added_and_removed_by_user_id_or_email(client, acme, pe
     added = call(client, acme, "post", path, {"add": ["ann", "BOB@example.com", "ghost", "nobody@example.com", "x@"]})
     assert added.status_code == 200, added.content
     body = added.json()
-    assert (body["added"], body["removed"], body["already"]) == (2, 0, 0)
+    assert (body["added"], body["removed"], body["already"], body["repeated"]) == (2, 0, 0, 0)
     assert {p["field"]: (p["value"], p["reason"]) for p in body["problems"]} == {
         "add[2]": ("ghost", "no profile with this user id"),
         "add[3]": ("nobody@example.com", "no profile with this email"),
@@ -715,7 +715,7 @@ def test_a_csv_body_is_imported_too(client, acme, people):
     assert (started.json()["rows_total"], started.json()["status"]) == (3, "running")
     list_import_run(import_id=started.json()["id"])
     done = call(client, acme, "get", f"{beta['id']}/import").json()
-    assert (done["status"], done["added"], done["already"], done["rejected"]) == ("done", 1, 1, 1)
+    assert (done["status"], done["added"], done["already"], done["repeated"], done["rejected"]) == ("done", 1, 1, 0, 1)
     assert [(p["line"], p["value"], p["reason"]) for p in done["problems"]] == [
         (3, "who", "no profile with this user id")
     ]

@@ -1,5 +1,6 @@
-"""Static lists from CSV: every row accounted for (added, already there, or rejected with its line),
-imports that resume where a dead worker left them, re-runs that change nothing, the command."""
+"""Static lists from CSV: every row accounted for once (added, already there, repeated in the file, or
+rejected with its line), imports that resume where a dead worker left them, re-runs that change nothing,
+the command."""
 
 from __future__ import annotations
 
@@ -90,6 +91,19 @@ def test_an_import_whose_worker_died_resumes_at_its_cursor(acme):
     assert Membership.objects.filter(segment=vip).count() == 2_500
 
 
+def test_a_row_repeating_one_of_a_chunk_done_before_a_resume_counts_as_repeated(acme):
+    _people(acme.workspace, 1_500)
+    vip = _list(acme.workspace)
+    lines = [f"u{i}" for i in range(1_500)] + ["u0", "U1@example.com", "u1499"]  # the second chunk repeats
+    started = list_import_start(segment=vip, actor=None, data="\n".join(lines).encode())
+    first = list_import_run(import_id=started.pk, budget_seconds=0.000001)  # one chunk, then the worker died
+    assert (first.cursor, first.added, first.repeated) == (lists.CHUNK, lists.CHUNK, 0)
+    done = list_import_run(import_id=started.pk)
+    assert (done.rows_total, done.added, done.already, done.repeated, done.rejected) == (1_503, 1_500, 0, 3, 0)
+    vip.refresh_from_db()
+    assert vip.size == 1_500 and sum(s.entered for s in vip.sizes.all()) == 1_500
+
+
 def test_files_that_cannot_be_imported_are_refused_saying_why(acme, settings):
     vip = _list(acme.workspace)
     with pytest.raises(ImportRefused, match=r"not UTF-8 text \(line 2\)"):
@@ -141,6 +155,21 @@ def test_members_added_and_removed_by_id_or_email(acme):
     assert list(Membership.objects.filter(segment=vip).values_list("profile__user_id", flat=True)) == ["u0"]
 
 
+def test_each_value_added_is_counted_once_even_repeated_or_naming_several_people(acme):
+    _people(acme.workspace, 3)
+    Profile.objects.filter(user_id__in=["u1", "u2"]).update(email="twins@example.com")  # an email names both
+    vip = _list(acme.workspace)
+    lists.list_members_change(segment=vip, actor=None, add=["u2"])
+    change = lists.list_members_change(
+        segment=vip, actor=None, add=["u0", "u0", "U0@example.com", "twins@example.com", "u1", "u2", "ghost"]
+    )
+    # u0 added; u0 and its email repeated; the twins' email added (u1 joined); u1 and u2 repeated; ghost.
+    assert (change.added, change.already, change.repeated, len(change.problems)) == (2, 0, 4, 1)
+    assert change.entered == 2 and Membership.objects.filter(segment=vip).count() == 3
+    change = lists.list_members_change(segment=vip, actor=None, add=["u2", "twins@example.com", "u1"])
+    assert (change.added, change.already, change.repeated) == (0, 2, 1)  # the email names u1 too: already
+
+
 def test_the_command_imports_a_file_and_reports_bad_rows_by_line(acme, tmp_path):
     _people(acme.workspace, 3)
     path = tmp_path / "people.csv"
@@ -156,7 +185,7 @@ def test_the_command_imports_a_file_and_reports_bad_rows_by_line(acme, tmp_path)
         stdout=out,
         stderr=err,
     )
-    assert out.getvalue().strip() == "added 3, already in the list 0, rejected 1"
+    assert out.getvalue().strip() == "added 3, already in the list 0, repeated in the file 0, rejected 1"
     assert "line 4: no profile with this user id ('ghost')" in err.getvalue()
     segment = Segment.objects.get(workspace=acme.workspace, slug="beta")
     assert (segment.name, segment.kind, segment.size) == ("Beta testers", "list", 3)
@@ -170,7 +199,7 @@ def test_the_command_imports_a_file_and_reports_bad_rows_by_line(acme, tmp_path)
         stdout=out,
         stderr=io.StringIO(),
     )
-    assert out.getvalue().strip() == "added 0, already in the list 3, rejected 1"
+    assert out.getvalue().strip() == "added 0, already in the list 3, repeated in the file 0, rejected 1"
     with pytest.raises(CommandError, match="is not a segment"):
         call_command("segment_import", str(path), workspace=acme.workspace.slug, segment="nope", no_progress=True)
     with pytest.raises(CommandError, match="not a workspace"):

@@ -6,6 +6,7 @@ every page and action held to the member's role and workspace."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -329,6 +330,42 @@ def test_a_csv_with_bad_rows_lists_them_by_line(acme):
     assert ListImport.objects.get(segment=segment).added == 2
     page = client.get(detail(segment))
     assert {m.profile.user_id for m in page.context["page"].object_list} == {"ann", "bob"}
+
+
+def test_an_import_counts_every_row_once_and_tells_the_page_when_it_ends(acme):
+    """A row repeated in the file (by user id, then by email), one naming nobody, one naming a member
+    already: each in one line of the summary, which adds up to the rows; the poll that finds the import
+    ended asks the page to fetch its members again, and the page holds every part it swaps in."""
+    people(acme)
+    segment = make_list(acme)
+    lists.list_members_change(segment=segment, actor=None, add=["cem"])
+    client = browser(acme)
+    url = reverse("panel:segments_segment_import", args=[segment.pk])
+    csv = b"ann\nann\nnobody\ncem\nANN@example.com\nbob\n"
+    assert client.post(url, {"file": SimpleUploadedFile("people.csv", csv, content_type="text/csv")}).status_code == 302
+    assert "HX-Trigger" not in client.get(url, headers={"HX-Request": "true"})  # running: nothing changed yet
+
+    lists.imports_run(budget_seconds=10)
+    done = client.get(url, headers={"HX-Request": "true"})
+    assert done["HX-Trigger"] == "segment-members-changed"
+    html = done.content.decode()
+    numbers = {name: int(n) for name, n in re.findall(r'data-number="(\w+)">(\d+)<', html)}
+    assert numbers == {"rows": 6, "added": 2, "already": 1, "repeated": 2, "rejected": 1}
+    assert numbers["rows"] == sum(n for name, n in numbers.items() if name != "rows")
+    assert "Repeated in the file" in html and 'data-line="3"' in html and "No profile with this user id" in html
+    found = ListImport.objects.get(segment=segment)
+    assert (found.added, found.already, found.repeated, found.rejected) == (2, 1, 2, 1)
+    assert "HX-Trigger" not in client.get(url)  # only htmx's poll is told
+
+    page = client.get(detail(segment))
+    assert {m.profile.user_id for m in page.context["page"].object_list} == {"ann", "bob", "cem"}
+    text = page.content.decode()
+    assert 'hx-trigger="segment-members-changed from:body"' in text
+    swapped = re.search(r'hx-select-oob="([^"]+)"', text)
+    assert swapped is not None
+    for part in swapped.group(1).split(","):
+        assert text.count(f'id="{part.removeprefix("#")}"') == 1, part
+    assert 'id="segment-size" data-kpi="members">3<' in text
 
 
 @pytest.mark.parametrize(

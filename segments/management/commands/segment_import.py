@@ -63,4 +63,7 @@ class Command(BaseCommand):
             self.stderr.write(f"line {problem['line']}: {problem['reason']} ({problem['value']!r})")
         if job.rejected > len(job.problems):
             self.stderr.write(f"… and {job.rejected - len(job.problems)} more")
-        self.stdout.write(f"added {job.added}, already in the list {job.already}, rejected {job.rejected}")
+        self.stdout.write(
+            f"added {job.added}, already in the list {job.already}, repeated in the file {job.repeated}, "
+            f"rejected {job.rejected}"
+        )
