@@ -13,7 +13,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django import forms
-from django.core.exceptions import ValidationError
 from django.utils.text import slugify
 from unfold.widgets import (
     UnfoldAdminIntegerFieldWidget,
@@ -24,7 +23,7 @@ from unfold.widgets import (
 
 from behaviors.document import ANY, MAX_STEPS, Problem
 from journeys.forms import DurationField, DurationWidgetValue, activity_choices, filters_formset, formset_condition
-from segments.conditions import as_number
+from panel.forms import pairs_parse
 
 KIND_CHOICES = [
     ("performed", "Performs"),
@@ -320,22 +319,7 @@ class EventRowForm(forms.Form):
         field.widget = _select(activities)
 
     def clean_properties(self) -> dict[str, Any]:
-        found: dict[str, Any] = {}
-        for part in str(self.cleaned_data.get("properties") or "").split(","):
-            if not part.strip():
-                continue
-            name, equals, value = part.partition("=")
-            if not equals or not name.strip():
-                raise ValidationError(f"“{part.strip()}” is not name = value.")
-            text = value.strip()
-            number = as_number(text)
-            parsed: Any = text
-            if text.lower() in ("true", "false"):
-                parsed = text.lower() == "true"
-            elif number is not None:
-                parsed = int(number) if number.is_integer() else number
-            found[name.strip()] = parsed
-        return found
+        return pairs_parse(self.cleaned_data.get("properties") or "")
 
     def clean(self) -> dict[str, Any]:
         super().clean()

@@ -385,7 +385,7 @@ def _graph(doc: Mapping[str, Any], nodes: Mapping[str, Any]) -> tuple[dict[str, 
     for node_id, spec in nodes.items():
         if isinstance(spec, Mapping):
             for key, target in outgoing(spec):
-                connect(f"n:{node_id}", node_id, key, target, _edge_words(spec, key))
+                connect(f"n:{node_id}", node_id, key, target, edge_words(spec, key))
     return vertices, succ
 
 
@@ -653,7 +653,7 @@ def _arm_words(arm: Mapping[str, Any]) -> str:
     return f"{name} · {percent} %" if isinstance(percent, int) and not isinstance(percent, bool) else str(name)
 
 
-def _edge_words(spec: Mapping[str, Any], key: str) -> str:
+def edge_words(spec: Mapping[str, Any], key: str) -> str:
     """An edge's label: On performed / On timed out, a branch's condition, Else, a split arm."""
     if key == "on_performed":
         return "On performed"

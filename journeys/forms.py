@@ -574,3 +574,68 @@ class WebhookForm(RevisionForm):
 
 class ExitForm(RevisionForm):
     pass
+
+
+# --- The simulator's test profiles ---------------------------------------------------------------------
+
+
+class SimProfileForm(forms.Form):
+    """One test profile: who, the traits and tags branches and updates read, the segments it is in."""
+
+    who = forms.CharField(
+        label="Profile (user id)",
+        max_length=200,
+        required=False,
+        widget=UnfoldAdminTextInputWidget(attrs={"class": "w-32"}),
+    )
+    traits = forms.CharField(
+        label="Traits",
+        max_length=2000,
+        required=False,
+        widget=UnfoldAdminTextInputWidget(attrs={"placeholder": "first_name = Ann, plan = pro"}),
+    )
+    tags = forms.CharField(
+        label="Tags",
+        max_length=1000,
+        required=False,
+        widget=UnfoldAdminTextInputWidget(attrs={"placeholder": "vip, beta"}),
+    )
+    segments = forms.MultipleChoiceField(label="In segments", required=False)
+
+    def __init__(self, *args: Any, segments: Sequence[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["segments"]
+        assert isinstance(field, forms.MultipleChoiceField)
+        field.choices = list(segments)
+        field.widget = forms.SelectMultiple(attrs={"class": "border border-base-200 rounded-default text-sm w-full"})
+        field.widget.choices = list(segments)
+        if not segments:
+            field.help_text = "The workspace has no segments yet."
+
+    def clean_traits(self) -> dict[str, Any]:
+        from panel.forms import pairs_parse
+
+        return pairs_parse(self.cleaned_data.get("traits") or "")
+
+    def clean_tags(self) -> list[str]:
+        return [tag.strip() for tag in str(self.cleaned_data.get("tags") or "").split(",") if tag.strip()]
+
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
+        given = data.get("traits") or data.get("tags") or data.get("segments")
+        if not data.get("who"):
+            if given:
+                self.add_error("who", "Say whose profile this is.")
+            data["row"] = None
+            return data
+        data["row"] = {
+            "user_id": data["who"],
+            "traits": data.get("traits") or {},
+            "tags": data.get("tags") or [],
+            "segments": data.get("segments") or [],
+        }
+        return data
+
+
+SimProfileFormSet = forms.formset_factory(SimProfileForm, extra=0, max_num=20, absolute_max=20)

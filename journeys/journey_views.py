@@ -5,7 +5,6 @@ profile's path drawn on the flow; nothing stored or sent)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -13,17 +12,14 @@ from typing import TYPE_CHECKING, Any
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 
-from journeys import services, wizard
-from journeys.document import DocumentError, parse_journey
-from journeys.flow import FlowCounts, PathStep, flow_layout, flow_svg
+from journeys import services
+from journeys.flow import FlowCounts, flow_layout, flow_svg
 from journeys.models import Journey, JourneyStatus
 from journeys.selectors import journey_analytics
-from journeys.simulator import SimulationError, simulate
 from panel.dashboard import chart
 from workspaces.models import AuditLogEntry
 from workspaces.permissions import acting_user
@@ -162,84 +158,11 @@ class JourneyPages:
         return HttpResponseRedirect(reverse("panel:journeys_journey_live", args=[journey.pk]))
 
     def simulator(self, request: HttpRequest, pk: int) -> HttpResponse:
-        """Test profiles and events (pasted JSON or one row per event) through the draft or a version."""
+        """Test profiles and events, typed as rows, through the draft or a version (simulator_view.py)."""
+        from journeys.simulator_view import simulator_page
+
         journey = self.admin.journey(request, pk)
-        versions = list(journey.versions.order_by("-number"))
-        use = request.POST.get("use") or request.GET.get("use") or "draft"
-        version = next((v for v in versions if f"v{v.number}" == use), None)
-        document = version.document if version is not None else journey.draft
-        document = document if isinstance(document, dict) else {}
-        now = timezone.now().replace(microsecond=0)
-        posted = request.POST if request.method == "POST" else None
-        events_text = posted.get("events", "") if posted else _sample_events(document, now)
-        profiles_text = (
-            posted.get("profiles", "") if posted else '[{"user_id": "ann", "traits": {"first_name": "Ann"}}]'
-        )
-        until_text = posted.get("until", "") if posted else (now + timedelta(days=7)).isoformat()
-        problems: list[str] = []
-        results: list[dict[str, Any]] = []
-        chosen_profile = posted.get("show", "") if posted else ""
-        path_steps: list[PathStep] = []
-        status = 200
-        if posted is not None:
-            try:
-                parsed = parse_journey(document)
-                profiles, events = json.loads(profiles_text or "[]"), json.loads(events_text or "[]")
-                outcome = simulate(parsed, profiles=profiles, events=events, until=until_text)
-            except DocumentError as error:
-                problems = [f"{p.field}: {p.message}" for p in error.problems]
-            except SimulationError as error:
-                problems = [f"{error.field}: {error.message}"]
-            except ValueError as error:  # json.loads
-                problems = [f"This is not JSON: {error}"]
-            else:
-                for key, run in outcome["profiles"].items():
-                    results.append({"profile": key, **run})
-                if results and not chosen_profile:
-                    chosen_profile = results[0]["profile"]
-                for run in results:
-                    if run["profile"] == chosen_profile and run["entries"]:
-                        path_steps = [
-                            PathStep(step["node"], _short(step["at"]), step.get("outcome"))
-                            for step in run["entries"][0]["path"]
-                        ]
-            status = 400 if problems else 200
-        context = self.context(
-            request,
-            journey,
-            f"{journey.name} · Simulator",
-            version_choices=[("draft", "The draft"), *((f"v{v.number}", f"Version {v.number}") for v in versions)],
-            use=use,
-            profiles_text=profiles_text,
-            events_text=events_text,
-            until_text=until_text,
-            problems=problems,
-            results=results,
-            chosen_profile=chosen_profile,
-            flow=flow_svg(flow_layout(document, path=path_steps)),
-            steps=wizard.STEPS,
-        )
-        return TemplateResponse(request, "journeys/simulate.html", context, status=status)
-
-
-def _short(moment: Any) -> str:
-    return str(moment or "")[5:16].replace("T", " ")
-
-
-def _sample_events(document: dict[str, Any], now: Any) -> str:
-    """A starting point for the simulator: the trigger event now, for one profile."""
-    entry = _part(document, "entry")
-    event = entry.get("event") if isinstance(entry.get("event"), str) else "screen_view"
-    properties: dict[str, Any] = {}
-    where = entry.get("where")
-    if isinstance(where, dict) and "property" in where and isinstance(where.get("value"), (str, int, float)):
-        properties[where["property"]] = where["value"]
-    sample = [{"user_id": "ann", "event": event, "timestamp": now.isoformat(), "properties": properties}]
-    return json.dumps(sample, indent=2)
-
-
-def version_of(journey: Journey, number: int) -> Any:
-    return get_object_or_404(journey.versions, number=number)
+        return simulator_page(request, journey, lambda title, **extra: self.context(request, journey, title, **extra))
 
 
 def _part(data: Any, key: str) -> dict[str, Any]:

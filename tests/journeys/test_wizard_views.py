@@ -4,7 +4,6 @@ held to the member's role and workspace."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any
 from xml.etree import ElementTree
@@ -377,65 +376,111 @@ def test_edit_on_a_live_journey_makes_the_next_version_through_the_wizard(shop):
     assert page.context["version"].number == 1 and [v.number for v in page.context["versions"]] == [2, 1]
 
 
-def test_the_simulator_page_draws_a_profiles_path(shop):
+def sim_post(
+    use: str, events: list[dict[str, str]], profiles: list[dict[str, str]] | None = None, **fields: str
+) -> dict[str, str]:
+    """The simulator's form as a browser posts it: test profiles and events as rows, times in the
+    workspace's zone (UTC here)."""
+    return {
+        "use": use,
+        "until": "2026-11-10T00:00",
+        **management("profiles", profiles or []),
+        **management("events", events),
+        **fields,
+    }
+
+
+ANN_DISCOUNTS = {
+    "who": "ann",
+    "event": "screen_view",
+    "at": "2026-11-02T10:00",
+    "properties": "screen_name = Discounts",
+}
+ANN_FAVOURITES = {"who": "ann", "event": "add_to_favorites", "at": "2026-11-02T11:00", "properties": ""}
+
+
+def taken_nodes(flow: str) -> set[str]:
+    drawn = ElementTree.fromstring(flow)
+    return {
+        str(g.get("data-node"))
+        for g in drawn.iter("{http://www.w3.org/2000/svg}g")
+        if "taken" in g.get("class", "").split()
+    }
+
+
+def test_the_simulator_runs_typed_rows_and_answers_in_words_with_the_path_drawn(shop):
     journey = draft(shop, SEED)
-    events = json.dumps(
-        [
-            {
-                "user_id": "ann",
-                "event": "screen_view",
-                "timestamp": "2026-11-02T10:00:00Z",
-                "properties": {"screen_name": "Discounts"},
-            },
-            {"user_id": "ann", "event": "add_to_favorites", "timestamp": "2026-11-02T11:00:00Z"},
-        ]
-    )
+    page = browser(shop, Role.ANALYST).get(url("simulate", journey))
+    assert page.status_code == 200 and "JSON" not in page.content.decode()
+    first = page.context["events"].forms[0].initial
+    assert (first["who"], first["event"], first["properties"]) == ("ann", "screen_view", "screen_name = Discounts")
     answer = browser(shop, Role.ANALYST).post(
-        url("simulate", journey), {"use": "draft", "profiles": "[]", "events": events, "until": "2026-11-10T00:00:00Z"}
+        url("simulate", journey),
+        sim_post("draft", [ANN_DISCOUNTS, ANN_FAVOURITES], [{"who": "ann", "traits": "first_name = Ann", "tags": ""}]),
     )
     assert answer.status_code == 200
     assert [r["profile"] for r in answer.context["results"]] == ["ann"]
-    drawn = ElementTree.fromstring(answer.context["flow"])
-    taken = {
-        g.get("data-node") for g in drawn.iter("{http://www.w3.org/2000/svg}g") if "taken" in g.get("class", "").split()
-    }
-    assert {"fav", "thanks"} <= taken  # ann's path: the state, then the SMS on performed
+    assert {"fav", "thanks"} <= taken_nodes(answer.context["flow"])  # the state, then the SMS on performed
+    html = answer.content.decode()
+    assert "Nov 02, 11:00 — State (fav) → On performed" in html
+    assert "✉ Nov 02, 11:00: SMS · post-purchase-survey" in html
     # A published version, and the path drawn for the profile chosen among several.
     journey_publish(journey=journey, actor=shop.owner)
     journey.draft = {"name": "Edited since"}
     journey.save(update_fields=["draft"])
-    two = json.dumps(
-        [
-            {
-                "user_id": "ann",
-                "event": "screen_view",
-                "timestamp": "2026-11-02T10:00:00Z",
-                "properties": {"screen_name": "Discounts"},
-            },
-            {
-                "user_id": "bob",
-                "event": "screen_view",
-                "timestamp": "2026-11-02T10:00:00Z",
-                "properties": {"screen_name": "Discounts"},
-            },
-            {"user_id": "ann", "event": "add_to_favorites", "timestamp": "2026-11-02T11:00:00Z"},
-        ]
-    )
+    bob = {**ANN_DISCOUNTS, "who": "bob"}
     version = browser(shop, Role.ANALYST).post(
-        url("simulate", journey),
-        {"use": "v1", "profiles": "[]", "events": two, "until": "2026-11-10T00:00:00Z", "show": "bob"},
+        url("simulate", journey), sim_post("v1", [ANN_DISCOUNTS, bob, ANN_FAVOURITES], show="bob")
     )
     assert version.status_code == 200 and version.context["chosen_profile"] == "bob"
-    drawn = ElementTree.fromstring(version.context["flow"])
-    taken = {
-        g.get("data-node") for g in drawn.iter("{http://www.w3.org/2000/svg}g") if "taken" in g.get("class", "").split()
-    }
+    taken = taken_nodes(version.context["flow"])
     assert "fav" in taken and "thanks" not in taken  # bob timed out; only ann performed
+    assert "State (fav) → On timed out" in version.content.decode()
     assert '<option value="v1" selected>Version 1</option>' in version.content.decode()
-    bad = browser(shop, Role.ANALYST).post(
-        url("simulate", journey), {"use": "v1", "profiles": "[", "events": "[]", "until": "x"}
+
+
+@pytest.mark.parametrize(
+    ("events", "profiles", "until", "where", "message"),
+    [
+        ([], [], "2026-11-10T00:00", "events", "Add at least one event"),
+        ([{**ANN_DISCOUNTS, "at": ""}], [], "2026-11-10T00:00", ("events", 0, "at"), "Say when it happens"),
+        (
+            [{**ANN_DISCOUNTS, "properties": "screen_name"}],
+            [],
+            "2026-11-10T00:00",
+            ("events", 0, "properties"),
+            "name = value",
+        ),
+        (
+            [ANN_DISCOUNTS],
+            [{"who": "", "traits": "plan = pro", "tags": ""}],
+            "2026-11-10T00:00",
+            ("profiles", 0, "who"),
+            "whose profile",
+        ),
+        ([ANN_DISCOUNTS], [], "", ("until", None, "until"), "until when"),
+    ],
+)
+def test_bad_simulator_rows_are_errors_at_their_fields(shop, events, profiles, until, where, message):
+    journey = draft(shop, SEED)
+    answer = browser(shop, Role.ANALYST).post(
+        url("simulate", journey), sim_post("draft", events, profiles, until=until)
     )
-    assert bad.status_code == 400 and "not JSON" in bad.context["problems"][0]
+    assert answer.status_code == 400 and answer.context["results"] is None
+    if where == "events":
+        errors = [str(e) for e in answer.context["events"].non_form_errors()]
+    elif where[0] == "until":
+        errors = [str(e) for e in answer.context["until_form"].errors.get("until", [])]
+    else:
+        errors = [str(e) for e in answer.context[where[0]].forms[where[1]].errors.get(where[2], [])]
+    assert any(message in e for e in errors), errors
+
+
+def test_the_simulator_refuses_a_draft_with_problems_naming_them(shop):
+    journey = draft(shop, {"name": "Broken", "start": "nowhere"})
+    answer = browser(shop).post(url("simulate", journey), sim_post("draft", [ANN_DISCOUNTS]))
+    assert answer.status_code == 400 and answer.context["problems"]
+    assert "Fix the journey first" in answer.content.decode()
 
 
 def test_a_backtest_asked_for_at_launch_runs_on_the_workers_and_shows_its_numbers(shop, segment):

@@ -113,24 +113,14 @@ def test_import_fix_backtest_simulate_and_pause(page: Page, live_nudge: str, cel
     expect(page.locator("g.edge[data-from=trigger][data-count='2']")).to_be_visible()
     screenshot(page, "11-backtest")
 
-    # The simulator, prefilled with the trigger event for one profile.
+    # The simulator, prefilled with the trigger event for one profile: typed rows, no JSON.
     page.goto(f"{base}/journeys/journey/{journey.pk}/simulate/")
-    page.fill(
-        "textarea[name=events]",
-        json.dumps(
-            [
-                {
-                    "user_id": "ann",
-                    "event": "screen_view",
-                    "timestamp": "2026-11-02T10:00:00Z",
-                    "properties": {"screen_name": "Sale"},
-                }
-            ]
-        ),
-    )
-    page.fill("input[name=until]", "2026-11-03T00:00:00Z")
-    page.click("form button.button-primary")
-    expect(page.locator("[data-profile=ann] [data-message=send]")).to_contain_text("sms · post-purchase-survey")
+    expect(page.locator("select[name=events-0-event]")).to_have_value("screen_view")
+    page.fill("input[name=events-0-properties]", "screen_name = Sale")
+    page.fill("input[name=events-0-at]", "2026-11-02T10:00")
+    page.fill("input[name=until]", "2026-11-03T00:00")
+    page.click("button[data-run]")
+    expect(page.locator("[data-profile=ann] [data-message=send]")).to_contain_text("SMS · post-purchase-survey")
     expect(page.locator("g.node.taken[data-node=send]")).to_be_visible()
     screenshot(page, "12-simulator")
 
