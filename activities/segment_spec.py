@@ -10,9 +10,10 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
+
+from segments.zones import zone_named
 
 CALL_TYPES = frozenset({"track", "page", "screen", "identify", "alias", "group"})
 MAX_NAME_LENGTH = 200
@@ -50,13 +51,8 @@ class Message:
     @property
     def timezone(self) -> str | None:
         value = self.context.get("timezone")
-        if not isinstance(value, str) or not value:
-            return None
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            return None  # a device's odd timezone never costs the event; the profile keeps its own
-        return value
+        # a device's odd timezone never costs the event; the profile keeps its own
+        return value if isinstance(value, str) and zone_named(value) is not None else None
 
     @property
     def locale(self) -> str | None:

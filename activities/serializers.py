@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from rest_framework import serializers
 
 from activities.models import Activity, IngestionError, Profile, PushDevice
+from segments.zones import zone_named
 
 
 class PushDeviceSerializer(serializers.ModelSerializer):
@@ -59,10 +59,8 @@ class ProfileUpdateSerializer(serializers.Serializer):
     )
 
     def validate_timezone(self, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise serializers.ValidationError(f"{value!r} is not an IANA time zone name") from None
+        if zone_named(value) is None:
+            raise serializers.ValidationError(f"{value[:80]!r} is not an IANA time zone name")
         return value
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:

@@ -18,7 +18,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from activities.names import counts_as_any
 from journeys.document import (
@@ -37,6 +36,7 @@ from journeys.document import (
     Webhook,
 )
 from segments.conditions import Subject, evaluate, event_matches
+from segments.zones import UTC_ZONE, zone_named
 
 MAX_STEPS_PER_RUN = 500
 
@@ -443,10 +443,7 @@ def next_local_time(after: datetime, clock: time, timezone: str) -> datetime:
     DST: on the day clocks go back the first of the two readings is used; on the day they go forward a
     time that does not exist is moved forward by the gap (02:30 becomes 03:30).
     """
-    try:
-        zone = ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        zone = ZoneInfo("UTC")
+    zone = zone_named(timezone) or UTC_ZONE
     local_day = after.astimezone(zone).date()
     for offset in range(3):
         day = local_day + timedelta(days=offset)

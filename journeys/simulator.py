@@ -12,7 +12,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from activities.names import counts_as_any
 from journeys.document import Journey
@@ -34,6 +33,7 @@ from journeys.engine import (
 )
 from journeys.engine import stop as engine_stop
 from segments.conditions import ANY_ACTIVITY, Condition, as_datetime, event_matches, name_matches
+from segments.zones import zone_named
 
 MAX_PROFILES = 1000
 MAX_EVENTS = 10_000
@@ -166,10 +166,8 @@ def parse_inputs(
         if not isinstance(tags, list) or not isinstance(segments, list):
             raise SimulationError(f"{where}.tags", "tags and segments must be lists")
         timezone = raw.get("timezone") or "UTC"
-        try:
-            ZoneInfo(timezone)
-        except (ZoneInfoNotFoundError, ValueError, TypeError):
-            raise SimulationError(f"{where}.timezone", "must be an IANA time zone name") from None
+        if zone_named(timezone) is None:
+            raise SimulationError(f"{where}.timezone", "must be an IANA time zone name")
         people[key] = SimulatedProfile(
             key, dict(traits), frozenset(map(str, tags)), timezone, frozenset(map(str, segments))
         )

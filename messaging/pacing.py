@@ -12,9 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from segments.durations import Duration
+from segments.zones import UTC_ZONE, zone_named
 
 
 def opt_out(consent: Mapping[str, Any], channel: str, category: str, *, transactional: bool) -> str | None:
@@ -28,12 +29,7 @@ def opt_out(consent: Mapping[str, Any], channel: str, category: str, *, transact
 
 
 def zone_of(name: str, fallback: str = "UTC") -> ZoneInfo:
-    for candidate in (name, fallback, "UTC"):
-        try:
-            return ZoneInfo(candidate)
-        except (ZoneInfoNotFoundError, ValueError):
-            continue
-    return ZoneInfo("UTC")
+    return zone_named(name) or zone_named(fallback) or UTC_ZONE
 
 
 def quiet_until(now: datetime, zone: ZoneInfo, start: time | None, end: time | None) -> datetime | None:

@@ -375,3 +375,18 @@ def test_a_write_key_past_its_rate_is_told_to_retry_later(segment: SegmentClient
 def test_whole_numbers_are_ids_and_keep_every_digit(segment: SegmentClient):
     assert segment.post("/v1/track", {"userId": 12345678901234567890, "event": "x"}).status_code == 200
     assert Profile.objects.get().user_id == "12345678901234567890"
+
+
+@pytest.mark.parametrize("path", ["/v1/track", "/v1/identify", "/v1/batch"])
+def test_a_timezone_no_zone_has_is_ignored_and_the_call_stored(segment: SegmentClient, path):
+    """A 300-character `context.timezone` made ZoneInfo read a file name too long (OSError, a 500 that the
+    SDK retries, holding every event batched with it). The write key is public: it must never cost a call."""
+    odd = {"timezone": "x" * 300}
+    call = {"userId": "ann", "context": odd, **({"event": "tap"} if path == "/v1/track" else {})}
+    body = {"batch": [{"type": "track", "userId": "bob", "event": "ok"}, {"type": "identify", **call}]}
+    response = segment.post(path, body if path == "/v1/batch" else call)
+    assert response.status_code == 200, response.content
+    ann = Profile.objects.live().get(user_id="ann")
+    assert ann.timezone in ("", None)
+    if path == "/v1/batch":
+        assert Profile.objects.live().filter(user_id="bob").exists() and activities(name="ok") == ["ok"]

@@ -126,6 +126,7 @@ def test_update_merges_traits_tags_timezone_and_consent_and_is_audited(client, a
     ("payload", "field"),
     [
         ({"timezone": "Mars/Base"}, "timezone"),
+        ({"timezone": "x" * 300}, "timezone"),
         ({"consent": {"email": "maybe"}}, "consent"),
         ({"traits": "plan=pro"}, "traits"),
         ({"tags_add": "vip"}, "tags_add"),

@@ -176,8 +176,9 @@ def test_context_gives_a_web_push_subscription(subscription, device):
     assert message.device == device
 
 
-def test_an_unknown_timezone_is_ignored_not_fatal():
-    message = parse({"userId": "u", "event": "x", "context": {"timezone": "Mars/Olympus"}}, "track")
+@pytest.mark.parametrize("zone", ["Mars/Olympus", "x" * 300, "../../etc/passwd", "", 3, ["UTC"], "utc "])
+def test_an_unknown_timezone_is_ignored_not_fatal(zone):
+    message = parse({"userId": "u", "event": "x", "context": {"timezone": zone}}, "track")
     assert message.timezone is None
 
 

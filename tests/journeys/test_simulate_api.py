@@ -53,6 +53,22 @@ def test_timeline_1_through_the_api(client, acme):
             "profiles[0].timezone",
         ),
         (
+            {
+                "journey": discounts(),
+                "until": "2025-01-01T00:00:00Z",
+                "profiles": [{"user_id": "a", "timezone": "x" * 300}],
+            },
+            "profiles[0].timezone",
+        ),
+        (
+            {
+                "journey": discounts(),
+                "until": "2025-01-01T00:00:00Z",
+                "profiles": [{"user_id": "a", "timezone": ["UTC"]}],
+            },
+            "profiles[0].timezone",
+        ),
+        (
             {"journey": discounts(), "until": "2025-01-01T00:00:00Z", "events": [{"user_id": "a", "event": "x"}]},
             "events[0].timestamp",
         ),

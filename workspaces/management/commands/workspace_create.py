@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.core.validators import validate_email
 
+from segments.zones import zone_named
 from workspaces.services import workspace_create
 
 
@@ -28,10 +28,8 @@ class Command(BaseCommand):
             validate_email(owner)
         except ValidationError:
             raise CommandError(f"--owner must be an email address; got {owner!r}") from None
-        try:
-            ZoneInfo(timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise CommandError(f"--timezone must be an IANA time zone name; got {timezone!r}") from None
+        if zone_named(timezone) is None:
+            raise CommandError(f"--timezone must be an IANA time zone name; got {timezone[:80]!r}")
         created = workspace_create(name=name.strip(), owner_email=owner, timezone_name=timezone)
         self.stdout.write(
             json.dumps(
