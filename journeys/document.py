@@ -325,7 +325,7 @@ def parse_journey(data: Any, *, template_exists: Callable[[str, str], bool] | No
         if event and window:
             conversion = Conversion(event, r.condition(raw, "where", "conversion"), window, exit_on)
 
-    entry = _entry(r, r.obj(doc.get("entry"), "entry"))
+    entry = _entry(r, r.obj(doc.get("entry"), "entry"), given=isinstance(doc.get("entry"), dict))
     schedule = r.obj(doc.get("schedule"), "schedule", required=False)
     start_at, end_at = r.moment(schedule, "start_at", "schedule"), r.moment(schedule, "end_at", "schedule")
     if start_at and end_at and end_at <= start_at:
@@ -379,7 +379,8 @@ def _ids(r: _Reader, value: Any, where: str) -> tuple[str, ...]:
     return tuple(str(v) for v in value)
 
 
-def _entry(r: _Reader, raw: dict) -> Entry | None:
+def _entry(r: _Reader, raw: dict, *, given: bool) -> Entry | None:
+    """`given`: the document has an entry object (an absent one is already reported as required)."""
     kind = raw.get("type")
     if kind == "event":
         event = r.text(raw, "event", "entry")
@@ -397,7 +398,7 @@ def _entry(r: _Reader, raw: dict) -> Entry | None:
         for field, message in event_leaves_refused(raw.get("where"), "entry.where"):
             r.problem(field, message)
         return Entry("segment", None, where, clock)
-    if raw:
+    if given:
         r.problem("entry.type", 'must be "event" or "segment"')
     return None
 

@@ -280,8 +280,11 @@ class SegmentViewSet(
         if request.method == "POST":
             data = _body(request)
             unknown = sorted(set(data) - {"add", "remove"})
-            if unknown or not any(isinstance(data.get(k), list) for k in ("add", "remove")):
-                field = unknown[0] if unknown else "add"
+            # each one given a list (a number was a 500, a string taken letter by letter); its items are
+            # checked one by one below (`add[1]`)
+            wrong = [k for k in ("add", "remove") if k in data and not isinstance(data[k], list)]
+            if unknown or wrong or not any(isinstance(data.get(k), list) for k in ("add", "remove")):
+                field = (unknown or wrong or ["add"])[0]
                 return _problems([Problem(field, 'send "add" and/or "remove": lists of user ids or emails')])
             try:
                 change = lists.list_members_change(

@@ -186,7 +186,7 @@ def parse_condition(data: Any, where: str = "where", *, depth: int = 0) -> Condi
     if "attribute" in data:
         _only(data, {"attribute", "op", "value"}, where)
         name = data["attribute"]
-        if name not in ATTRIBUTES:
+        if not isinstance(name, str) or name not in ATTRIBUTES:
             raise ConditionError(f"{where}.attribute", f"must be one of {', '.join(sorted(ATTRIBUTES))}")
         test = _test(data, where)
         if ATTRIBUTES[name] == "time" and test.op not in TIME_OPS:
@@ -206,7 +206,7 @@ def parse_condition(data: Any, where: str = "where", *, depth: int = 0) -> Condi
     if "reachable" in data:
         _only(data, {"reachable"}, where)
         channel = data["reachable"]
-        if channel not in CHANNELS:
+        if not isinstance(channel, str) or channel not in CHANNELS:
             raise ConditionError(f"{where}.reachable", f"must be one of {', '.join(sorted(CHANNELS))}")
         return Reachable(channel)
     for key, performed in (("performed", True), ("not_performed", False)):
@@ -324,7 +324,7 @@ def _count(data: Any, where: str) -> Test:
     if not isinstance(data, dict):
         raise ConditionError(where, 'must be an object like {"op": "gte", "value": 2}')
     _only(data, {"op", "value"}, where)
-    if data.get("op") not in {"eq", "neq", "gt", "gte", "lt", "lte", "between"}:
+    if not isinstance(data.get("op"), str) or data["op"] not in {"eq", "neq", "gt", "gte", "lt", "lte", "between"}:
         raise ConditionError(f"{where}.op", "must be one of eq, neq, gt, gte, lt, lte, between")
     raw = data.get("value")
     values = raw if data["op"] == "between" and isinstance(raw, list) else [raw]
@@ -336,7 +336,7 @@ def _count(data: Any, where: str) -> Test:
 
 def _test(data: dict, where: str) -> Test:
     op = data.get("op")
-    if op not in OPS:
+    if not isinstance(op, str) or op not in OPS:
         raise ConditionError(f"{where}.op", f"must be one of {', '.join(sorted(OPS))}")
     if op in UNARY_OPS:
         if data.get("value") is not None:

@@ -49,12 +49,20 @@ class Duration:
         return not (self.months or self.days or self.seconds)
 
     def after(self, moment: datetime) -> datetime:
-        """moment + self, months first (calendar), then days and seconds."""
-        return _add_months(moment, self.months) + timedelta(days=self.days, seconds=self.seconds)
+        """moment + self, months first (calendar), then days and seconds; the last representable moment
+        when that is past year 9999."""
+        try:
+            return _add_months(moment, self.months) + timedelta(days=self.days, seconds=self.seconds)
+        except (OverflowError, ValueError):
+            return datetime.max.replace(tzinfo=moment.tzinfo)
 
     def before(self, moment: datetime) -> datetime:
-        """moment − self, the inverse order of `after`."""
-        return _add_months(moment - timedelta(days=self.days, seconds=self.seconds), -self.months)
+        """moment − self, the inverse order of `after`; the first representable moment when that is
+        before year 1 (a window reaching back past it starts there)."""
+        try:
+            return _add_months(moment - timedelta(days=self.days, seconds=self.seconds), -self.months)
+        except (OverflowError, ValueError):
+            return datetime.min.replace(tzinfo=moment.tzinfo)
 
     def __str__(self) -> str:
         return self.text

@@ -273,3 +273,15 @@ def test_the_schema_describes_the_simulate_answer():
     profile = schema["components"]["schemas"]["BehaviorSimulatedProfile"]["properties"]
     assert profile["fired"]["items"] == {"type": "string", "format": "date-time"}  # §8.8: ISO date-times
     assert profile["firings"]["items"] == {"$ref": "#/components/schemas/BehaviorFiring"}
+
+
+def test_an_event_dated_year_one_simulates_instead_of_failing(client, acme):
+    """Its 3-day window reached back before year 1: an OverflowError, a 500."""
+    request = {
+        "behavior": CART,
+        "events": [{"user_id": "dee", "event": "update_cart", "timestamp": "0001-01-01T00:00:00Z"}],
+        "until": "0001-01-10T00:00:00Z",
+    }
+    simulated = call(client, acme, "post", "simulate", request, role=Role.ANALYST)
+    assert simulated.status_code == 200, simulated.content
+    assert simulated.json()["profiles"]["dee"]["fired"] == ["0001-01-04T00:00:00Z"]

@@ -133,6 +133,7 @@ def test_the_product_brief_document_parses():
             "nodes.thanks.method",
         ),
         (discounts(nodes={"bad id!": {"type": "exit"}}), "nodes.bad id!"),
+        (discounts(entry={}), "entry.type"),  # was a 500 (an assertion)
     ],
 )
 def test_each_problem_is_named(document, field):

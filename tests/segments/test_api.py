@@ -661,6 +661,9 @@ def test_list_members_are_added_and_removed_by_user_id_or_email(client, acme, pe
         ({"add": ["ann"], "colour": "red"}, "colour"),
         ({"add": ["ann", 7]}, "add[1]"),
         ({"remove": [None]}, "remove[0]"),
+        ({"add": ["ann"], "remove": 5}, "remove"),  # was a 500
+        ({"add": {"ann": 1}}, "add"),  # was taken as adding ann
+        ({"add": ["ann"], "remove": "bob@example.com"}, "remove"),  # was taken letter by letter
     ],
 )
 def test_bad_member_changes_are_400(client, acme, people, body, field):

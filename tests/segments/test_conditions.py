@@ -198,6 +198,11 @@ def test_groups_and_plain_lists():
         ({"any": [{"property": "a", "op": "eq", "value": 1}, {"nope": 1}]}, "where.any[1]"),
         ([{"property": "a", "op": "eq", "value": 1}, {"property": "b", "op": "gt", "value": "x"}], "where[1].value"),
         ({"wat": 1}, "where"),
+        # what should be a word sent as a list or an object (was a 500: unhashable type)
+        ({"trait": "plan", "op": [], "value": 1}, "where.op"),
+        ({"performed": "purchase", "count": {"op": [], "value": 1}}, "where.count.op"),
+        ({"reachable": []}, "where.reachable"),
+        ({"attribute": {}, "op": "exists"}, "where.attribute"),
     ],
 )
 def test_invalid_conditions_name_the_field(condition, field):

@@ -45,3 +45,13 @@ def test_days_and_seconds_are_exact():
     start = datetime(2024, 12, 17, 13, tzinfo=UTC)
     assert Duration.parse("P3D").after(start) == datetime(2024, 12, 20, 13, tzinfo=UTC)
     assert Duration.parse("PT90M").before(start) == datetime(2024, 12, 17, 11, 30, tzinfo=UTC)
+
+
+def test_moments_past_the_calendars_ends_saturate_instead_of_failing():
+    """An event dated year 1 (accepted from the simulator) asked for a window before it: an OverflowError,
+    a 500. The window starts at the first representable moment instead; the far end likewise."""
+    first, last = datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)
+    assert Duration.parse("P3D").before(datetime(1, 1, 2, tzinfo=UTC)) == first
+    assert Duration.parse("P1M").before(datetime(1, 1, 20, tzinfo=UTC)) == first
+    assert Duration.parse("P1M").after(datetime(9999, 12, 15, tzinfo=UTC)) == last
+    assert Duration.parse("PT1H").after(datetime(9999, 12, 31, 23, 30, tzinfo=UTC)) == last
