@@ -45,7 +45,7 @@ from segments.forms import (
     rule_rows,
 )
 from segments.models import ListImport, Segment, SegmentKind, SegmentSize
-from segments.words import condition_words
+from segments.words import condition_words, plural
 from workspaces.permissions import acting_user
 
 KIND_LABELS = {SegmentKind.RULE: "info", SegmentKind.LIST: "success"}
@@ -378,7 +378,7 @@ class SegmentPanelAdmin(PanelModelAdmin):
                 if segment.refresh_error:
                     self.message_user(request, f"Counting failed: {segment.refresh_error}", messages.ERROR)
                 else:
-                    self.message_user(request, f"Counted again: {segment.size} member(s).", messages.SUCCESS)
+                    self.message_user(request, f"Counted again: {plural(segment.size, 'member')}.", messages.SUCCESS)
         return HttpResponseRedirect(reverse("panel:segments_segment_detail", args=[segment.pk]))
 
     def delete_view(self, request: HttpRequest, object_id: str, extra_context: dict | None = None) -> HttpResponse:

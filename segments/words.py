@@ -106,11 +106,17 @@ def duration_words(text: Any) -> str:
     return ", ".join(parts) or "0 minutes"
 
 
+def last_words(text: Any) -> str:
+    """What follows "the last": "7 days", "2 weeks", and "week" rather than "1 week"."""
+    words = duration_words(text)
+    return words[2:] if words.startswith("1 ") and "," not in words else words
+
+
 def _value_words(op: str, value: Any) -> str:
     if op in NO_VALUE:
         return ""
     if op == "within_last":
-        return f" {duration_words(value)}"
+        return f" {last_words(value)}"
     if op == "between" and isinstance(value, list) and len(value) == 2:
         return f" {value[0]} and {value[1]}"
     if op in {"in", "not_in"} and isinstance(value, list):
@@ -166,9 +172,10 @@ def condition_words(data: Any) -> str:
                 text += f" where {condition_words(data['where'])}"
             count = data.get("count")
             if isinstance(count, dict) and count.get("op"):
-                text += f" {_leaf('', count).strip()} times".replace("is ", "", 1)
+                times = "time" if count.get("value") == 1 and count.get("op") != "between" else "times"
+                text += f" {_leaf('', count).strip()} {times}".replace("is ", "", 1)
             if data.get("within"):
-                text += f" in the last {duration_words(data['within'])}"
+                text += f" in the last {last_words(data['within'])}"
             return text
     return "?"
 

@@ -504,4 +504,4 @@ def test_the_list_page_reads_rules_in_words(acme):
     listing = browser(acme).get(reverse("panel:segments_segment_changelist"))
     html = listing.content.decode()
     assert html.count('href="/segments/segment/') >= 9 and "/change/" not in html  # one link per row, to its page
-    assert "first seen is within the last 1 week" in html and "reachable by SMS" in html
+    assert "first seen is within the last week" in html and "reachable by SMS" in html

@@ -82,7 +82,9 @@ def test_marketers_and_analysts_get_403_on_every_page_and_action(acme: Tenant, r
     ProviderConfig.objects.create(workspace=acme.workspace, channel="email", kind="file")
     client = browser(acme, role)
     for url in pages(acme):
-        assert client.get(url).status_code == 403, url
+        refused = client.get(url)
+        assert refused.status_code == 403, url
+        assert b"This page is not for your role" in refused.content, url  # the panel's page, not a bare 403
         assert client.post(url, {"name": "x", "role": "owner", "confirmed": "yes"}).status_code == 403, url
     assert WriteKey.objects.filter(workspace=acme.workspace).count() == 1
     assert WriteKey.objects.filter(workspace=acme.workspace, revoked_at__isnull=False).count() == 0
