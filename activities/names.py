@@ -19,3 +19,13 @@ def counts_as_any(name: str) -> bool:
     """Does an activity of this name answer `*`? Not a behavior firing, not what Nudge records (a
     segment change, a delivery report): those would let an "inactive" pattern or segment wake itself."""
     return not name.startswith(BEHAVIOR_PREFIX) and name not in DERIVED
+
+
+# What Nudge records itself and an app may not send (the write key is public): a behavior's firing would
+# enter its journeys and skip its max_once_per, a forged delivery report would count in a journey's
+# numbers, a segment change would look like the refresh's.
+OUTCOMES = frozenset({"message_delivered", "message_failed", "message_opened", "message_clicked", "unsubscribed"})
+
+
+def is_recorded_by_nudge(name: str) -> bool:
+    return name.startswith(BEHAVIOR_PREFIX) or name in DERIVED or name in OUTCOMES

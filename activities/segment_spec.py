@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from activities.names import is_recorded_by_nudge
 from segments.zones import zone_named
 
 CALL_TYPES = frozenset({"track", "page", "screen", "identify", "alias", "group"})
@@ -275,6 +276,11 @@ def _message(
 
     if kind == "track":
         message.name = _name(raw.get("event"), where, "event", required=True) or ""
+        if is_recorded_by_nudge(message.name):
+            raise SpecError(
+                where + "event",
+                f"{message.name!r} is a name Nudge records itself (behavior:…, message_…, segment_…, unsubscribed)",
+            )
         message.properties = properties
     elif kind == "page":
         message.name = "viewed"

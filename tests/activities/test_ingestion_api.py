@@ -390,3 +390,18 @@ def test_a_timezone_no_zone_has_is_ignored_and_the_call_stored(segment: SegmentC
     assert ann.timezone in ("", None)
     if path == "/v1/batch":
         assert Profile.objects.live().filter(user_id="bob").exists() and activities(name="ok") == ["ok"]
+
+
+@pytest.mark.parametrize(
+    "name", ["behavior:abandoned_cart", "message_opened", "message_clicked", "segment_entered", "unsubscribed"]
+)
+def test_names_nudge_records_itself_are_refused_from_the_write_key(segment: SegmentClient, name):
+    """The write key ships in every app: a forged behavior firing would enter its journeys (past their
+    max_once_per), a forged report would count as an open or a click."""
+    single = segment.post("/v1/track", {"userId": "ann", "event": name})
+    assert single.status_code == 400 and single.json()["field"] == "event", single.content
+    assert "records itself" in single.json()["error"]
+    calls = [{"type": "track", "userId": "ann", "event": "tap"}, {"type": "track", "userId": "ann", "event": name}]
+    batch = segment.post("/v1/batch", {"batch": calls})
+    assert batch.status_code == 200 and batch.json()["refused"][0]["field"] == "batch[1].event"
+    assert activities(name=name) == [] and activities(name="tap") == ["tap"]
