@@ -13,7 +13,7 @@ from typing import Any
 from behaviors.compiler import compile_behavior, waiting_for
 from behaviors.document import parse_behavior
 from journeys.document import parse_journey
-from journeys.simulator import Replay, parse_inputs, replay
+from journeys.simulator import Budget, Replay, parse_inputs, replay
 
 
 def _iso(moment: datetime) -> str:
@@ -29,9 +29,10 @@ def simulate_behavior(document: Any, *, events: Any, until: Any, profiles: Any =
     journey = parse_journey(compiled)
     people, stream, end = parse_inputs(profiles or [], events, until)
     result: dict[str, Any] = {}
+    budget = Budget()
     for key, person in people.items():
         own = [activity for owner, activity in stream if owner == key]
-        result[key] = _answer(compiled, replay(journey, person, own, end, behavior.activity))
+        result[key] = _answer(compiled, replay(journey, person, own, end, behavior.activity, budget))
     return {"profiles": result}
 
 

@@ -37,6 +37,10 @@ from segments.zones import zone_named
 
 MAX_PROFILES = 1000
 MAX_EVENTS = 10_000
+# Moments a simulation may run through (timers fired, events, scheduled entries), all profiles together:
+# a one-minute delay looping for three months is 130,000 of them a profile — seconds of CPU and tens of MB
+# of answer for one request, which an analyst may send.
+MAX_MOMENTS = 50_000
 
 
 class SimulationError(ValueError):
@@ -44,6 +48,22 @@ class SimulationError(ValueError):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+
+
+class Budget:
+    """What a simulation may still run through (MAX_MOMENTS); a request past it is refused at `until`."""
+
+    def __init__(self, moments: int = MAX_MOMENTS) -> None:
+        self.left = moments
+
+    def spend(self) -> None:
+        self.left -= 1
+        if self.left < 0:
+            raise SimulationError(
+                "until",
+                f"runs past {MAX_MOMENTS:,} steps (timers, events and scheduled entries of all profiles): "
+                "choose an earlier end or fewer profiles",
+            )
 
 
 def _moment(activity: ActivityInput) -> datetime:
@@ -196,14 +216,20 @@ def simulate(journey: Journey, *, profiles: Any, events: Any, until: Any, journe
     """Run the journey for every profile up to `until`; answer in the §8.8 shape."""
     people, stream, end = parse_inputs(profiles, events, until)
     result: dict[str, Any] = {}
+    budget = Budget()
     for key, person in people.items():
         own = [activity for owner, activity in stream if owner == key]
-        result[key] = _simulate_one(journey, person, own, end, journey_key)
+        result[key] = _simulate_one(journey, person, own, end, journey_key, budget)
     return {"profiles": result}
 
 
 def replay(
-    journey: Journey, person: SimulatedProfile, activities: list[ActivityInput], end: datetime, journey_key: str
+    journey: Journey,
+    person: SimulatedProfile,
+    activities: list[ActivityInput],
+    end: datetime,
+    journey_key: str,
+    budget: Budget | None = None,
 ) -> Replay:
     """One profile's activities (in timestamp order) through the engine, timers firing on the virtual
     clock up to `end`. `person.history` may hold earlier activities conditions should see.
@@ -223,7 +249,7 @@ def replay(
     current: list[ReplayedEntry] = []  # the active ones
     converting: deque[ReplayedEntry] = deque()  # left, not converted, their window maybe still open
     refused: list[dict[str, Any]] = []
-    scheduled = _scheduled_entries(journey, end)
+    scheduled = _scheduled_entries(journey, end, budget)
     conversion = journey.conversion
     # once, lock and cap look at the newest entries only: at most this many of them can matter
     recent = max(1, journey.reentry.cap.max_entries if journey.reentry.cap is not None else 1)
@@ -265,6 +291,8 @@ def replay(
         moments = [m for m in (next_timer[0] if next_timer else None, next_event, next_schedule) if m is not None]
         if not moments or min(moments) > end:
             break
+        if budget is not None:
+            budget.spend()
         now = min(moments)
         if next_timer is not None and next_timer[0] == now:  # timers due at t fire before events at t
             entry = current[next_timer[1]]
@@ -299,9 +327,14 @@ def replay(
 
 
 def _simulate_one(
-    journey: Journey, person: SimulatedProfile, activities: list[ActivityInput], end: datetime, journey_key: str
+    journey: Journey,
+    person: SimulatedProfile,
+    activities: list[ActivityInput],
+    end: datetime,
+    journey_key: str,
+    budget: Budget,
 ) -> dict[str, Any]:
-    replayed = replay(journey, person, activities, end, journey_key)
+    replayed = replay(journey, person, activities, end, journey_key, budget)
     entries, refused = replayed.entries, replayed.refused
     return {
         "entries": [
@@ -324,8 +357,9 @@ def _simulate_one(
     }
 
 
-def _scheduled_entries(journey: Journey, end: datetime) -> list[datetime]:
-    """Entry moments of a scheduled (segment) journey: start_at, then daily at every_day_at (UTC here)."""
+def _scheduled_entries(journey: Journey, end: datetime, budget: Budget | None = None) -> list[datetime]:
+    """Entry moments of a scheduled (segment) journey: start_at, then daily at every_day_at (UTC here);
+    each one spends the budget (a start in year 1000 is 375,000 days of them)."""
     if journey.entry.type != "segment" or journey.schedule_start is None:
         return []
     moments = [journey.schedule_start]
@@ -339,6 +373,8 @@ def _scheduled_entries(journey: Journey, end: datetime) -> list[datetime]:
             if moment > end or (journey.schedule_end is not None and moment >= journey.schedule_end):
                 break
             if moment > journey.schedule_start:
+                if budget is not None:
+                    budget.spend()
                 moments.append(moment)
             day += timedelta(days=1)
     return moments

@@ -119,3 +119,41 @@ def test_a_journey_with_every_unused_field_null_simulates_as_without_them(client
     unbounded["reentry"] = {"mode": None, "lock": None, "cap": None}  # absent: enter as often as you like
     profiles = post(client, acme, {**timeline, "journey": unbounded}).json()["profiles"]
     assert profiles["cem"]["not_entered"] == [] and len(profiles["cem"]["entries"]) == 5
+
+
+LOOP = {
+    "name": "every minute",
+    "entry": {"type": "event", "event": "signup"},
+    "start": "wait",
+    "nodes": {
+        "wait": {"type": "delay", "duration": "PT1M", "next": "ping"},
+        "ping": {"type": "webhook", "url": "https://hooks.example.com/x", "next": "wait"},
+    },
+}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {  # a one-minute loop for three months: 130,000 steps for one profile
+            "journey": LOOP,
+            "until": "2025-04-01T00:00:00Z",
+            "events": [{"user_id": "a", "event": "signup", "timestamp": "2025-01-01T00:00:00Z"}],
+        },
+        {  # a daily scheduled entry from year 1000: 375,000 days of entries
+            "journey": {
+                "name": "daily",
+                "entry": {"type": "segment", "every_day_at": "10:00"},
+                "schedule": {"start_at": "1000-01-01T00:00:00Z"},
+                "start": "bye",
+                "nodes": {"bye": {"type": "exit"}},
+            },
+            "profiles": [{"user_id": "a"}],
+            "until": "2025-01-01T00:00:00Z",
+        },
+    ],
+)
+def test_a_simulation_past_its_budget_is_refused_at_until_not_run_for_minutes(client, acme, body):
+    response = post(client, acme, body)
+    assert response.status_code == 400, response.content[:300]
+    assert "runs past 50,000 steps" in str(response.json()["until"])
