@@ -235,6 +235,14 @@ class _Reader:
     def problem(self, where: str, message: str) -> None:
         self.problems.append(Problem(where, message))
 
+    def only(self, data: dict[str, Any], allowed: frozenset[str], where: str) -> None:
+        """A key the document does not know is a problem at it, not ignored: `wehre` would have entered
+        everyone the filter was to keep out."""
+        for key in data:
+            if key not in allowed:  # even when null (docs/decisions.md, "Null is absent")
+                at = f"{where}.{key}" if where else str(key)
+                self.problem(at, f"is not a field here (known: {', '.join(sorted(allowed))})")
+
     def obj(self, value: Any, where: str, *, required: bool = True) -> dict[str, Any]:
         if value is None and not required:
             return {}
@@ -304,12 +312,31 @@ class _Reader:
         return value
 
 
+DOCUMENT_KEYS = frozenset(
+    {"name", "description", "conversion", "entry", "schedule", "reentry", "audience", "messaging", "start", "nodes"}
+)
+ENTRY_KEYS = frozenset({"type", "event", "where", "every_day_at"})
+NODE_KEYS = {
+    "record_activity": frozenset({"type", "name", "next"}),
+    "wait_inactive": frozenset({"type", "duration", "next"}),
+    "wait_event": frozenset({"type", "event", "where", "timeout", "on_performed", "on_timeout"}),
+    "delay": frozenset({"type", "duration", "until", "next"}),
+    "branch": frozenset({"type", "branches", "else"}),
+    "split": frozenset({"type", "arms"}),
+    "send": frozenset({"type", "channel", "template", "next"}),
+    "update_profile": frozenset({"type", "traits", "add_tags", "remove_tags", "next"}),
+    "webhook": frozenset({"type", "url", "method", "headers", "body", "next"}),
+    "exit": frozenset({"type"}),
+}
+
+
 def parse_journey(data: Any, *, template_exists: Callable[[str, str], bool] | None = None) -> Journey:
     """Parse and validate a journey document; raise DocumentError listing every problem found."""
     r = _Reader()
     doc = r.obj(data, "journey")
     if not doc:
         raise DocumentError(r.problems or [Problem("journey", "is empty")])
+    r.only(doc, DOCUMENT_KEYS, "")
     name = r.text(doc, "name", "") or ""
     description = doc.get("description") or ""
     if not isinstance(description, str):
@@ -319,6 +346,7 @@ def parse_journey(data: Any, *, template_exists: Callable[[str, str], bool] | No
     conversion = None
     if doc.get("conversion") is not None:
         raw = r.obj(doc["conversion"], "conversion")
+        r.only(raw, frozenset({"event", "where", "window", "exit_on_conversion"}), "conversion")
         event = r.text(raw, "event", "conversion")
         window = r.duration(raw, "window", "conversion")
         exit_on = r.flag(raw, "exit_on_conversion", "conversion", default=False)
@@ -327,11 +355,13 @@ def parse_journey(data: Any, *, template_exists: Callable[[str, str], bool] | No
 
     entry = _entry(r, r.obj(doc.get("entry"), "entry"), given=isinstance(doc.get("entry"), dict))
     schedule = r.obj(doc.get("schedule"), "schedule", required=False)
+    r.only(schedule, frozenset({"start_at", "end_at"}), "schedule")
     start_at, end_at = r.moment(schedule, "start_at", "schedule"), r.moment(schedule, "end_at", "schedule")
     if start_at and end_at and end_at <= start_at:
         r.problem("schedule.end_at", "must be after schedule.start_at")
     reentry = _reentry(r, r.obj(doc.get("reentry"), "reentry", required=False))
     audience = r.obj(doc.get("audience"), "audience", required=False)
+    r.only(audience, frozenset({"segments", "exclude_segments"}), "audience")
     segments = _ids(r, audience.get("segments"), "audience.segments")
     excluded = _ids(r, audience.get("exclude_segments"), "audience.exclude_segments")
 
@@ -382,10 +412,15 @@ def _ids(r: _Reader, value: Any, where: str) -> tuple[str, ...]:
 def _entry(r: _Reader, raw: dict, *, given: bool) -> Entry | None:
     """`given`: the document has an entry object (an absent one is already reported as required)."""
     kind = raw.get("type")
+    r.only(raw, ENTRY_KEYS, "entry")
     if kind == "event":
+        if raw.get("every_day_at") is not None:
+            r.problem("entry.every_day_at", "is for a segment entry (an event entry enters on the event)")
         event = r.text(raw, "event", "entry")
         return Entry("event", event, r.condition(raw, "where", "entry"))
     if kind == "segment":
+        if raw.get("event") is not None:
+            r.problem("entry.event", "is for an event entry (a segment entry enters who is in its audience)")
         at = raw.get("every_day_at")
         clock = None
         if at is not None:
@@ -404,6 +439,7 @@ def _entry(r: _Reader, raw: dict, *, given: bool) -> Entry | None:
 
 
 def _reentry(r: _Reader, raw: dict) -> Reentry:
+    r.only(raw, frozenset({"mode", "lock", "cap"}), "reentry")
     mode = raw.get("mode") if raw.get("mode") is not None else "multiple"
     if mode not in ("once", "multiple", "restart"):
         r.problem("reentry.mode", 'must be "once", "multiple" or "restart"')
@@ -411,6 +447,7 @@ def _reentry(r: _Reader, raw: dict) -> Reentry:
     cap = None
     if raw.get("cap") is not None:
         cap_raw = r.obj(raw["cap"], "reentry.cap")
+        r.only(cap_raw, frozenset({"max_entries", "period"}), "reentry.cap")
         limit = cap_raw.get("max_entries")
         if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
             r.problem("reentry.cap.max_entries", "must be a whole number of at least 1")
@@ -443,6 +480,8 @@ def _node(
     r: _Reader, node_id: str, spec: dict, where: str, template_exists: Callable[[str, str], bool] | None
 ) -> Node | None:
     kind = spec.get("type")
+    if isinstance(kind, str) and kind in NODE_KEYS:
+        r.only(spec, NODE_KEYS[kind], where)
     if kind == "record_activity":
         name = r.text(spec, "name", where, max_length=200)
         return RecordActivity(node_id, name or "", r.target(spec, "next", where))
@@ -471,6 +510,7 @@ def _node(
         branches = []
         for i, item in enumerate(raw):
             item = r.obj(item, f"{where}.branches[{i}]")
+            r.only(item, frozenset({"if", "next", "label"}), f"{where}.branches[{i}]")
             if item.get("if") is None:  # null is no condition, not "always": that is what `else` says
                 r.problem(f"{where}.branches[{i}].if", "is required")
             branches.append(
@@ -556,6 +596,7 @@ def _split(r: _Reader, node_id: str, spec: dict, where: str) -> Split | None:
     arms, names = [], set()
     for i, item in enumerate(raw):
         item = r.obj(item, f"{where}.arms[{i}]")
+        r.only(item, frozenset({"name", "percent", "next", "label"}), f"{where}.arms[{i}]")
         name = r.text(item, "name", f"{where}.arms[{i}]", max_length=64) or f"arm{i}"
         if name in names:
             r.problem(f"{where}.arms[{i}].name", f"repeats {name!r}")

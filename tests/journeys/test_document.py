@@ -134,6 +134,18 @@ def test_the_product_brief_document_parses():
         ),
         (discounts(nodes={"bad id!": {"type": "exit"}}), "nodes.bad id!"),
         (discounts(entry={}), "entry.type"),  # was a 500 (an assertion)
+        # a key the document does not know is named, not ignored (a typo'd filter would enter everyone)
+        (discounts(conversoin={"event": "purchase", "window": "P1D"}), "conversoin"),
+        (discounts(entry={"type": "event", "event": "screen_view", "wehre": {"tag": "x"}}), "entry.wehre"),
+        (discounts(reentry={"mode": "once", "lok": "P1D"}), "reentry.lok"),
+        (discounts(audience={"exclude_segment": ["a"]}), "audience.exclude_segment"),
+        (
+            discounts(nodes=nodes(thanks={"type": "update_profile", "add_tags": ["t"], "set": {}, "next": None})),
+            "nodes.thanks.set",
+        ),
+        (discounts(nodes=nodes(thanks={"type": "exit", "nxt": None})), "nodes.thanks.nxt"),  # even null
+        (discounts(entry={"type": "event", "event": "screen_view", "every_day_at": "10:00"}), "entry.every_day_at"),
+        (discounts(entry={"type": "segment", "event": "screen_view"}), "entry.event"),
     ],
 )
 def test_each_problem_is_named(document, field):
