@@ -215,7 +215,7 @@ def _chunk(pk: int) -> int | None:
 
 
 def _advance(backtest: JourneyBacktest) -> int:
-    document = replayed(parse_journey(backtest.document), backtest.since)
+    document = replayed(parse_journey(backtest.document, stored=True), backtest.since)
     candidates = _candidates(backtest, document)
     fields = ["cursor", "profiles_done", "activities_done", "result"]
     if backtest.status == Status.QUEUED:

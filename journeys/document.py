@@ -229,8 +229,9 @@ class Journey:
 class _Reader:
     """Collects problems while reading fields, so one pass reports all of them."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, stored: bool = False) -> None:
         self.problems: list[Problem] = []
+        self.stored = stored
 
     def problem(self, where: str, message: str) -> None:
         self.problems.append(Problem(where, message))
@@ -238,6 +239,8 @@ class _Reader:
     def only(self, data: dict[str, Any], allowed: frozenset[str], where: str) -> None:
         """A key the document does not know is a problem at it, not ignored: `wehre` would have entered
         everyone the filter was to keep out."""
+        if self.stored:
+            return
         for key in data:
             if key not in allowed:  # even when null (docs/decisions.md, "Null is absent")
                 at = f"{where}.{key}" if where else str(key)
@@ -330,9 +333,15 @@ NODE_KEYS = {
 }
 
 
-def parse_journey(data: Any, *, template_exists: Callable[[str, str], bool] | None = None) -> Journey:
-    """Parse and validate a journey document; raise DocumentError listing every problem found."""
-    r = _Reader()
+def parse_journey(
+    data: Any, *, template_exists: Callable[[str, str], bool] | None = None, stored: bool = False
+) -> Journey:
+    """Parse and validate a journey document; raise DocumentError listing every problem found.
+
+    `stored`: a version already published, read as it was accepted then — the checks added since (keys a
+    section does not have, a webhook's Liquid, an entry's fields of the other kind) are skipped, so an
+    upgrade never stops a live journey it would now refuse to publish."""
+    r = _Reader(stored=stored)
     doc = r.obj(data, "journey")
     if not doc:
         raise DocumentError(r.problems or [Problem("journey", "is empty")])
@@ -414,12 +423,12 @@ def _entry(r: _Reader, raw: dict, *, given: bool) -> Entry | None:
     kind = raw.get("type")
     r.only(raw, ENTRY_KEYS, "entry")
     if kind == "event":
-        if raw.get("every_day_at") is not None:
+        if raw.get("every_day_at") is not None and not r.stored:
             r.problem("entry.every_day_at", "is for a segment entry (an event entry enters on the event)")
         event = r.text(raw, "event", "entry")
         return Entry("event", event, r.condition(raw, "where", "entry"))
     if kind == "segment":
-        if raw.get("event") is not None:
+        if raw.get("event") is not None and not r.stored:
             r.problem("entry.event", "is for an event entry (a segment entry enters who is in its audience)")
         at = raw.get("every_day_at")
         clock = None
@@ -551,7 +560,7 @@ def _node(
             r.problem(f"{where}.body", "must be a string (a Liquid template)")
         # The request is rendered as a webhook's content when sent: its Liquid is checked as a template's.
         request = {"url": url or "", "headers": headers, "body": body if isinstance(body, str) else ""}
-        for problem in content_problems("webhook", request, where):
+        for problem in content_problems("webhook", request, where) if not r.stored else ():
             if problem.message.startswith("Liquid error"):
                 r.problem(problem.field, problem.message)
         return Webhook(

@@ -96,7 +96,7 @@ def version_document(version: JourneyVersion) -> Journey:
     """Versions never change, so their parsed documents are cached for the worker's life."""
     document = _documents.get(version.pk)
     if document is None:
-        document = _documents[version.pk] = parse_journey(version.document)
+        document = _documents[version.pk] = parse_journey(version.document, stored=True)
     return document
 
 
