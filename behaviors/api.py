@@ -216,8 +216,18 @@ class BehaviorViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
             return Response({"detail": str(error)}, status=status.HTTP_409_CONFLICT)
         return Response(BehaviorSerializer(behavior).data)
 
+    @extend_schema(responses={204: None, 409: OpenApiTypes.OBJECT})
     def destroy(self, request: Request, pk: str | None = None) -> Response:
-        services.behavior_delete(behavior=self.get_object(), actor=acting_user(request))
+        try:
+            services.behavior_delete(behavior=self.get_object(), actor=acting_user(request))
+        except services.BehaviorInUse as error:
+            return Response(
+                {
+                    "detail": f"The behavior is in use: {error}. Change or stop those journeys first, or pause it.",
+                    "journeys": [{"id": j.pk, "name": j.name, "status": j.status} for j in error.journeys],
+                },
+                status=status.HTTP_409_CONFLICT,
+            )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     def _transition(self, request: Request, change: Any) -> Response:

@@ -9,6 +9,7 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 
+from activities.names import BEHAVIOR_PREFIX
 from behaviors.compiler import compile_behavior
 from behaviors.document import BehaviorError, Problem, parse_behavior
 from behaviors.examples import EXAMPLES
@@ -86,9 +87,24 @@ def behavior_resume(*, behavior: Behavior, actor: User | None) -> None:
     journeys.journey_resume(journey=behavior.journey, actor=actor)
 
 
+class BehaviorInUse(ValueError):
+    """Running journeys enter, wait or convert on what the behavior records."""
+
+    def __init__(self, using: list[Any]) -> None:
+        names = ", ".join(f"{j.name!r} ({j.get_status_display().lower()})" for j in using)
+        super().__init__(f"journey{'s' if len(using) > 1 else ''} {names} use{'' if len(using) > 1 else 's'} it")
+        self.journeys = using
+
+
 @transaction.atomic
 def behavior_delete(*, behavior: Behavior, actor: User | None) -> None:
-    """Open matches end (their journey stops); what the behavior recorded stays in the activity history."""
+    """Open matches end (their journey stops); what the behavior recorded stays in the activity history.
+    Refused (BehaviorInUse) while a running journey names its activity: it would never move again."""
+    from journeys.selectors import journeys_naming_activity
+
+    using = journeys_naming_activity(workspace_id=behavior.workspace_id, name=f"{BEHAVIOR_PREFIX}{behavior.slug}")
+    if using:
+        raise BehaviorInUse(using)
     if behavior.journey is not None:
         journeys.journey_stop(journey=behavior.journey, actor=actor)
     audit_log_append(workspace=behavior.workspace, actor=actor, action="deleted", obj=behavior)

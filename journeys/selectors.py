@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
+import orjson
 from django.db.models import Count, Sum
 
 from journeys.models import Enrollment, Journey, JourneyStat, JourneyStatus
@@ -32,6 +33,21 @@ def journeys_sending(*, workspace_id: int, channel: str, template: str) -> list[
             and n.get("template") == template
             for n in steps
         ):
+            found.append(journey)
+    return found
+
+
+def journeys_naming_activity(*, workspace_id: int, name: str) -> list[Journey]:
+    """Running journeys (behaviors' own aside) whose live version names this activity anywhere — entry,
+    conversion, a state, a condition: what would never move again without it."""
+    quoted = orjson.dumps(name)
+    running = Journey.objects.filter(
+        workspace_id=workspace_id, status__in=RUNNING, live_version__isnull=False, behavior__isnull=True
+    )
+    found = []
+    for journey in running.select_related("live_version").order_by("name", "pk"):
+        assert journey.live_version is not None
+        if quoted in orjson.dumps(journey.live_version.document):  # a string value equal to the name
             found.append(journey)
     return found
 

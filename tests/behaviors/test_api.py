@@ -285,3 +285,26 @@ def test_an_event_dated_year_one_simulates_instead_of_failing(client, acme):
     simulated = call(client, acme, "post", "simulate", request, role=Role.ANALYST)
     assert simulated.status_code == 200, simulated.content
     assert simulated.json()["profiles"]["dee"]["fired"] == ["0001-01-04T00:00:00Z"]
+
+
+def test_a_behavior_a_running_journey_enters_on_is_not_deleted(client, acme):
+    """Without it the journey would never enter again, silently; pausing it is the way to stop it."""
+    from journeys.services import journey_create, journey_publish, journey_stop
+    from messaging.models import Template
+
+    behavior_id = call(client, acme, "post", "", CART).json()["id"]
+    Template.objects.create(workspace=acme.workspace, name="hello", channel="sms", content={"body": "Hi"})
+    document = {
+        "name": "Cart rescue",
+        "entry": {"type": "event", "event": "behavior:cart_left"},
+        "start": "hi",
+        "nodes": {"hi": {"type": "send", "channel": "sms", "template": "hello", "next": None}},
+    }
+    journey = journey_create(workspace=acme.workspace, actor=None, document=document)
+    journey_publish(journey=journey, actor=None)
+    refused = call(client, acme, "delete", f"{behavior_id}/")
+    assert refused.status_code == 409 and "'Cart rescue' (live) uses it" in refused.json()["detail"]
+    assert refused.json()["journeys"] == [{"id": journey.pk, "name": "Cart rescue", "status": "live"}]
+    assert Behavior.objects.filter(pk=behavior_id).exists()
+    journey_stop(journey=journey, actor=None)
+    assert call(client, acme, "delete", f"{behavior_id}/").status_code == 204

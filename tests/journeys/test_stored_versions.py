@@ -4,6 +4,8 @@ its section does not have, a webhook body that is not Liquid — and still enter
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from activities.models import EvaluationBatch
@@ -16,7 +18,7 @@ from tests.conftest import SegmentClient
 
 pytestmark = pytest.mark.django_db
 
-LATER_REFUSED = {
+LATER_REFUSED: dict[str, Any] = {
     "name": "Published last year",
     "entry": {"type": "event", "event": "signup", "wehre": {"tag": "never"}},
     "start": "hi",
