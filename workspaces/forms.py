@@ -52,6 +52,8 @@ class KeyCreateForm(forms.Form):
         help_text="Say where it is used, e.g. “iOS app” or “Backend (production)”.",
         widget=UnfoldAdminTextInputWidget(attrs={"autofocus": ""}),
     )
+    # One key per form shown: the page answering the POST shows the secret, and reloading it posts again.
+    once = forms.CharField(max_length=64, required=False, widget=forms.HiddenInput)
 
 
 class InviteForm(forms.Form):

@@ -8,6 +8,7 @@ and build theirs on `SettingsAdmin`. Views call `workspaces.services`; its refus
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -236,6 +237,9 @@ class StatusFilter(admin.SimpleListFilter):
         return queryset
 
 
+KEYS_SHOWN = "nudge_keys_shown"  # the session's last forms that made a key (their `once` tokens)
+
+
 class SecretSettingsAdmin(SettingsAdmin):
     """Keys are made on a form whose answer shows the secret once (never stored, never shown again);
     revoking asks first. Nothing else about a key changes."""
@@ -293,9 +297,21 @@ class SecretSettingsAdmin(SettingsAdmin):
 
     def add_view(self, request: HttpRequest, form_url: str = "", extra_context: dict | None = None) -> HttpResponse:
         membership = self.owner_only(request)
-        form = forms.KeyCreateForm(request.POST or None)
+        form = forms.KeyCreateForm(request.POST or None, initial={"once": secrets.token_urlsafe(16)})
         title = f"New {self.noun}"
+        back = reverse(f"panel:workspaces_{self.model._meta.model_name}_changelist")
         if request.method == "POST" and form.is_valid():
+            used: list[str] = request.session.get(KEYS_SHOWN, [])
+            once = form.cleaned_data["once"]
+            if once and once in used:  # the secret's page reloaded: its key exists, shown once already
+                self.message_user(
+                    request,
+                    f"That {self.noun} was made already; its secret was shown once and is not shown again.",
+                    messages.WARNING,
+                )
+                return HttpResponseRedirect(back)
+            if once:
+                request.session[KEYS_SHOWN] = [*used[-19:], once]
             made = self.create(request, membership, form.cleaned_data["name"])
             context = self.settings_context(
                 request,
@@ -303,7 +319,7 @@ class SecretSettingsAdmin(SettingsAdmin):
                 secret=made.raw,
                 record=made.record,
                 noun=self.noun,
-                back=reverse(f"panel:workspaces_{self.model._meta.model_name}_changelist"),
+                back=back,
             )
             response = self.page(request, "workspaces/settings/secret.html", context)
             response["Cache-Control"] = "no-store"  # the secret exists only in this answer

@@ -157,6 +157,21 @@ def test_workspace_bad_input_at_the_field(acme: Tenant, data: dict, field: str, 
 # --- Write keys and management tokens -------------------------------------------------------------------
 
 
+def test_reloading_the_new_keys_page_makes_no_second_key(acme: Tenant) -> None:
+    """The page answering the POST shows the secret; reloading it posts the same form again."""
+    client = browser(acme)
+    form = client.get(u("workspaces_writekey_add")).content.decode()
+    once = re.search(r'name="once" value="([^"]+)"', form).group(1)
+    made = client.post(u("workspaces_writekey_add"), {"name": "iOS app", "once": once})
+    raw = re.search(r'value="(wk_[^"]+)"', made.content.decode()).group(1)
+    again = client.post(u("workspaces_writekey_add"), {"name": "iOS app", "once": once}, follow=True)
+    assert "was made already" in again.content.decode() and raw not in again.content.decode()
+    assert WriteKey.objects.filter(workspace=acme.workspace, name="iOS app").count() == 1
+    other = re.search(r'name="once" value="([^"]+)"', client.get(u("workspaces_writekey_add")).content.decode())
+    assert client.post(u("workspaces_writekey_add"), {"name": "Android app", "once": other.group(1)}).status_code == 200
+    assert WriteKey.objects.filter(workspace=acme.workspace, name="Android app").count() == 1
+
+
 def test_write_key_shown_once_then_revoked_and_refused(acme: Tenant) -> None:
     client = browser(acme)
     response = client.post(u("workspaces_writekey_add"), {"name": "iOS app"})
