@@ -367,6 +367,7 @@ def policy_update(
 
     policy = MessagingPolicy.objects.select_for_update().get(pk=policy_for(workspace.pk).pk)
     slugs = [c.get("slug") for c in policy.categories if isinstance(c, dict)]
+    transactional = {c.get("slug") for c in policy.categories if isinstance(c, dict) and c.get("transactional")}
     problems: list[tuple[str, str]] = []
     if (quiet_hours_start is None) != (quiet_hours_end is None):
         problems.append(("quiet_hours_end" if quiet_hours_end is None else "quiet_hours_start", "give both times"))
@@ -377,6 +378,10 @@ def policy_update(
     for i, cap in enumerate(frequency_caps):
         if cap.get("category", "*") not in ("*", *slugs):
             problems.append((f"frequency_caps[{i}].category", "is not one of the workspace's categories"))
+        elif cap.get("category") in transactional:  # a cap there would never apply: say so, not store it
+            problems.append(
+                (f"frequency_caps[{i}].category", "is transactional: transactional messages are never capped")
+            )
         if cap.get("channel", "*") not in ("*", *Channel.values):
             problems.append((f"frequency_caps[{i}].channel", "is not a channel"))
     if problems:

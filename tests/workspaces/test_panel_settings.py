@@ -556,6 +556,7 @@ def test_sending_rules_saved(acme: Tenant) -> None:
         ({"caps-0-per_1": ""}, "caps-0-per", "Choose a unit"),
         ({"caps-0-category": "nosuch"}, "caps-0-category", "Select a valid choice"),
         ({"caps-0-channel": "fax"}, "caps-0-channel", "Select a valid choice"),
+        ({"caps-0-category": "transactional"}, "caps-0-category", "never capped"),  # would never apply
     ],
 )
 def test_sending_rules_bad_input_at_the_field(acme: Tenant, fields: dict, where: str, message: str) -> None:
