@@ -212,3 +212,28 @@ def test_a_marketer_builds_launches_and_watches_the_seed_journey(page: Page, liv
     performed = page.locator(f"g.edge[data-from={start}][data-key=on_performed]")
     expect(performed).to_contain_text("1")
     screenshot(page, "06-live")
+
+
+def test_what_is_typed_while_the_setup_redraws_is_kept(page: Page, live_nudge: str, acme):
+    """Picking the conversion event redraws the form (its filters follow the event); a window typed
+    while that answer is on its way was wiped by it. The answer is held back here to make the race sure."""
+    base = live_nudge
+    log_in(page, base, acme.members[Role.MARKETER].username)
+    page.goto(f"{base}/journeys/journey/add/")
+    held: list = []
+    page.route(
+        "**/journeys/journey/add/",
+        lambda route: held.append(route) if route.request.method == "POST" else route.continue_(),
+    )
+    page.select_option("select[name=conversion_event]", "screen_view")  # the redraw is asked for, and held
+    while not held:
+        page.wait_for_timeout(50)
+    page.fill("input[name=conversion_window_0]", "7")
+    page.select_option("select[name=conversion_window_1]", "days")
+    page.fill("input[name=name]", "Typed meanwhile")
+    with page.expect_response(lambda r: r.request.method == "POST"):
+        held[0].continue_()
+    expect(page.locator("select[name=conversion_event]")).to_have_value("screen_view")  # the redraw landed
+    expect(page.locator("input[name=conversion_window_0]")).to_have_value("7")
+    expect(page.locator("select[name=conversion_window_1]")).to_have_value("days")
+    expect(page.locator("input[name=name]")).to_have_value("Typed meanwhile")
