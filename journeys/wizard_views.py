@@ -8,6 +8,7 @@ the drawn flow (htmx swaps the flow and the form in place; without JavaScript th
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -657,7 +658,7 @@ class Wizard:
         listed = [
             {
                 "field": p.field,
-                "message": p.message,
+                "message": _problem_words(p),
                 "step": wizard.step_of(p.field),
                 "url": _problem_url(journey, p),
                 "where": _problem_where(document, p),
@@ -846,6 +847,64 @@ def _problem_url(journey: Journey, problem: Problem) -> str:
     if step == "build" and parts[0] == "nodes" and len(parts) > 1:
         url += f"?node={parts[1].split('[')[0]}"
     return url
+
+
+# What a problem's field is, in the panel's words, when it is more than its step or step kind says.
+FIELD_WORDS = {
+    "next": "Next step",
+    "on_performed": "On performed",
+    "on_timeout": "On timed out",
+    "else": "Else",
+    "channel": "Channel",
+    "template": "Template",
+    "event": "Activity",
+    "where": "Filters",
+    "timeout": "Time out after",
+    "duration": "Duration",
+    "until": "Until",
+    "url": "URL",
+    "method": "Method",
+    "headers": "Headers",
+    "body": "Body",
+    "traits": "Traits",
+    "add_tags": "Tags to add",
+    "remove_tags": "Tags to remove",
+    "branches": "Paths",
+    "arms": "Split",
+    "window": "Conversion window",
+    "lock": "Lock duration",
+    "max_entries": "Entry capping",
+    "period": "Capping period",
+    "every_day_at": "Every day at",
+    "start_at": "Start",
+    "end_at": "End",
+    "name": "Name",
+    "start": "First step",
+    "if": "Condition",
+    "entry": "Trigger",
+}
+# The document's words for what is wrong, as a marketer reads them on Launch.
+MESSAGE_WORDS = {
+    "is required (a node id, or null to end the path)": "not connected: add a step there or let the path end",
+    "must be a node id or null": "not connected: add a step there or let the path end",
+    "is required": "missing",
+    "must be an object": "not set",
+}
+
+
+def _problem_words(problem: Problem) -> str:
+    """ "Next step not connected: …", "Template missing", "Channel: choose one of …": the field named
+    (where more than its step or step kind), the message in words."""
+    message = MESSAGE_WORDS.get(problem.message, problem.message)
+    if message.startswith("must be one of "):
+        message = "choose one of " + message.removeprefix("must be one of ").replace("_", "-")
+    parts = problem.field.split(".")
+    tail = re.sub(r"\[\d+\]$", "", parts[-1])
+    whole_node = parts[0] == "nodes" and len(parts) <= 2
+    named = None if whole_node else FIELD_WORDS.get(tail)
+    if named is None:
+        return message[:1].upper() + message[1:]
+    return f"{named} {message}" if message.startswith(("missing", "not ")) else f"{named}: {message}"
 
 
 def _problem_where(document: Mapping[str, Any], problem: Problem) -> str:

@@ -333,6 +333,19 @@ def test_a_dangling_path_is_marked_on_the_flow_listed_at_launch_and_blocks_publi
     assert client.post(url("node", journey), stale).status_code == 409
 
 
+def test_launch_lists_each_problem_with_its_field_in_words(shop):
+    broken = {
+        "name": "Imported",
+        "start": "a",
+        "nodes": {"a": {"type": "send", "channel": "fax", "template": "", "next": "b"}, "b": {"type": "exit"}},
+    }
+    launch = browser(shop).get(url("launch", draft(shop, broken)))
+    said = {p["field"]: f"{p['where']}: {p['message']}" for p in launch.context["problems"]}
+    assert said["entry"] == "Entry Rules: Trigger not set"
+    assert said["nodes.a.channel"].startswith("Send message “a”: Channel: choose one of push, sms, email, in-app")
+    assert said["nodes.a.template"] == "Send message “a”: Template missing"
+
+
 def test_two_marketers_saving_one_draft_get_a_conflict_not_a_silent_overwrite(shop):
     journey = draft(shop)
     ann, bob = browser(shop, Role.MARKETER), browser(shop, Role.OWNER)
