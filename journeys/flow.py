@@ -14,6 +14,8 @@ types) with optional overlays to a layout, and one from a layout to an SVG strin
 - `path`: one profile's steps (simulator): `PathStep(node, at, outcome)`; those steps and the edges taken
   between them are marked `taken`, each step with its time label (`at`, already in the viewer's words).
 - `timezone`: where a scheduled trigger's start time is shown (UTC when None).
+- `problem_words`: how a problem reads under its card (the panel's words; the field's tail and the
+  document's message when None).
 
 Left to right, one column per depth (longest path from the trigger, edges back to an earlier or the same
 column are loops and curve around below); a step's first edge stays on its row, later ones open rows
@@ -219,6 +221,7 @@ def flow_layout(
     counts: FlowCounts | None = None,
     path: Sequence[PathStep] = (),
     timezone: tzinfo | None = None,
+    problem_words: Callable[[Problem], str] | None = None,
 ) -> Layout:
     """Lay the draft out; see the module docstring for what each argument adds."""
     doc: Mapping[str, Any] = document if isinstance(document, Mapping) else {}
@@ -241,7 +244,7 @@ def flow_layout(
     # every vertex is placed: the unconnected part holds only nodes (all roots) and what they lead to
     _section(roots, rest_set, succ, 1, column, row, kids, next_row)
 
-    problems_by = _problems_by_vertex(problems, nodes)
+    problems_by = _problems_by_vertex(problems, nodes, problem_words)
     taken_nodes, taken_edges, times = _taken(path, nodes, succ, doc.get("start"))
     node_counts = counts.nodes if counts else {}
     edge_counts = counts.edges if counts else {}
@@ -490,13 +493,15 @@ def _target(vertex: _Vertex) -> Target | None:
     return None  # a missing step is fixed from the step that points to it
 
 
-def _problems_by_vertex(problems: Iterable[Problem], nodes: Mapping[str, Any]) -> dict[str, list[str]]:
+def _problems_by_vertex(
+    problems: Iterable[Problem], nodes: Mapping[str, Any], words: Callable[[Problem], str] | None = None
+) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     for problem in problems:
         where = problem.field
         if where == "entry" or where.startswith(("entry.", "start")):
             tail = where.removeprefix("entry").lstrip(".")
-            found.setdefault(TRIGGER, []).append(f"{tail} {problem.message}".strip())
+            found.setdefault(TRIGGER, []).append(words(problem) if words else f"{tail} {problem.message}".strip())
             continue
         if not where.startswith("nodes."):
             continue
@@ -505,7 +510,7 @@ def _problems_by_vertex(problems: Iterable[Problem], nodes: Mapping[str, Any]) -
         if owners:
             owner = max(owners, key=len)
             tail = rest.removeprefix(owner).lstrip(".")
-            found.setdefault(f"n:{owner}", []).append(f"{tail} {problem.message}".strip())
+            found.setdefault(f"n:{owner}", []).append(words(problem) if words else f"{tail} {problem.message}".strip())
     return found
 
 

@@ -409,7 +409,8 @@ class Wizard:
             "build",
             all_problems=problems,
             flow=flow_svg(
-                flow_layout(document, problems=_drawn(document, problems)), link=_links(build_url, can_change)
+                flow_layout(document, problems=_drawn(document, problems), problem_words=_problem_words),
+                link=_links(build_url, can_change),
             ),
             panel=panel,
             build_problems=[p for p in problems if wizard.step_of(p.field) == "build"],
@@ -679,7 +680,8 @@ class Wizard:
             problems=listed,
             summary=_summary(document, zone),
             flow=flow_svg(
-                flow_layout(document, problems=problems, counts=counts, timezone=zone), link=_links(build_url, False)
+                flow_layout(document, problems=problems, counts=counts, timezone=zone, problem_words=_problem_words),
+                link=_links(build_url, False),
             ),
             starts=start,
             schedules=bool(start and start > timezone.localtime(timezone.now(), zone).replace(tzinfo=None)),

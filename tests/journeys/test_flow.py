@@ -469,3 +469,14 @@ def test_any_draft_draws_every_step_and_edge_once_and_no_cards_overlap(document:
         open_exits.add(("trigger", "start"))
     assert set(adds(root)) == open_exits and len(adds(root)) == len(open_exits)
     assert overlapping(layout) == []
+
+
+def test_problems_read_under_their_card_in_the_words_given() -> None:
+    problems = [Problem("nodes.fav.on_timeout", "points to no node ('gone')"), Problem("entry.event", "is required")]
+    plain = {box.key: box.problems for box in flow_layout(DISCOUNTS, problems=problems).boxes if box.problems}
+    assert plain == {"T": ("event is required",), "n:fav": ("on_timeout points to no node ('gone')",)}
+    worded = flow_layout(DISCOUNTS, problems=problems, problem_words=lambda p: f"<{p.field}>").boxes
+    assert {box.key: box.problems for box in worded if box.problems} == {
+        "T": ("<entry.event>",),
+        "n:fav": ("<nodes.fav.on_timeout>",),
+    }
