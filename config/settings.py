@@ -176,6 +176,7 @@ UNFOLD = {
     "SITE_SYMBOL": "settings",
     "COLORS": _UNFOLD_COLOURS,
     "SHOW_VIEW_ON_SITE": False,
+    "SITE_FAVICONS": [{"rel": "icon", "sizes": "any", "type": "image/svg+xml", "href": "panel.navigation.favicon"}],
 }
 UNFOLD_PANEL = {
     "SITE_TITLE": "Nudge",
@@ -189,6 +190,7 @@ UNFOLD_PANEL = {
     "SHOW_HISTORY": False,
     "STYLES": ["panel.navigation.stylesheet"],
     "SCRIPTS": ["panel.navigation.script"],
+    "SITE_FAVICONS": [{"rel": "icon", "sizes": "any", "type": "image/svg+xml", "href": "panel.navigation.favicon"}],
     "SIDEBAR": {"show_search": False, "show_all_applications": False, "navigation": "panel.navigation.sidebar"},
 }
 

@@ -97,3 +97,7 @@ def stylesheet(request: HttpRequest) -> str:
 
 def script(request: HttpRequest) -> str:
     return static("panel/panel.js")
+
+
+def favicon(request: HttpRequest) -> str:
+    return static("panel/favicon.svg")

@@ -84,12 +84,12 @@ def test_a_marketer_builds_a_rule_segment_watching_the_estimate(live_nudge: str,
 
 def _console_errors(page: Page) -> list[str]:
     """What the page reports as errors from here on: its scripts' exceptions and console errors, but for
-    the two answers that are meant (no favicon; a refused file's page is a 400)."""
+    the answer that is meant (a refused file's page is a 400)."""
     errors: list[str] = []
 
     def console(message: ConsoleMessage) -> None:
         url = message.location.get("url", "")
-        meant = url.endswith("/favicon.ico") or (url.endswith("/import/") and "status of 400" in message.text)
+        meant = url.endswith("/import/") and "status of 400" in message.text
         if message.type == "error" and not meant:
             errors.append(f"console: {message.text} ({url})")
 
